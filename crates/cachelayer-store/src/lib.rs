@@ -1,1 +1,32 @@
-//! placeholder
+//! Storage for cachelayer.
+//!
+//! - [`Store`]: the object-safe async trait every store implements (get / put / remove / clear /
+//!   keys), so a cache layer can hold any store as `Arc<dyn Store>`.
+//! - [`StoredResponse`]: the stored-entry model, serializable (serde + postcard, versioned) for
+//!   persistent and shared stores.
+//! - [`MemoryStore`]: the embedded default, on [`moka`]'s concurrent cache, bounded by bytes.
+//! - `conformance` (feature `conformance`): the tests every store must pass.
+//!
+//! ```
+//! use cachelayer_store::{MemoryStore, Store};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), cachelayer_store::StoreError> {
+//! let store = MemoryStore::builder().max_capacity(64 * 1024 * 1024).build();
+//! assert_eq!(store.keys().await?.len(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod entry;
+mod error;
+mod memory;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use cachelayer_policy::{CacheKey, Clock, ManualClock, SystemClock};
+pub use entry::{DecodeError, StalePolicy, StoredRequest, StoredResponse};
+pub use error::StoreError;
+pub use memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
+pub use store::{Store, StoreFuture};

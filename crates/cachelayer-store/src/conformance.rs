@@ -1,0 +1,300 @@
+//! The conformance suite: the behaviour every [`Store`] must have (feature `conformance`).
+//!
+//! Each function takes an empty store and panics (with a message) on a violation of the
+//! [`Store`] contract. [`store_conformance_tests!`](crate::store_conformance_tests) turns them
+//! into one `#[tokio::test]` each for a store-making async function:
+//!
+//! ```text
+//! async fn make_store() -> MyStore { MyStore::connect_to_an_empty_namespace().await }
+//! cachelayer_store::store_conformance_tests!(make_store);
+//! ```
+#![allow(clippy::unwrap_used)]
+
+use crate::{CacheKey, StalePolicy, Store, StoredRequest, StoredResponse};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A stored response for `url` with `body`, fresh for an hour from now and retained until
+/// `retain_until`.
+pub fn sample_entry(url: &str, body: impl Into<Bytes>) -> StoredResponse {
+    let now = SystemTime::now();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert("etag", HeaderValue::from_static("\"v1\""));
+    headers.append("set-cookie", HeaderValue::from_static("a=1"));
+    headers.append("set-cookie", HeaderValue::from_static("b=2"));
+    let mut request_headers = HeaderMap::new();
+    request_headers.insert("accept", HeaderValue::from_static("*/*"));
+    StoredResponse {
+        request: StoredRequest {
+            method: Method::GET,
+            url: url.to_owned(),
+            headers: request_headers,
+        },
+        status: StatusCode::OK,
+        version: Version::HTTP_11,
+        headers,
+        body: body.into(),
+        request_time: now,
+        created_at: now,
+        initial_age: Duration::from_secs(1),
+        expires: Some(now + Duration::from_secs(3600)),
+        stale: StalePolicy {
+            must_revalidate: false,
+            stale_while_revalidate: Some(Duration::from_secs(30)),
+            stale_if_error: None,
+        },
+        retain_until: Some(now + Duration::from_secs(7200)),
+    }
+}
+
+fn key(n: usize) -> CacheKey {
+    CacheKey::custom(format!("conformance-key-{n}"))
+}
+
+fn assert_same(found: &StoredResponse, expected: &StoredResponse) {
+    assert_eq!(
+        found.request, expected.request,
+        "stored request metadata differs"
+    );
+    assert_eq!(found.status, expected.status);
+    assert_eq!(
+        found.headers, expected.headers,
+        "stored header fields differ"
+    );
+    assert_eq!(found.body, expected.body, "stored body differs");
+    assert_eq!(found.expires, expected.expires);
+    assert_eq!(found.created_at, expected.created_at);
+    assert_eq!(found.initial_age, expected.initial_age);
+    assert_eq!(found.stale, expected.stale);
+}
+
+/// A key never stored is a miss.
+pub async fn get_missing_is_none(store: &dyn Store) {
+    assert!(store.get(&key(1)).await.unwrap().is_none());
+}
+
+/// What `put` stores, `get` returns, field for field.
+pub async fn put_then_get(store: &dyn Store) {
+    let entry = sample_entry("http://example.com/a", &b"body a"[..]);
+    store.put(key(1), Arc::new(entry.clone())).await.unwrap();
+    let found = store
+        .get(&key(1))
+        .await
+        .unwrap()
+        .expect("the entry just stored");
+    assert_same(&found, &entry);
+    assert!(
+        store.get(&key(2)).await.unwrap().is_none(),
+        "another key stays a miss"
+    );
+}
+
+/// A second `put` for a key replaces the first.
+pub async fn put_overwrites(store: &dyn Store) {
+    store
+        .put(
+            key(1),
+            Arc::new(sample_entry("http://example.com/a", &b"first"[..])),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            key(1),
+            Arc::new(sample_entry("http://example.com/a", &b"second"[..])),
+        )
+        .await
+        .unwrap();
+    let found = store.get(&key(1)).await.unwrap().unwrap();
+    assert_eq!(found.body, Bytes::from_static(b"second"));
+    assert_eq!(store.keys().await.unwrap().len(), 1);
+}
+
+/// `remove` deletes one entry and says whether there was one.
+pub async fn remove(store: &dyn Store) {
+    store
+        .put(
+            key(1),
+            Arc::new(sample_entry("http://example.com/a", &b"a"[..])),
+        )
+        .await
+        .unwrap();
+    store
+        .put(
+            key(2),
+            Arc::new(sample_entry("http://example.com/b", &b"b"[..])),
+        )
+        .await
+        .unwrap();
+    assert!(store.remove(&key(1)).await.unwrap());
+    assert!(
+        !store.remove(&key(1)).await.unwrap(),
+        "a second remove finds nothing"
+    );
+    assert!(store.get(&key(1)).await.unwrap().is_none());
+    assert!(
+        store.get(&key(2)).await.unwrap().is_some(),
+        "other entries stay"
+    );
+}
+
+/// `clear` deletes every entry.
+pub async fn clear(store: &dyn Store) {
+    for n in 0..10 {
+        store
+            .put(
+                key(n),
+                Arc::new(sample_entry("http://example.com/", vec![n as u8; 10])),
+            )
+            .await
+            .unwrap();
+    }
+    store.clear().await.unwrap();
+    for n in 0..10 {
+        assert!(store.get(&key(n)).await.unwrap().is_none());
+    }
+    assert_eq!(store.keys().await.unwrap().len(), 0);
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+/// `keys` and `len` list every entry once.
+pub async fn keys_and_len(store: &dyn Store) {
+    for n in 0..25 {
+        store
+            .put(
+                key(n),
+                Arc::new(sample_entry("http://example.com/", vec![n as u8; 10])),
+            )
+            .await
+            .unwrap();
+    }
+    let keys: HashSet<CacheKey> = store.keys().await.unwrap().into_iter().collect();
+    let expected: HashSet<CacheKey> = (0..25).map(key).collect();
+    assert_eq!(keys, expected);
+    assert_eq!(store.len().await.unwrap(), 25);
+}
+
+/// An entry past its `retain_until` is never returned.
+pub async fn past_retention_is_a_miss(store: &dyn Store) {
+    let mut gone = sample_entry("http://example.com/gone", &b"gone"[..]);
+    gone.retain_until = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(key(1), Arc::new(gone)).await.unwrap();
+    let mut kept = sample_entry("http://example.com/kept", &b"kept"[..]);
+    kept.retain_until = None;
+    store.put(key(2), Arc::new(kept)).await.unwrap();
+    assert!(
+        store.get(&key(1)).await.unwrap().is_none(),
+        "past retention"
+    );
+    assert!(
+        store.get(&key(2)).await.unwrap().is_some(),
+        "retained until evicted"
+    );
+}
+
+/// A 4 MiB body round-trips byte for byte.
+pub async fn large_body(store: &dyn Store) {
+    let body: Vec<u8> = (0..4 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    let entry = sample_entry("http://example.com/large", body.clone());
+    store.put(key(1), Arc::new(entry)).await.unwrap();
+    let found = store.get(&key(1)).await.unwrap().unwrap();
+    assert_eq!(found.body.len(), body.len());
+    assert!(found.body == body[..], "large body differs");
+}
+
+/// Many tasks writing and reading at once: every distinct key is readable afterwards, and a key
+/// written by several tasks holds one whole entry.
+pub async fn concurrent_writers(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for n in 0..32usize {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = vec![n as u8; 1000 + n];
+            store
+                .put(
+                    key(n),
+                    Arc::new(sample_entry("http://example.com/own", body.clone())),
+                )
+                .await
+                .unwrap();
+            store
+                .put(
+                    key(1000),
+                    Arc::new(sample_entry("http://example.com/shared", body)),
+                )
+                .await
+                .unwrap();
+            let _ = store.get(&key(1000)).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for n in 0..32usize {
+        let found = store.get(&key(n)).await.unwrap().unwrap();
+        assert_eq!(found.body.len(), 1000 + n);
+        assert!(found.body.iter().all(|&b| b == n as u8));
+    }
+    let shared = store.get(&key(1000)).await.unwrap().unwrap();
+    let n = shared.body.len() - 1000;
+    assert!(
+        n < 32 && shared.body.iter().all(|&b| b == n as u8),
+        "the shared key holds one whole entry"
+    );
+}
+
+/// Generates one `#[tokio::test]` per conformance check, each on a store from `$make().await`
+/// (an async function returning an empty store).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:path) => {
+        mod store_conformance {
+            use super::*;
+            use $crate::conformance as c;
+
+            #[tokio::test]
+            async fn get_missing_is_none() {
+                c::get_missing_is_none(&$make().await).await
+            }
+            #[tokio::test]
+            async fn put_then_get() {
+                c::put_then_get(&$make().await).await
+            }
+            #[tokio::test]
+            async fn put_overwrites() {
+                c::put_overwrites(&$make().await).await
+            }
+            #[tokio::test]
+            async fn remove() {
+                c::remove(&$make().await).await
+            }
+            #[tokio::test]
+            async fn clear() {
+                c::clear(&$make().await).await
+            }
+            #[tokio::test]
+            async fn keys_and_len() {
+                c::keys_and_len(&$make().await).await
+            }
+            #[tokio::test]
+            async fn past_retention_is_a_miss() {
+                c::past_retention_is_a_miss(&$make().await).await
+            }
+            #[tokio::test]
+            async fn large_body() {
+                c::large_body(&$make().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_writers() {
+                c::concurrent_writers(::std::sync::Arc::new($make().await)).await
+            }
+        }
+    };
+}
