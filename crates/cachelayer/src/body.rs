@@ -1,0 +1,216 @@
+//! [`CacheBody`]: the body of every response that passes through the cache.
+
+use bytes::{Bytes, BytesMut};
+use cachelayer_policy::CacheKey;
+use cachelayer_store::{Store, StoreFuture, StoredResponse};
+use http_body::{Body, Frame, SizeHint};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+/// The body of a response from [`CacheService`](crate::CacheService): either a stored body
+/// (a hit: one [`Bytes`], nothing copied), or the origin's body streamed through, recorded for
+/// the store on the way when the response is being stored.
+///
+/// A recorded body is written to the store when the origin body ends, before this body reports
+/// its end: once a caller has read a miss's body to the end, the next request finds it stored.
+/// A body that passes [`max_body_size`](crate::CacheSettings::max_body_size) while streaming stops
+/// being recorded and is not stored. A body dropped before its end is not stored. Errors of the
+/// origin body pass through unchanged (and the response is not stored).
+pub struct CacheBody<B> {
+    kind: Kind<B>,
+}
+
+enum Kind<B> {
+    Stored(Option<Bytes>),
+    Origin(Pin<Box<B>>),
+    Recording(Box<Recording<B>>),
+}
+
+struct Recording<B> {
+    inner: Pin<Box<B>>,
+    chunks: Vec<Bytes>,
+    size: usize,
+    limit: usize,
+    pending: Option<PendingWrite>,
+    write: Option<StoreFuture<()>>,
+    inner_done: bool,
+}
+
+/// An entry waiting for its body, with the store to write it to.
+pub(crate) struct PendingWrite {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) key: CacheKey,
+    pub(crate) entry: StoredResponse,
+}
+
+impl<B> CacheBody<B> {
+    /// A body of stored bytes.
+    pub(crate) fn stored(bytes: Bytes) -> Self {
+        CacheBody { kind: Kind::Stored(if bytes.is_empty() { None } else { Some(bytes) }) }
+    }
+
+    /// The origin's body, passed through untouched.
+    pub(crate) fn origin(inner: B) -> Self {
+        CacheBody { kind: Kind::Origin(Box::pin(inner)) }
+    }
+
+    /// The origin's body, recorded and written to the store at its end.
+    pub(crate) fn recording(inner: B, limit: usize, pending: PendingWrite) -> Self {
+        CacheBody {
+            kind: Kind::Recording(Box::new(Recording {
+                inner: Box::pin(inner),
+                chunks: Vec::new(),
+                size: 0,
+                limit,
+                pending: Some(pending),
+                write: None,
+                inner_done: false,
+            })),
+        }
+    }
+}
+
+impl<B> Recording<B> {
+    fn record(&mut self, data: &Bytes) {
+        if self.pending.is_none() {
+            return;
+        }
+        self.size = self.size.saturating_add(data.len());
+        if self.size > self.limit {
+            if let Some(pending) = self.pending.take() {
+                tracing::debug!(key = %pending.key, limit = self.limit, "not stored: body larger than max_body_size");
+            }
+            self.chunks = Vec::new();
+            return;
+        }
+        if !data.is_empty() {
+            self.chunks.push(data.clone());
+        }
+    }
+
+    /// Starts the store write once the origin body has ended.
+    fn start_write(&mut self) {
+        let Some(mut pending) = self.pending.take() else { return };
+        pending.entry.body = match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.pop().unwrap_or_default(),
+            _ => {
+                let mut buf = BytesMut::with_capacity(self.size);
+                for chunk in self.chunks.drain(..) {
+                    buf.extend_from_slice(&chunk);
+                }
+                buf.freeze()
+            }
+        };
+        tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
+        let key = pending.key.clone();
+        let write = pending.store.put(pending.key, Arc::new(pending.entry));
+        self.write = Some(Box::pin(async move {
+            if let Err(error) = write.await {
+                tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");
+            }
+            Ok(())
+        }));
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(write) = self.write.as_mut() {
+            let _ = ready!(write.as_mut().poll(cx));
+            self.write = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<B> Drop for Recording<B> {
+    fn drop(&mut self) {
+        // A write that was started but not finished (the caller dropped the body right after its
+        // last bytes) finishes in the background when a tokio runtime is there.
+        if let Some(write) = self.write.take() {
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(write);
+            }
+        }
+    }
+}
+
+impl<B> Body for CacheBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match &mut self.get_mut().kind {
+            Kind::Stored(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Kind::Origin(inner) => inner.as_mut().poll_frame(cx),
+            Kind::Recording(rec) => {
+                if rec.inner_done {
+                    ready!(rec.poll_write(cx));
+                    return Poll::Ready(None);
+                }
+                match ready!(rec.inner.as_mut().poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        match frame.data_ref() {
+                            Some(data) => rec.record(data),
+                            // Trailers: not kept by the cache, so the response is not stored.
+                            None => rec.pending = None,
+                        }
+                        if rec.inner.is_end_stream() {
+                            rec.inner_done = true;
+                            rec.start_write();
+                            // Drive the write now; what is left finishes on the next poll.
+                            let _ = rec.poll_write(cx);
+                        }
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    Some(Err(error)) => {
+                        rec.pending = None;
+                        rec.chunks = Vec::new();
+                        Poll::Ready(Some(Err(error)))
+                    }
+                    None => {
+                        rec.inner_done = true;
+                        rec.start_write();
+                        ready!(rec.poll_write(cx));
+                        Poll::Ready(None)
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Stored(data) => data.is_none(),
+            Kind::Origin(inner) => inner.is_end_stream(),
+            Kind::Recording(rec) => rec.inner_done && rec.write.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Stored(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Origin(inner) => inner.size_hint(),
+            Kind::Recording(rec) if rec.inner_done => SizeHint::with_exact(0),
+            Kind::Recording(rec) => rec.inner.size_hint(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for CacheBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Stored(data) => f.debug_struct("CacheBody::Stored").field("len", &data.as_ref().map_or(0, Bytes::len)).finish(),
+            Kind::Origin(_) => f.debug_struct("CacheBody::Origin").finish_non_exhaustive(),
+            Kind::Recording(rec) => f
+                .debug_struct("CacheBody::Recording")
+                .field("recorded", &rec.size)
+                .field("storing", &rec.pending.is_some())
+                .finish_non_exhaustive(),
+        }
+    }
+}

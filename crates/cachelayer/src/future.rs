@@ -1,0 +1,466 @@
+//! [`ResponseFuture`]: the stages of one request, as a state machine.
+
+use crate::body::{CacheBody, PendingWrite};
+use crate::info::{CacheInfo, CacheOutcome, age_header};
+use crate::layer::Shared;
+use crate::settings::CacheSettings;
+use crate::stage::lookup::{self, Lookup};
+use crate::stage::request::{self, Plan, RequestPlan};
+use crate::stage::revalidate::{self, Forward};
+use crate::stage::stale;
+use crate::stage::write::{self, RequestSnapshot, ResponseHead};
+use bytes::Bytes;
+use cachelayer_policy::validators::{self, ConditionalOutcome};
+use cachelayer_store::{StoreFuture, StoredResponse};
+use http::header::{AGE, HeaderName};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+use tower_service::Service;
+
+static CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+pin_project! {
+    /// The response future of [`CacheService`](crate::CacheService).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        // Waiting for the store.
+        Lookup {
+            lookup: StoreFuture<Option<Arc<StoredResponse>>>,
+            ctx: Option<Box<LookupCtx<S, B>>>,
+        },
+        // Waiting for the inner service.
+        Origin {
+            #[pin]
+            fut: S::Future,
+            ctx: Option<Box<OriginCtx>>,
+        },
+        // Waiting for the store to take a freshened entry.
+        Freshen {
+            write: StoreFuture<()>,
+            ctx: Option<Box<FreshenCtx>>,
+        },
+        Done,
+    }
+}
+
+/// The settings snapshot and shared state a request works with.
+struct Env {
+    shared: Arc<Shared>,
+    settings: Arc<CacheSettings>,
+}
+
+impl Env {
+    fn now(&self) -> SystemTime {
+        self.shared.clock.now()
+    }
+}
+
+struct LookupCtx<S, B> {
+    inner: S,
+    request: Request<B>,
+    env: Env,
+    plan: RequestPlan,
+}
+
+struct OriginCtx {
+    env: Env,
+    /// `None` when the request bypasses the cache.
+    cached: Option<CachedRequest>,
+    outcome: CacheOutcome,
+    detail: Option<&'static str>,
+}
+
+struct CachedRequest {
+    plan: RequestPlan,
+    snapshot: RequestSnapshot,
+    stored: Option<Arc<StoredResponse>>,
+    forward: Forward,
+    request_time: SystemTime,
+}
+
+struct FreshenCtx {
+    env: Env,
+    entry: Arc<StoredResponse>,
+    method: Method,
+    request_headers: HeaderMap,
+    info: CacheInfo,
+    /// The origin's 304 header fields, when the 304 answers the client's own conditional request.
+    client_not_modified: Option<HeaderMap>,
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn start(mut inner: S, request: Request<B>, shared: Arc<Shared>) -> Self {
+        let env = Env { settings: shared.settings.load_full(), shared };
+        let (parts, body) = request.into_parts();
+        let plan = request::plan(&parts, &env.settings, env.now());
+        let request = Request::from_parts(parts, body);
+        let state = match plan {
+            Plan::Bypass { detail } => {
+                tracing::debug!(method = %request.method(), uri = %request.uri(), detail, "cache bypass");
+                State::Origin {
+                    fut: inner.call(request),
+                    ctx: Some(Box::new(OriginCtx { env, cached: None, outcome: CacheOutcome::Bypass, detail: Some(detail) })),
+                }
+            }
+            Plan::Cache(plan) => State::Lookup {
+                lookup: env.shared.store.get(&plan.key),
+                ctx: Some(Box::new(LookupCtx { inner, request, env, plan })),
+            },
+        };
+        ResponseFuture { state }
+    }
+}
+
+impl<S, B, RB> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    RB: Body<Data = Bytes>,
+{
+    type Output = Result<Response<CacheBody<RB>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Lookup { lookup, ctx } => {
+                    let found = ready!(lookup.as_mut().poll(cx));
+                    let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    match after_lookup(*ctx, found) {
+                        AfterLookup::Respond(response) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                        AfterLookup::Forward(fut, ctx) => this.state.set(State::Origin { fut, ctx: Some(ctx) }),
+                    }
+                }
+                StateProj::Origin { fut, ctx } => {
+                    let result = ready!(fut.poll(cx));
+                    let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    match after_origin(result, *ctx) {
+                        AfterOrigin::Respond(response) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(response);
+                        }
+                        AfterOrigin::Freshen(write, ctx) => this.state.set(State::Freshen { write, ctx: Some(ctx) }),
+                    }
+                }
+                StateProj::Freshen { write, ctx } => {
+                    if let Err(error) = ready!(write.as_mut().poll(cx)) {
+                        tracing::warn!(%error, "cache store write failed while freshening; serving the response anyway");
+                    }
+                    let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(respond_freshened(*ctx)));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Lookup { .. } => "lookup",
+            State::Origin { .. } => "origin",
+            State::Freshen { .. } => "freshen",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
+    }
+}
+
+// ===== stages =====
+
+enum AfterLookup<S: Service<Request<B>>, B, RB> {
+    Respond(Response<CacheBody<RB>>),
+    Forward(S::Future, Box<OriginCtx>),
+}
+
+/// Lookup -> serve from the store, or forward (with validators when revalidating).
+fn after_lookup<S, B, RB>(
+    ctx: LookupCtx<S, B>,
+    found: Result<Option<Arc<StoredResponse>>, cachelayer_store::StoreError>,
+) -> AfterLookup<S, B, RB>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+{
+    let LookupCtx { mut inner, request, env, plan } = ctx;
+    let now = env.now();
+    let (mut parts, body) = request.into_parts();
+    let found = found.unwrap_or_else(|error| {
+        tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
+        None
+    });
+
+    let mut outcome = CacheOutcome::Miss;
+    let mut detail = None;
+    let mut stored = None;
+    if let Some(entry) = found {
+        let verdict = lookup::evaluate(&entry, &parts, &plan, now);
+        tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
+        match verdict {
+            Lookup::Fresh if plan.read => {
+                let info = CacheInfo::new(CacheOutcome::Hit, Some(plan.key));
+                return AfterLookup::Respond(serve_stored(&entry, info, &parts.method, &parts.headers, &env, now, None));
+            }
+            Lookup::StaleAcceptable if plan.read => {
+                let info = CacheInfo::new(CacheOutcome::StaleHit, Some(plan.key));
+                return AfterLookup::Respond(serve_stored(&entry, info, &parts.method, &parts.headers, &env, now, None));
+            }
+            Lookup::Fresh | Lookup::StaleAcceptable => {
+                outcome = CacheOutcome::ForwardedByRequest;
+                stored = Some(entry);
+            }
+            Lookup::Stale => {
+                outcome = CacheOutcome::Refreshed;
+                detail = Some("stale");
+                stored = Some(entry);
+            }
+            Lookup::Unusable(reason) => {
+                outcome = CacheOutcome::Refreshed;
+                detail = Some(reason);
+            }
+        }
+    } else {
+        tracing::debug!(key = %plan.key, "cache lookup: miss");
+    }
+
+    if plan.directives.only_if_cached {
+        let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(plan.key));
+        info.detail = detail;
+        return AfterLookup::Respond(gateway_timeout(info, &env, now));
+    }
+
+    let snapshot = RequestSnapshot { method: parts.method.clone(), uri: parts.uri.clone(), headers: parts.headers.clone() };
+    let forward = match &stored {
+        Some(entry) => revalidate::prepare(entry, &mut parts.headers),
+        None => Forward::Unconditional,
+    };
+    let request_time = env.now();
+    let fut = inner.call(Request::from_parts(parts, body));
+    AfterLookup::Forward(
+        fut,
+        Box::new(OriginCtx {
+            env,
+            cached: Some(CachedRequest { plan, snapshot, stored, forward, request_time }),
+            outcome,
+            detail,
+        }),
+    )
+}
+
+enum AfterOrigin<RB, E> {
+    Respond(Result<Response<CacheBody<RB>>, E>),
+    Freshen(StoreFuture<()>, Box<FreshenCtx>),
+}
+
+/// The origin answered (or failed) -> 304 freshening, stale-if-error, or store the response.
+fn after_origin<RB, E>(result: Result<Response<RB>, E>, ctx: OriginCtx) -> AfterOrigin<RB, E>
+where
+    RB: Body<Data = Bytes>,
+{
+    let OriginCtx { env, cached, outcome, detail } = ctx;
+    let now = env.now();
+    let Some(cached) = cached else {
+        // Bypass: pass the response through, labelled.
+        return AfterOrigin::Respond(result.map(|response| {
+            let mut info = CacheInfo::new(outcome, None);
+            info.detail = detail;
+            let mut response = response.map(CacheBody::origin);
+            label(&mut response, info, &env, now, None);
+            response
+        }));
+    };
+    let CachedRequest { plan, snapshot, stored, forward, request_time } = cached;
+
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+                tracing::debug!(key = %plan.key, "origin failed; serving stale (stale-if-error)");
+                let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
+                return AfterOrigin::Respond(Ok(serve_stored(entry, info, &snapshot.method, &snapshot.headers, &env, now, None)));
+            }
+            return AfterOrigin::Respond(Err(error));
+        }
+    };
+    let status = response.status();
+
+    // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4).
+    if status == StatusCode::NOT_MODIFIED {
+        if let Some(entry) = stored.as_ref().filter(|e| revalidate::not_modified_applies(e, response.headers())) {
+            let client_not_modified = (forward == Forward::ClientConditional).then(|| response.headers().clone());
+            let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
+            match write::freshen(entry, &snapshot, &plan, response.headers(), &env.settings, request_time, now) {
+                Ok(freshened) => {
+                    tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
+                    let freshened = Arc::new(freshened);
+                    info.stored = true;
+                    let write = env.shared.store.put(plan.key, freshened.clone());
+                    return AfterOrigin::Freshen(
+                        write,
+                        Box::new(FreshenCtx {
+                            env,
+                            entry: freshened,
+                            method: snapshot.method,
+                            request_headers: snapshot.headers,
+                            info,
+                            client_not_modified,
+                        }),
+                    );
+                }
+                Err(reason) => {
+                    tracing::debug!(key = %plan.key, reason, "revalidated: 304, but the response is no longer storable");
+                    info.detail = Some(reason);
+                    let mut headers = entry.headers.clone();
+                    validators::freshen_headers(&mut headers, response.headers());
+                    let served = StoredResponse { headers, ..StoredResponse::clone(entry) };
+                    let remove = env.shared.store.remove(&plan.key);
+                    let write: StoreFuture<()> = Box::pin(async move { remove.await.map(drop) });
+                    return AfterOrigin::Freshen(
+                        write,
+                        Box::new(FreshenCtx {
+                            env,
+                            entry: Arc::new(served),
+                            method: snapshot.method,
+                            request_headers: snapshot.headers,
+                            info,
+                            client_not_modified,
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    // The origin failed with a status: stale-if-error (RFC 5861 §4).
+    if stale::is_error_status(status, &env.settings) {
+        if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+            tracing::debug!(key = %plan.key, %status, "origin error status; serving stale (stale-if-error)");
+            let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
+            return AfterOrigin::Respond(Ok(serve_stored(entry, info, &snapshot.method, &snapshot.headers, &env, now, Some(status.as_u16()))));
+        }
+    }
+
+    // A new response: store it if it may be stored.
+    let (parts, body) = response.into_parts();
+    let mut info = CacheInfo::new(outcome, Some(plan.key.clone()));
+    info.detail = detail;
+    let head = ResponseHead { status: parts.status, version: parts.version, headers: &parts.headers };
+    let body = if status == StatusCode::NOT_MODIFIED {
+        CacheBody::origin(body)
+    } else {
+        match write::prepare(&snapshot, &plan, head, &env.settings, request_time, now) {
+            Ok(entry) => {
+                tracing::debug!(key = %plan.key, expires = ?entry.expires, "response will be stored");
+                info.stored = true;
+                info.expires = entry.expires;
+                let limit = if snapshot.method == Method::HEAD { 0 } else { env.settings.max_body_size };
+                CacheBody::recording(body, limit, PendingWrite { store: env.shared.store.clone(), key: plan.key, entry })
+            }
+            Err(reason) => {
+                tracing::debug!(key = %plan.key, reason, "response not stored");
+                info.detail = Some(reason);
+                CacheBody::origin(body)
+            }
+        }
+    };
+    let mut response = Response::from_parts(parts, body);
+    label(&mut response, info, &env, now, None);
+    AfterOrigin::Respond(Ok(response))
+}
+
+/// After a 304 freshened the stored response: the full stored response, or the origin's 304
+/// when it answered the client's own conditional request.
+fn respond_freshened<RB>(ctx: FreshenCtx) -> Response<CacheBody<RB>> {
+    let FreshenCtx { env, entry, method, request_headers, info, client_not_modified } = ctx;
+    let now = env.now();
+    match client_not_modified {
+        Some(headers) => {
+            let mut response = Response::new(CacheBody::stored(Bytes::new()));
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.headers_mut() = headers;
+            label(&mut response, info, &env, now, Some(304));
+            response
+        }
+        None => serve_stored(&entry, info, &method, &request_headers, &env, now, Some(304)),
+    }
+}
+
+/// A response built from a stored one: its status, header fields and body (none for HEAD),
+/// with `Age`; a 304 when the client's own conditional request matches (RFC 9111 §4.3.2).
+fn serve_stored<RB>(
+    entry: &StoredResponse,
+    mut info: CacheInfo,
+    method: &Method,
+    request_headers: &HeaderMap,
+    env: &Env,
+    now: SystemTime,
+    origin_status: Option<u16>,
+) -> Response<CacheBody<RB>> {
+    info.created_at = Some(entry.created_at);
+    info.expires = entry.expires;
+    info.is_expired = entry.is_expired(now);
+    let not_modified = validators::evaluate(request_headers, entry.status, &entry.headers) == ConditionalOutcome::NotModified;
+    let mut response = if not_modified {
+        let mut response = Response::new(CacheBody::stored(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.headers_mut() = validators::not_modified_response_headers(&entry.headers);
+        response
+    } else {
+        let body = if method == Method::HEAD { Bytes::new() } else { entry.body.clone() };
+        let mut response = Response::new(CacheBody::stored(body));
+        *response.status_mut() = entry.status;
+        *response.headers_mut() = entry.headers.clone();
+        response
+    };
+    response.headers_mut().insert(AGE, age_header(entry.age(now)));
+    label(&mut response, info, env, now, origin_status);
+    response
+}
+
+/// 504 for `only-if-cached` with nothing usable stored (RFC 9111 §5.2.1.7).
+fn gateway_timeout<RB>(info: CacheInfo, env: &Env, now: SystemTime) -> Response<CacheBody<RB>> {
+    let mut response = Response::new(CacheBody::stored(Bytes::from_static(b"Not Cached")));
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    label(&mut response, info, env, now, None);
+    response
+}
+
+/// Adds `Cache-Status` (when enabled) and the [`CacheInfo`] extension.
+fn label<T>(response: &mut Response<T>, info: CacheInfo, env: &Env, now: SystemTime, origin_status: Option<u16>) {
+    if env.settings.cache_status {
+        if let Some(value) = info.cache_status(&env.settings.cache_status_name, now, origin_status) {
+            response.headers_mut().append(CACHE_STATUS.clone(), value);
+        }
+    }
+    response.extensions_mut().insert(info);
+}

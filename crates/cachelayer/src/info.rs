@@ -1,0 +1,144 @@
+//! What the cache did for a response: the [`CacheInfo`] response extension and the RFC 9211
+//! `Cache-Status` header.
+
+use cachelayer_policy::CacheKey;
+use http::HeaderValue;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+/// How a response was produced, in RFC 9211 terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CacheOutcome {
+    /// Served from the cache without contacting the origin (`hit`).
+    Hit,
+    /// Served stale from the cache without contacting the origin: the request's `max-stale`
+    /// allowed it (`hit`, with a negative `ttl`).
+    StaleHit,
+    /// A stored response was revalidated with the origin (304) and served from the cache
+    /// (`fwd=stale; fwd-status=304`).
+    Revalidated,
+    /// Served stale from the cache because the origin failed (`fwd=stale` with the failure's
+    /// `fwd-status`, RFC 5861 stale-if-error).
+    StaleIfError,
+    /// Nothing was stored for the request: forwarded to the origin (`fwd=uri-miss`).
+    Miss,
+    /// A stored response could not be used (stale without validator, other `Vary` values):
+    /// forwarded to the origin (`fwd=miss`, `fwd=stale` or `fwd=vary-miss`).
+    Refreshed,
+    /// The request's own directives sent it to the origin (`no-cache`; `fwd=request`).
+    ForwardedByRequest,
+    /// The cache does not handle the request (method not cached, cache disabled):
+    /// forwarded untouched (`fwd=bypass`).
+    Bypass,
+    /// The request had `only-if-cached` and nothing usable was stored: the cache answered
+    /// 504 Gateway Timeout without contacting the origin (RFC 9111 §5.2.1.7).
+    NotCached,
+}
+
+/// What the cache did for a response: attached to every response that passes through the
+/// cache, as an [`http::Extensions`] entry (requests-cache's `CachedResponse` attributes).
+///
+/// ```
+/// # use cachelayer::CacheInfo;
+/// # fn handle(response: http::Response<()>) {
+/// if let Some(info) = response.extensions().get::<CacheInfo>() {
+///     println!("from cache: {}, expires: {:?}", info.from_cache, info.expires);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheInfo {
+    /// What happened.
+    pub outcome: CacheOutcome,
+    /// The body and headers came from the cache (requests-cache `from_cache`): a hit, a stale
+    /// hit, a revalidated or a stale-if-error response.
+    pub from_cache: bool,
+    /// The stored response was revalidated with the origin for this request (requests-cache
+    /// `revalidated`).
+    pub revalidated: bool,
+    /// The response is being stored (once its body has been read to the end).
+    pub stored: bool,
+    /// The cache key of the request (requests-cache `cache_key`); `None` on bypass.
+    pub cache_key: Option<CacheKey>,
+    /// When the response served from the cache was received from the origin (requests-cache
+    /// `created_at`).
+    pub created_at: Option<SystemTime>,
+    /// When the response served or stored becomes stale; `None` if never or unknown
+    /// (requests-cache `expires`).
+    pub expires: Option<SystemTime>,
+    /// The served response was stale (requests-cache `is_expired`).
+    pub is_expired: bool,
+    /// Why the response was not stored, or why a stored response was not used, as a short
+    /// token (for example `no-store`, `body-too-large`).
+    pub detail: Option<&'static str>,
+}
+
+impl CacheInfo {
+    pub(crate) fn new(outcome: CacheOutcome, cache_key: Option<CacheKey>) -> Self {
+        CacheInfo {
+            outcome,
+            from_cache: matches!(
+                outcome,
+                CacheOutcome::Hit | CacheOutcome::StaleHit | CacheOutcome::Revalidated | CacheOutcome::StaleIfError
+            ),
+            revalidated: outcome == CacheOutcome::Revalidated,
+            stored: false,
+            cache_key,
+            created_at: None,
+            expires: None,
+            is_expired: false,
+            detail: None,
+        }
+    }
+
+    /// The `Cache-Status` field value for this response (RFC 9211 §2), as of `now`.
+    ///
+    /// `fwd-status` is added for revalidated and stale-if-error responses from
+    /// `origin_status`.
+    pub fn cache_status(&self, cache_name: &str, now: SystemTime, origin_status: Option<u16>) -> Option<HeaderValue> {
+        let mut out = String::with_capacity(96);
+        out.push_str(cache_name);
+        match self.outcome {
+            CacheOutcome::Hit | CacheOutcome::StaleHit => out.push_str("; hit"),
+            CacheOutcome::Revalidated | CacheOutcome::StaleIfError => out.push_str("; fwd=stale"),
+            CacheOutcome::Miss => out.push_str("; fwd=uri-miss"),
+            CacheOutcome::Refreshed => match self.detail {
+                Some("vary-mismatch") => out.push_str("; fwd=vary-miss"),
+                Some("stale") => out.push_str("; fwd=stale"),
+                _ => out.push_str("; fwd=miss"),
+            },
+            CacheOutcome::ForwardedByRequest => out.push_str("; fwd=request"),
+            CacheOutcome::Bypass => out.push_str("; fwd=bypass"),
+            CacheOutcome::NotCached => out.push_str("; fwd=miss; fwd-status=504"),
+        }
+        if let Some(status) = origin_status {
+            let _ = write!(out, "; fwd-status={status}");
+        }
+        if self.stored {
+            out.push_str("; stored");
+        }
+        if self.from_cache {
+            if let Some(expires) = self.expires {
+                let ttl = match expires.duration_since(now) {
+                    Ok(left) => left.as_secs() as i64,
+                    Err(e) => -(e.duration().as_secs().min(i64::MAX as u64) as i64),
+                };
+                let _ = write!(out, "; ttl={ttl}");
+            }
+        }
+        if let Some(key) = &self.cache_key {
+            let _ = write!(out, "; key=\"{key}\"");
+        }
+        if let Some(detail) = self.detail {
+            let _ = write!(out, "; detail={detail}");
+        }
+        HeaderValue::from_str(&out).ok()
+    }
+}
+
+/// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31.
+pub(crate) fn age_header(age: Duration) -> HeaderValue {
+    HeaderValue::from(age.as_secs().min(cachelayer_policy::directives::MAX_DELTA_SECONDS))
+}

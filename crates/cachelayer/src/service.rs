@@ -1,0 +1,74 @@
+use crate::body::CacheBody;
+use crate::future::ResponseFuture;
+use crate::layer::{CacheLayer, Shared};
+use crate::settings::CacheSettings;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_service::Service;
+
+/// A service that answers requests from an HTTP response cache, and forwards the rest to the
+/// inner service `S`. Made by [`CacheLayer`].
+///
+/// - Works with any `S: Service<http::Request<B>, Response = http::Response<RB>> + Clone` whose
+///   body `RB` yields [`Bytes`] (hyper, hyper-util, axum, tower's `service_fn`).
+/// - Keeps `S::Error`: a failing store is a miss and never an error of the service.
+/// - Its responses have a [`CacheBody`] and a [`CacheInfo`](crate::CacheInfo) extension.
+///
+/// `S` must be `Clone` because the request waits for the store lookup before it reaches `S`;
+/// the service readied by `poll_ready` is the one that gets the request.
+#[derive(Clone, Debug)]
+pub struct CacheService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> CacheService<S> {
+    /// A cache on the embedded default store around `inner`
+    /// (`CacheLayer::new(settings).layer(inner)`).
+    pub fn new(inner: S, settings: CacheSettings) -> Self {
+        tower_layer::Layer::layer(&CacheLayer::new(settings), inner)
+    }
+
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared>) -> Self {
+        CacheService { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the cache service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for CacheService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone,
+    RB: Body<Data = Bytes>,
+{
+    type Response = Response<CacheBody<RB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Use the service that `poll_ready` readied; keep a fresh clone for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::start(inner, request, self.shared.clone())
+    }
+}

@@ -1,0 +1,293 @@
+//! [`CacheSettings`]: every setting of the cache, with requests-cache's names.
+
+use cachelayer_policy::key::{DEFAULT_IGNORED_PARAMETERS, KeyOptions, MatchHeaders};
+use cachelayer_policy::{CacheKind, ExpireAfter, HeuristicFreshness};
+use http::{HeaderName, Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The default [`CacheSettings::max_body_size`]: 8 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
+
+/// How the cache behaves. `CacheSettings::default()` follows HTTP (RFC 9111): response headers
+/// decide what is stored and for how long, as a private cache.
+///
+/// To get requests-cache's default model instead (the settings decide, every response is stored
+/// and reused for `expire_after`), turn `cache_control` off:
+///
+/// ```
+/// use cachelayer::{CacheSettings, ExpireAfter};
+/// use std::time::Duration;
+///
+/// let settings = CacheSettings {
+///     cache_control: false,
+///     expire_after: Some(ExpireAfter::After(Duration::from_secs(360))),
+///     ..CacheSettings::default()
+/// };
+/// ```
+///
+/// Settings deserialize with serde (every field optional; durations in humantime text such as
+/// `"90s"` or `"1h 30m"`; expirations also `"never"`, `"immediately"`, `"do-not-cache"`):
+///
+/// ```
+/// # use cachelayer::CacheSettings;
+/// let settings: CacheSettings = serde_json::from_str(r#"{
+///     "shared": true,
+///     "expire_after": "5m",
+///     "stale_if_error": "1h",
+///     "max_body_size": 1048576
+/// }"#).unwrap();
+/// assert!(settings.shared);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CacheSettings {
+    /// A shared cache (a reverse proxy serving many users) instead of a private one (an HTTP
+    /// client). A shared cache does not store `private` responses or responses to requests with
+    /// `Authorization` (unless allowed, RFC 9111 §3.5), and honours `s-maxage` and
+    /// `proxy-revalidate`. Default: `false` (private).
+    pub shared: bool,
+
+    /// Use response `Cache-Control` / `Expires` headers to decide expiration, above every
+    /// setting (requests-cache `cache_control`). When `false`, the settings decide and a response
+    /// without any expiration setting never expires (requests-cache's default). `no-store` is
+    /// honoured either way. Default: `true`.
+    pub cache_control: bool,
+
+    /// The expiration of responses whose headers (with `cache_control`) and per-URL rules give
+    /// none (requests-cache `expire_after`). `None`: with `cache_control`, heuristic freshness
+    /// then "stale at once" (revalidate each use, stored only with a validator); without,
+    /// never expire. Default: `None`.
+    pub expire_after: Option<ExpireAfter>,
+
+    /// Heuristic freshness for responses with `Last-Modified` and no explicit freshness
+    /// (RFC 9111 §4.2.2), used only with `cache_control`. Default: 10% of the time since
+    /// `Last-Modified`, at most 24 hours.
+    pub heuristic_freshness: HeuristicFreshness,
+
+    /// The request methods whose responses are cached (requests-cache `allowable_methods`);
+    /// others pass through to the inner service. Default: `GET`, `HEAD`.
+    #[serde(with = "serde_methods")]
+    pub allowable_methods: Vec<Method>,
+
+    /// The response statuses that are stored (requests-cache `allowable_codes`). `None`: every
+    /// status RFC 9111 lets a cache store (any final status except 206 and 304, when the response
+    /// is otherwise storable). A list restricts storage to those statuses. Default: `None`.
+    pub allowable_codes: Option<Vec<u16>>,
+
+    /// Which request headers are part of the cache key (requests-cache `match_headers`): `false`
+    /// (none), `true` (all but `ignored_parameters`), or a list of names. Default: none.
+    #[serde(with = "serde_match_headers")]
+    pub match_headers: MatchHeaders,
+
+    /// Query parameters and request headers left out of cache keys and never stored
+    /// (requests-cache `ignored_parameters`). Default: `Authorization`, `Proxy-Authorization`,
+    /// `X-API-Key`, `X-Auth-Token`, `X-API-Token`, `X-Access-Token`, `access_token`, `api_key`,
+    /// `apikey`.
+    pub ignored_parameters: Vec<String>,
+
+    /// Serve a stale stored response when the origin fails: the inner service returns an error,
+    /// or a 5xx status (requests-cache `stale_if_error`; RFC 5861 §4). `false`: only when the
+    /// response's own `stale-if-error` allows it; `true`: any staleness; a duration: at most
+    /// that stale. Default: `false`.
+    pub stale_if_error: StaleWindow,
+
+    /// The largest response body stored, in bytes. A larger body (by `Content-Length`, or once
+    /// streaming passes the limit) streams through to the caller and is not stored.
+    /// Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
+    pub max_body_size: usize,
+
+    /// Add an RFC 9211 `Cache-Status` header to every response (`hit`, `fwd=miss`, `stored`,
+    /// `ttl`, `key`, ...). Default: `true`.
+    pub cache_status: bool,
+
+    /// The cache's name in `Cache-Status` (RFC 9211 §2). Default: `"cachelayer"`.
+    pub cache_status_name: String,
+
+    /// Read from the cache but never write to it (requests-cache backend `read_only`).
+    /// Default: `false`.
+    pub read_only: bool,
+
+    /// Bypass the cache entirely: every request goes to the inner service and nothing is stored
+    /// (requests-cache `disabled` / `cache_disabled()`). Default: `false`.
+    pub disabled: bool,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            shared: false,
+            cache_control: true,
+            expire_after: None,
+            heuristic_freshness: HeuristicFreshness::default(),
+            allowable_methods: vec![Method::GET, Method::HEAD],
+            allowable_codes: None,
+            match_headers: MatchHeaders::None,
+            ignored_parameters: DEFAULT_IGNORED_PARAMETERS.iter().map(|s| s.to_string()).collect(),
+            stale_if_error: StaleWindow::Off,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            cache_status: true,
+            cache_status_name: "cachelayer".to_owned(),
+            read_only: false,
+            disabled: false,
+        }
+    }
+}
+
+impl CacheSettings {
+    /// Settings for a shared cache (a reverse proxy): the defaults with `shared: true`.
+    pub fn shared() -> Self {
+        CacheSettings { shared: true, ..Default::default() }
+    }
+
+    /// Sets [`expire_after`](Self::expire_after).
+    #[must_use]
+    pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
+        self.expire_after = Some(expire_after.into());
+        self
+    }
+
+    /// The cache kind the `shared` setting selects.
+    pub fn cache_kind(&self) -> CacheKind {
+        if self.shared { CacheKind::Shared } else { CacheKind::Private }
+    }
+
+    /// The key derivation options these settings select.
+    pub fn key_options(&self) -> KeyOptions {
+        KeyOptions {
+            match_headers: self.match_headers.clone(),
+            ignored_parameters: self.ignored_parameters.clone(),
+        }
+    }
+
+    pub(crate) fn allows_method(&self, method: &Method) -> bool {
+        self.allowable_methods.iter().any(|m| m == method)
+    }
+
+    pub(crate) fn allows_status(&self, status: StatusCode) -> bool {
+        match &self.allowable_codes {
+            None => true,
+            Some(codes) => codes.contains(&status.as_u16()),
+        }
+    }
+}
+
+/// How stale a response may be and still be served in some situation (requests-cache
+/// `stale_if_error` / `stale_while_revalidate`: `False`, `True` or a `timedelta`).
+///
+/// Serde form: `false`, `true`, or a humantime duration (`"5m"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StaleWindow {
+    /// Not by this setting (the response's own directive may still allow it).
+    #[default]
+    Off,
+    /// At any staleness.
+    Any,
+    /// At most this stale.
+    AtMost(Duration),
+}
+
+impl StaleWindow {
+    /// Whether a response stale by `staleness` is within the window.
+    pub fn allows(self, staleness: Duration) -> bool {
+        match self {
+            StaleWindow::Off => false,
+            StaleWindow::Any => true,
+            StaleWindow::AtMost(max) => staleness <= max,
+        }
+    }
+}
+
+impl From<bool> for StaleWindow {
+    fn from(on: bool) -> Self {
+        if on { StaleWindow::Any } else { StaleWindow::Off }
+    }
+}
+
+impl From<Duration> for StaleWindow {
+    fn from(max: Duration) -> Self {
+        StaleWindow::AtMost(max)
+    }
+}
+
+impl Serialize for StaleWindow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StaleWindow::Off => s.serialize_bool(false),
+            StaleWindow::Any => s.serialize_bool(true),
+            StaleWindow::AtMost(d) => s.collect_str(&humantime::format_duration(*d)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StaleWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = StaleWindow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, or a duration such as \"5m\"")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<StaleWindow, E> {
+                Ok(v.into())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StaleWindow, E> {
+                Ok(StaleWindow::AtMost(Duration::from_secs(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StaleWindow, E> {
+                humantime::parse_duration(v).map(StaleWindow::AtMost).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+mod serde_methods {
+    use http::Method;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(methods: &[Method], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(methods.iter().map(Method::as_str))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Method>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+mod serde_match_headers {
+    use super::{HeaderName, MatchHeaders};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(m: &MatchHeaders, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            MatchHeaders::None => s.serialize_bool(false),
+            MatchHeaders::All => s.serialize_bool(true),
+            MatchHeaders::List(names) => s.collect_seq(names.iter().map(HeaderName::as_str)),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Bool(bool),
+        List(Vec<String>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MatchHeaders, D::Error> {
+        Ok(match Wire::deserialize(d)? {
+            Wire::Bool(false) => MatchHeaders::None,
+            Wire::Bool(true) => MatchHeaders::All,
+            Wire::List(names) => MatchHeaders::List(
+                names
+                    .iter()
+                    .map(|n| HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()).map_err(serde::de::Error::custom))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}

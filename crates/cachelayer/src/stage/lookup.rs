@@ -1,0 +1,63 @@
+//! Whether a stored response can serve a request (RFC 9111 §4).
+
+use crate::stage::request::RequestPlan;
+use cachelayer_policy::freshness::{self, StoredFreshness, Usability};
+use cachelayer_store::StoredResponse;
+use http::HeaderMap;
+use http::header::VARY;
+use std::time::SystemTime;
+
+/// What a stored response can do for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Serve it as it is.
+    Fresh,
+    /// Serve it stale: the request's `max-stale` accepts it.
+    StaleAcceptable,
+    /// It must be revalidated (or replaced) before use.
+    Stale,
+    /// It does not answer this request (another variant, another method).
+    Unusable(&'static str),
+}
+
+/// Evaluates a stored response for a request at `now`.
+pub(crate) fn evaluate(entry: &StoredResponse, request: &http::request::Parts, plan: &RequestPlan, now: SystemTime) -> Lookup {
+    if entry.request.method != request.method {
+        return Lookup::Unusable("method-mismatch");
+    }
+    if !vary_matches(entry, &request.headers) {
+        return Lookup::Unusable("vary-mismatch");
+    }
+    let age = entry.age(now);
+    let lifetime = entry
+        .expires
+        .map(|expires| expires.duration_since(entry.created_at).unwrap_or_default() + entry.initial_age);
+    let stored = StoredFreshness { lifetime, age, must_revalidate: entry.stale.must_revalidate };
+    if plan.directives.is_empty() {
+        return if entry.is_expired(now) { Lookup::Stale } else { Lookup::Fresh };
+    }
+    match freshness::usability(&stored, &plan.directives) {
+        Usability::Fresh => Lookup::Fresh,
+        Usability::StaleAcceptable => Lookup::StaleAcceptable,
+        Usability::Stale => Lookup::Stale,
+    }
+}
+
+/// RFC 9111 §4.1: every header field the stored response's `Vary` nominates has the same value
+/// in the request as in the request the response answered; `Vary: *` never matches.
+pub(crate) fn vary_matches(entry: &StoredResponse, request: &HeaderMap) -> bool {
+    for value in entry.headers.get_all(VARY) {
+        let Ok(value) = value.to_str() else { return false };
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if name == "*" {
+                return false;
+            }
+            let stored = entry.request.headers.get_all(name).iter();
+            let current = request.get_all(name).iter();
+            if !stored.map(|v| v.as_bytes().trim_ascii()).eq(current.map(|v| v.as_bytes().trim_ascii())) {
+                return false;
+            }
+        }
+    }
+    true
+}

@@ -1,0 +1,14 @@
+//! The stages a request goes through, each a separate piece:
+//!
+//! 1. [`request`]: the policy decision on the request (cache it or bypass), and its key;
+//! 2. lookup in the store (the [`Store`](cachelayer_store::Store));
+//! 3. [`lookup`]: whether a stored response can serve the request (fresh, stale, other variant);
+//! 4. [`revalidate`]: conditional requests with the stored validators, and freshening with 304;
+//! 5. [`stale`]: serving stale responses when the origin fails (stale-if-error);
+//! 6. [`write`]: whether the origin's response is stored, and the entry it becomes.
+
+pub(crate) mod lookup;
+pub(crate) mod request;
+pub(crate) mod revalidate;
+pub(crate) mod stale;
+pub(crate) mod write;

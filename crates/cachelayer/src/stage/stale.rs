@@ -1,0 +1,30 @@
+//! Serving stale responses when the origin fails (RFC 5861 §4 stale-if-error; requests-cache
+//! `stale_if_error`).
+
+use crate::settings::CacheSettings;
+use crate::stage::request::RequestPlan;
+use cachelayer_store::StoredResponse;
+use http::StatusCode;
+use std::time::SystemTime;
+
+/// Whether a stored response may stand in for a failed origin response at `now`: the cache's
+/// `stale_if_error` setting, the response's `stale-if-error` or the request's `stale-if-error`
+/// allows its staleness, and nothing requires revalidation (`must-revalidate`, `no-cache`).
+pub(crate) fn if_error_allowed(entry: &StoredResponse, plan: &RequestPlan, settings: &CacheSettings, now: SystemTime) -> bool {
+    if entry.stale.must_revalidate {
+        return false;
+    }
+    let staleness = match entry.time_to_live(now) {
+        Ok(_) => std::time::Duration::ZERO,
+        Err(staleness) => staleness,
+    };
+    settings.stale_if_error.allows(staleness)
+        || entry.stale.stale_if_error.is_some_and(|max| staleness <= max)
+        || plan.directives.stale_if_error.is_some_and(|max| staleness <= max)
+}
+
+/// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4), or,
+/// when the settings restrict `allowable_codes`, any status they do not allow (requests-cache).
+pub(crate) fn is_error_status(status: StatusCode, settings: &CacheSettings) -> bool {
+    status.is_server_error() || (settings.allowable_codes.is_some() && !settings.allows_status(status))
+}

@@ -1,0 +1,313 @@
+//! Whether the origin's response is stored, and the entry it becomes (RFC 9111 §3).
+
+use crate::settings::{CacheSettings, StaleWindow};
+use crate::stage::request::RequestPlan;
+use cachelayer_policy::directives::ResponseDirectives;
+use cachelayer_policy::expiration::{self, ExpirationInputs, ExpirationSource, ResolvedExpirationKind};
+use cachelayer_policy::key;
+use cachelayer_policy::storable::{self, Exchange, NotStorable};
+use cachelayer_policy::{FieldList, freshness, validators};
+use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use std::time::{Duration, SystemTime};
+
+/// What the write stage keeps of a request once it has been sent to the origin.
+#[derive(Debug)]
+pub(crate) struct RequestSnapshot {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+}
+
+/// The response head as the write stage sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseHead<'a> {
+    pub(crate) status: StatusCode,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+/// Decides whether a response is stored; when it is, the entry (with an empty body, filled in
+/// when the body has been read).
+pub(crate) fn prepare(
+    request: &RequestSnapshot,
+    plan: &RequestPlan,
+    response: ResponseHead<'_>,
+    settings: &CacheSettings,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<StoredResponse, &'static str> {
+    if !plan.write {
+        return Err(if settings.read_only { "read-only" } else { "request-no-store" });
+    }
+    if !settings.allows_status(response.status) {
+        return Err("status-not-allowed");
+    }
+    let directives = ResponseDirectives::from_headers(response.headers);
+    let kind = settings.cache_kind();
+    let storable = storable::check(&Exchange {
+        method: &request.method,
+        request_headers: &request.headers,
+        request: &plan.directives,
+        status: response.status,
+        response_headers: response.headers,
+        response: &directives,
+        kind,
+    });
+    let needs_explicit_expiration = match storable {
+        Ok(()) => false,
+        // The settings decide which methods are cached (requests-cache allowable_methods).
+        Err(NotStorable::MethodNotCacheable) if settings.allows_method(&request.method) => false,
+        // No freshness information in the response: stored only if a setting gives it one.
+        Err(NotStorable::NoFreshnessInformation) => true,
+        Err(reason) => return Err(not_storable_detail(reason)),
+    };
+    if let Some(length) = content_length(response.headers) {
+        if length > settings.max_body_size as u64 {
+            return Err("body-too-large");
+        }
+    }
+    if vary_star(response.headers) {
+        return Err("vary-star");
+    }
+
+    let initial_age = freshness::corrected_initial_age(response.headers, request_time, response_time);
+    let entry_times = expiration_for(
+        &directives,
+        response.status,
+        response.headers,
+        plan,
+        settings,
+        response_time,
+        initial_age,
+    )?;
+    if needs_explicit_expiration && matches!(entry_times.source, ExpirationSource::Default | ExpirationSource::Heuristic) && settings.cache_control {
+        return Err("no-freshness-information");
+    }
+    let has_validator = validators::has_validator(response.headers);
+    if entry_times.fresh_for_zero && !has_validator {
+        // Stale at once and impossible to revalidate: it could never be reused.
+        return Err("stale-without-validator");
+    }
+
+    let stale = stale_policy(&directives, settings);
+    let retain_until = retain_until(entry_times.expires, has_validator, &stale, settings);
+    Ok(StoredResponse {
+        request: StoredRequest {
+            method: request.method.clone(),
+            url: key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters),
+            headers: varied_request_headers(response.headers, &request.headers, settings),
+        },
+        status: response.status,
+        version: response.version,
+        headers: storable_headers(response.headers, &directives, settings),
+        body: Bytes::new(),
+        request_time,
+        created_at: response_time,
+        initial_age,
+        expires: entry_times.expires,
+        stale,
+        retain_until,
+    })
+}
+
+struct EntryTimes {
+    expires: Option<SystemTime>,
+    source: ExpirationSource,
+    fresh_for_zero: bool,
+}
+
+/// Resolves the expiration by requests-cache's precedence and turns it into `expires`.
+fn expiration_for(
+    directives: &ResponseDirectives,
+    status: StatusCode,
+    headers: &HeaderMap,
+    plan: &RequestPlan,
+    settings: &CacheSettings,
+    response_time: SystemTime,
+    initial_age: Duration,
+) -> Result<EntryTimes, &'static str> {
+    let kind = settings.cache_kind();
+    let mut explicit = freshness::explicit_lifetime(directives, headers, kind, response_time);
+    if directives.no_cache.is_all() {
+        // Stored, but revalidated before every use (RFC 9111 §5.2.2.4).
+        explicit = Some(Duration::ZERO);
+    }
+    let heuristic = freshness::heuristic_lifetime(status, directives, headers, response_time, &settings.heuristic_freshness);
+    let resolved = expiration::resolve(&ExpirationInputs {
+        cache_control: settings.cache_control,
+        response: explicit,
+        request: plan.request_expire_after,
+        per_request: None,
+        per_url: None,
+        session: settings.expire_after,
+        heuristic,
+        response_time,
+    });
+    let (expires, fresh_for_zero) = match resolved.kind {
+        ResolvedExpirationKind::DoNotCache => return Err("do-not-cache"),
+        ResolvedExpirationKind::Never => (None, false),
+        ResolvedExpirationKind::Lifetime(lifetime) => {
+            // Lifetimes from the response are reduced by the age it arrived with (RFC 9111
+            // §4.2.3); settings count from when it was received, as in requests-cache.
+            let left = match resolved.source {
+                ExpirationSource::ResponseHeaders | ExpirationSource::Heuristic => lifetime.saturating_sub(initial_age),
+                _ => lifetime,
+            };
+            (Some(response_time + left), left.is_zero())
+        }
+    };
+    Ok(EntryTimes { expires, source: resolved.source, fresh_for_zero })
+}
+
+fn stale_policy(directives: &ResponseDirectives, settings: &CacheSettings) -> StalePolicy {
+    let shared = settings.shared;
+    StalePolicy {
+        must_revalidate: directives.must_revalidate
+            || directives.no_cache.is_all()
+            || (shared && (directives.proxy_revalidate || directives.s_maxage.is_some())),
+        stale_while_revalidate: directives.stale_while_revalidate,
+        stale_if_error: directives.stale_if_error,
+    }
+}
+
+/// How long a store keeps the entry: while it can be revalidated (it has a validator), until
+/// evicted; otherwise until the end of the longest window it may still be served stale in.
+fn retain_until(
+    expires: Option<SystemTime>,
+    has_validator: bool,
+    stale: &StalePolicy,
+    settings: &CacheSettings,
+) -> Option<SystemTime> {
+    let expires = expires?;
+    if has_validator {
+        return None;
+    }
+    let mut window = Duration::ZERO;
+    if !stale.must_revalidate {
+        match settings.stale_if_error {
+            StaleWindow::Any => return None,
+            StaleWindow::AtMost(max) => window = window.max(max),
+            StaleWindow::Off => {}
+        }
+        window = window
+            .max(stale.stale_if_error.unwrap_or_default())
+            .max(stale.stale_while_revalidate.unwrap_or_default());
+    }
+    Some(expires + window)
+}
+
+/// The header fields a cache keeps (RFC 9111 §3.1): without hop-by-hop fields, `Age` (the
+/// cache computes it), and the fields `no-cache=` / (shared) `private=` name (§5.2.2.4,
+/// §5.2.2.7).
+pub(crate) fn storable_headers(headers: &HeaderMap, directives: &ResponseDirectives, settings: &CacheSettings) -> HeaderMap {
+    let mut stored = headers.clone();
+    strip_hop_by_hop(&mut stored);
+    stored.remove(header::AGE);
+    if let FieldList::Fields(names) = &directives.no_cache {
+        for name in names {
+            stored.remove(name);
+        }
+    }
+    if settings.shared {
+        if let FieldList::Fields(names) = &directives.private {
+            for name in names {
+                stored.remove(name);
+            }
+        }
+    }
+    stored
+}
+
+/// Removes the hop-by-hop fields of RFC 9110 §7.6.1: `Connection` and the fields it lists,
+/// `Keep-Alive`, `Proxy-Connection`, `TE`, `Transfer-Encoding`, `Upgrade`, `Trailer`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::TRAILER,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The request header fields the response's `Vary` nominates, minus ignored parameters: what a
+/// later request must match (RFC 9111 §4.1).
+fn varied_request_headers(response: &HeaderMap, request: &HeaderMap, settings: &CacheSettings) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for value in response.get_all(header::VARY) {
+        let Ok(value) = value.to_str() else { continue };
+        for name in value.split(',').map(str::trim) {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+            if settings.ignored_parameters.iter().any(|p| p.eq_ignore_ascii_case(name.as_str())) {
+                continue;
+            }
+            for v in request.get_all(&name) {
+                out.append(name.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+fn vary_star(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|n| n.trim() == "*"))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn not_storable_detail(reason: NotStorable) -> &'static str {
+    match reason {
+        NotStorable::MethodNotCacheable => "method-not-cacheable",
+        NotStorable::StatusNotStorable => "status-not-storable",
+        NotStorable::RequestNoStore => "request-no-store",
+        NotStorable::ResponseNoStore => "no-store",
+        NotStorable::MustUnderstand => "must-understand",
+        NotStorable::PrivateInSharedCache => "private",
+        NotStorable::AuthorizationInSharedCache => "authorization",
+        NotStorable::NoFreshnessInformation => "no-freshness-information",
+        _ => "not-storable",
+    }
+}
+
+/// A stored response freshened by a 304 (RFC 9111 §4.3.4): header fields updated, expiration
+/// computed again from the new times, body kept. `Err` when the updated headers make it
+/// unstorable (for example a 304 with `no-store`).
+pub(crate) fn freshen(
+    stored: &StoredResponse,
+    request: &RequestSnapshot,
+    plan: &RequestPlan,
+    not_modified: &HeaderMap,
+    settings: &CacheSettings,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<StoredResponse, &'static str> {
+    let mut headers = stored.headers.clone();
+    validators::freshen_headers(&mut headers, not_modified);
+    let head = ResponseHead { status: stored.status, version: stored.version, headers: &headers };
+    let mut entry = prepare(request, plan, head, settings, request_time, response_time)?;
+    entry.body = stored.body.clone();
+    Ok(entry)
+}
