@@ -3,7 +3,7 @@
 use crate::body::{CacheBody, PendingWrite};
 use crate::info::{CacheInfo, CacheOutcome, age_header};
 use crate::layer::Shared;
-use crate::settings::CacheSettings;
+use crate::settings::ActiveSettings;
 use crate::stage::lookup::{self, Lookup};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
@@ -66,7 +66,7 @@ pin_project! {
 /// The settings snapshot and shared state a request works with.
 struct Env {
     shared: Arc<Shared>,
-    settings: Arc<CacheSettings>,
+    settings: Arc<ActiveSettings>,
 }
 
 impl Env {
@@ -253,6 +253,11 @@ where
     }
 
     if plan.directives.only_if_cached {
+        // Offline: a stale response is still better than nothing when stale-if-error allows it.
+        if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+            let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
+            return AfterLookup::Respond(serve_stored(entry, info, &parts.method, &parts.headers, &env, now, None));
+        }
         let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(plan.key));
         info.detail = detail;
         return AfterLookup::Respond(gateway_timeout(info, &env, now));

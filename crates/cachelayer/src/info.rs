@@ -134,7 +134,7 @@ impl CacheInfo {
         if let Some(detail) = self.detail {
             let _ = write!(out, "; detail={detail}");
         }
-        HeaderValue::from_str(&out).ok()
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
     }
 }
 

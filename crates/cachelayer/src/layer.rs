@@ -1,5 +1,5 @@
 use crate::service::CacheService;
-use crate::settings::CacheSettings;
+use crate::settings::{ActiveSettings, CacheSettings};
 use arc_swap::ArcSwap;
 use cachelayer_policy::{Clock, SystemClock};
 use cachelayer_store::{MemoryStore, Store};
@@ -9,7 +9,7 @@ use tower_layer::Layer;
 
 /// What every clone of a layer and of its services shares.
 pub(crate) struct Shared {
-    pub(crate) settings: ArcSwap<CacheSettings>,
+    pub(crate) settings: ArcSwap<ActiveSettings>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -66,7 +66,7 @@ impl CacheLayer {
     pub fn with_shared_store(store: Arc<dyn Store>, settings: CacheSettings) -> Self {
         CacheLayer {
             shared: Arc::new(Shared {
-                settings: ArcSwap::from_pointee(settings),
+                settings: ArcSwap::from_pointee(ActiveSettings::new(settings)),
                 store,
                 clock: Arc::new(SystemClock),
             }),
@@ -92,16 +92,16 @@ impl CacheLayer {
         &self.shared.store
     }
 
-    /// The current settings.
-    pub fn settings(&self) -> Arc<CacheSettings> {
-        self.shared.settings.load_full()
+    /// A copy of the current settings.
+    pub fn settings(&self) -> CacheSettings {
+        self.shared.settings.load().settings().clone()
     }
 
     /// Replaces the settings of this layer, its clones and every service they made, for the
     /// requests that start from now on (requests-cache `session.settings.x = ...`). Lock-free:
     /// requests in flight keep the settings they started with.
     pub fn set_settings(&self, settings: CacheSettings) {
-        self.shared.settings.store(Arc::new(settings));
+        self.shared.settings.store(Arc::new(ActiveSettings::new(settings)));
     }
 }
 

@@ -173,6 +173,32 @@ impl CacheSettings {
     }
 }
 
+/// Settings in force, with what derives from them computed once per change rather than once per
+/// request.
+#[derive(Debug)]
+pub(crate) struct ActiveSettings {
+    settings: CacheSettings,
+    pub(crate) key_options: KeyOptions,
+}
+
+impl ActiveSettings {
+    pub(crate) fn new(settings: CacheSettings) -> Self {
+        ActiveSettings { key_options: settings.key_options(), settings }
+    }
+
+    pub(crate) fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+}
+
+impl std::ops::Deref for ActiveSettings {
+    type Target = CacheSettings;
+
+    fn deref(&self) -> &CacheSettings {
+        &self.settings
+    }
+}
+
 /// How stale a response may be and still be served in some situation (requests-cache
 /// `stale_if_error` / `stale_while_revalidate`: `False`, `True` or a `timedelta`).
 ///

@@ -1,6 +1,6 @@
 //! The policy decision on a request: cache it or bypass, and its key.
 
-use crate::settings::CacheSettings;
+use crate::settings::ActiveSettings;
 use cachelayer_policy::expiration::{self, ExpirationInputs};
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, RequestDirectives};
@@ -31,7 +31,7 @@ pub(crate) struct RequestPlan {
 }
 
 /// Decides what to do with a request.
-pub(crate) fn plan(parts: &Parts, settings: &CacheSettings, now: SystemTime) -> Plan {
+pub(crate) fn plan(parts: &Parts, settings: &ActiveSettings, now: SystemTime) -> Plan {
     if settings.disabled {
         return Plan::Bypass { detail: "disabled" };
     }
@@ -54,7 +54,7 @@ pub(crate) fn plan(parts: &Parts, settings: &CacheSettings, now: SystemTime) -> 
     }
     let key = key::create_key(
         &KeyInput { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body: None },
-        &settings.key_options(),
+        &settings.key_options,
     );
     Plan::Cache(RequestPlan {
         key,
