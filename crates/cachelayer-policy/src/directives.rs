@@ -105,14 +105,39 @@ impl ResponseDirectives {
     /// Parses every `Cache-Control` field line of a response. Never fails; see the module docs
     /// for how malformed input is read.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let _ = headers;
-        todo!()
+        Self::parse(&joined_field_lines(headers, http::header::CACHE_CONTROL))
     }
 
     /// Parses one `Cache-Control` field value.
     pub fn parse(value: &str) -> Self {
-        let _ = value;
-        todo!()
+        let mut out = ResponseDirectives::default();
+        let mut max_age = Conflicting::default();
+        let mut s_maxage = Conflicting::default();
+        let mut swr: Option<Duration> = None;
+        let mut sie: Option<Duration> = None;
+        for (name, arg) in split_directives(value) {
+            match name.as_str() {
+                "max-age" => max_age.push(parse_delta_seconds(arg.as_deref())),
+                "s-maxage" => s_maxage.push(parse_delta_seconds(arg.as_deref())),
+                "no-cache" => merge_field_list(&mut out.no_cache, arg.as_deref()),
+                "private" => merge_field_list(&mut out.private, arg.as_deref()),
+                "no-store" => out.no_store = true,
+                "no-transform" => out.no_transform = true,
+                "must-revalidate" => out.must_revalidate = true,
+                "proxy-revalidate" => out.proxy_revalidate = true,
+                "must-understand" => out.must_understand = true,
+                "public" => out.public = true,
+                "immutable" => out.immutable = true,
+                "stale-while-revalidate" => min_into(&mut swr, parse_delta_seconds(arg.as_deref())),
+                "stale-if-error" => min_into(&mut sie, parse_delta_seconds(arg.as_deref())),
+                _ => {}
+            }
+        }
+        out.max_age = max_age.finish();
+        out.s_maxage = s_maxage.finish();
+        out.stale_while_revalidate = swr;
+        out.stale_if_error = sie;
+        out
     }
 }
 
@@ -146,18 +171,516 @@ impl RequestDirectives {
     /// Parses every `Cache-Control` field line of a request; when there is none, reads
     /// `Pragma: no-cache` as `no-cache` (§5.4). Never fails.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let _ = headers;
-        todo!()
+        if headers.contains_key(http::header::CACHE_CONTROL) {
+            return Self::parse(&joined_field_lines(headers, http::header::CACHE_CONTROL));
+        }
+        let pragma = joined_field_lines(headers, http::header::PRAGMA);
+        let no_cache = split_directives(&pragma).any(|(name, _)| name == "no-cache");
+        RequestDirectives { no_cache, ..RequestDirectives::default() }
     }
 
     /// Parses one `Cache-Control` field value.
+    ///
+    /// Request directives repeated with different values keep the most restrictive one (the
+    /// smallest `max-age`, `max-stale` and `stale-if-error`, the largest `min-fresh`). An invalid
+    /// `max-age` reads as zero, an invalid `max-stale=N` as `max-stale=0` (never as "any
+    /// staleness"), and an invalid `min-fresh` or `stale-if-error` is ignored.
     pub fn parse(value: &str) -> Self {
-        let _ = value;
-        todo!()
+        let mut out = RequestDirectives::default();
+        for (name, arg) in split_directives(value) {
+            match name.as_str() {
+                "max-age" => {
+                    min_into(&mut out.max_age, Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)))
+                }
+                "max-stale" => {
+                    let this = match arg.as_deref() {
+                        None => MaxStale::Any,
+                        Some(v) => MaxStale::AtMost(parse_delta_seconds(Some(v)).unwrap_or(Duration::ZERO)),
+                    };
+                    out.max_stale = Some(match (out.max_stale, this) {
+                        (None, x) | (Some(MaxStale::Any), x) | (Some(x), MaxStale::Any) => x,
+                        (Some(MaxStale::AtMost(a)), MaxStale::AtMost(b)) => MaxStale::AtMost(a.min(b)),
+                    });
+                }
+                "min-fresh" => {
+                    if let Some(d) = parse_delta_seconds(arg.as_deref()) {
+                        out.min_fresh = Some(out.min_fresh.map_or(d, |old| old.max(d)));
+                    }
+                }
+                "no-cache" => out.no_cache = true,
+                "no-store" => out.no_store = true,
+                "no-transform" => out.no_transform = true,
+                "only-if-cached" => out.only_if_cached = true,
+                "stale-if-error" => min_into(&mut out.stale_if_error, parse_delta_seconds(arg.as_deref())),
+                _ => {}
+            }
+        }
+        out
     }
 
     /// `true` when no directive is set (the request leaves every decision to the cache).
     pub fn is_empty(&self) -> bool {
         *self == RequestDirectives::default()
+    }
+}
+
+/// Every field line of `name` that is visible ASCII, joined with `,` into one list (RFC 9110
+/// §5.3). Lines that are not valid field values are skipped.
+fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> String {
+    let mut out = String::new();
+    for value in headers.get_all(name) {
+        if let Ok(text) = value.to_str() {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// Splits `s` on `sep` outside quoted strings (a backslash inside quotes escapes the next
+/// character). Pieces are trimmed; empty pieces are dropped.
+pub(crate) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+        } else if c == '"' {
+            in_quotes = true;
+        } else if c == sep {
+            pieces.push(s.get(start..i).unwrap_or(""));
+            start = i + c.len_utf8();
+        }
+    }
+    pieces.push(s.get(start..).unwrap_or(""));
+    pieces.into_iter().map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// Removes the quotes of a quoted-string (RFC 9110 §5.6.4), resolving backslash escapes. A value
+/// without quotes is returned trimmed; an unterminated quoted string yields what follows the
+/// opening quote.
+fn unquote(value: &str) -> String {
+    let value = value.trim();
+    let Some(rest) = value.strip_prefix('"') else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(rest.len());
+    let mut escaped = false;
+    for c in rest.chars() {
+        if escaped {
+            out.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            break;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The directives of a `Cache-Control` (or `Pragma`) value as (lowercase name, unquoted
+/// argument) pairs.
+fn split_directives(value: &str) -> impl Iterator<Item = (String, Option<String>)> + '_ {
+    split_outside_quotes(value, ',').filter_map(|directive| {
+        let (name, arg) = match directive.split_once('=') {
+            Some((name, arg)) => (name.trim(), Some(unquote(arg))),
+            None => (directive, None),
+        };
+        if name.is_empty() { None } else { Some((name.to_ascii_lowercase(), arg)) }
+    })
+}
+
+/// A delta-seconds argument (RFC 9111 §1.2.2): one or more digits, larger values read as
+/// [`MAX_DELTA_SECONDS`]. `None` when absent or invalid.
+fn parse_delta_seconds(arg: Option<&str>) -> Option<Duration> {
+    let arg = arg?.trim();
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: a parse failure can only be an overflow.
+    let secs = arg.parse::<u64>().unwrap_or(u64::MAX).min(MAX_DELTA_SECONDS);
+    Some(Duration::from_secs(secs))
+}
+
+fn min_into(slot: &mut Option<Duration>, value: Option<Duration>) {
+    if let Some(v) = value {
+        *slot = Some(slot.map_or(v, |old| old.min(v)));
+    }
+}
+
+/// A response directive that reads as zero when invalid or repeated with different values
+/// (RFC 9111 §4.2.1).
+#[derive(Default)]
+struct Conflicting {
+    seen: bool,
+    value: Option<Duration>,
+}
+
+impl Conflicting {
+    fn push(&mut self, value: Option<Duration>) {
+        let value = value.unwrap_or(Duration::ZERO);
+        if self.seen && self.value != Some(value) {
+            self.value = Some(Duration::ZERO);
+        } else {
+            self.value = Some(value);
+        }
+        self.seen = true;
+    }
+
+    fn finish(self) -> Option<Duration> {
+        self.value
+    }
+}
+
+/// Adds one occurrence of `no-cache` / `private` to `slot`: without an argument (or with an empty
+/// list) it applies to the whole response, which overrides any field list.
+fn merge_field_list(slot: &mut FieldList, arg: Option<&str>) {
+    let fields: Vec<HeaderName> = arg
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .filter_map(|f| HeaderName::from_bytes(f.to_ascii_lowercase().as_bytes()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if fields.is_empty() {
+        *slot = FieldList::All;
+        return;
+    }
+    match slot {
+        FieldList::All => {}
+        FieldList::Fields(existing) => {
+            for f in fields {
+                if !existing.contains(&f) {
+                    existing.push(f);
+                }
+            }
+        }
+        FieldList::Absent => *slot = FieldList::Fields(fields),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const fn secs(n: u64) -> Option<Duration> {
+        Some(Duration::from_secs(n))
+    }
+
+    fn names(list: &[&str]) -> FieldList {
+        FieldList::Fields(list.iter().map(|n| HeaderName::from_bytes(n.as_bytes()).unwrap()).collect())
+    }
+
+    struct DeltaCase {
+        name: &'static str,
+        input: &'static str,
+        max_age: Option<Duration>,
+        s_maxage: Option<Duration>,
+    }
+
+    #[test]
+    fn response_max_age_and_s_maxage() {
+        let cases = [
+            DeltaCase { name: "§5.2.2.1 plain max-age", input: "max-age=60", max_age: secs(60), s_maxage: None },
+            DeltaCase { name: "§5.2 names are case-insensitive", input: "MAX-AGE=60", max_age: secs(60), s_maxage: None },
+            DeltaCase { name: "§5.2 quoted value accepted", input: "max-age=\"60\"", max_age: secs(60), s_maxage: None },
+            DeltaCase { name: "whitespace around items", input: "  max-age=60 ,  ", max_age: secs(60), s_maxage: None },
+            DeltaCase { name: "§4.2.1 non-digits read as zero", input: "max-age=abc", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§4.2.1 negative read as zero", input: "max-age=-1", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§4.2.1 empty read as zero", input: "max-age=", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§4.2.1 missing value read as zero", input: "max-age", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§4.2.1 fraction read as zero", input: "max-age=1.5", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§4.2.1 conflicting duplicates read as zero", input: "max-age=60, max-age=120", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "identical duplicates are fine", input: "max-age=60, max-age=60", max_age: secs(60), s_maxage: None },
+            DeltaCase { name: "duplicate with invalid read as zero", input: "max-age=60, max-age=x", max_age: secs(0), s_maxage: None },
+            DeltaCase { name: "§1.2.2 clamp to 2^31", input: "max-age=99999999999", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
+            DeltaCase { name: "§1.2.2 u64 overflow clamps", input: "max-age=999999999999999999999999999", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
+            DeltaCase { name: "exactly 2^31", input: "max-age=2147483648", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
+            DeltaCase { name: "§5.2.2.10 s-maxage", input: "s-maxage=600, max-age=60", max_age: secs(60), s_maxage: secs(600) },
+            DeltaCase { name: "s-maxage invalid read as zero", input: "s-maxage=soon", max_age: None, s_maxage: secs(0) },
+            DeltaCase { name: "s-maxage conflicting", input: "s-maxage=1,S-MAXAGE=2", max_age: None, s_maxage: secs(0) },
+            DeltaCase { name: "leading zeros", input: "max-age=007", max_age: secs(7), s_maxage: None },
+            DeltaCase { name: "quoted comma does not split", input: "private=\"a, max-age=5\", max-age=9", max_age: secs(9), s_maxage: None },
+            DeltaCase { name: "empty value", input: "", max_age: None, s_maxage: None },
+            DeltaCase { name: "garbage", input: ",,,=,\"", max_age: None, s_maxage: None },
+            DeltaCase { name: "unterminated quote", input: "max-age=\"60", max_age: secs(60), s_maxage: None },
+        ];
+        for case in cases {
+            let cc = ResponseDirectives::parse(case.input);
+            assert_eq!(cc.max_age, case.max_age, "{}: max-age", case.name);
+            assert_eq!(cc.s_maxage, case.s_maxage, "{}: s-maxage", case.name);
+        }
+    }
+
+    struct FieldCase {
+        name: &'static str,
+        input: &'static str,
+        no_cache: FieldList,
+        private: FieldList,
+    }
+
+    #[test]
+    fn response_field_lists() {
+        let cases = [
+            FieldCase { name: "absent", input: "max-age=1", no_cache: FieldList::Absent, private: FieldList::Absent },
+            FieldCase { name: "§5.2.2.4 no-cache alone", input: "no-cache", no_cache: FieldList::All, private: FieldList::Absent },
+            FieldCase { name: "§5.2.2.7 private alone", input: "private", no_cache: FieldList::Absent, private: FieldList::All },
+            FieldCase {
+                name: "§5.2.2.4 qualified no-cache",
+                input: "no-cache=\"Set-Cookie, X-Foo\"",
+                no_cache: names(&["set-cookie", "x-foo"]),
+                private: FieldList::Absent,
+            },
+            FieldCase {
+                name: "§5.2.2.7 qualified private, token form",
+                input: "private=Authorization",
+                no_cache: FieldList::Absent,
+                private: names(&["authorization"]),
+            },
+            FieldCase {
+                name: "invalid field names skipped",
+                input: "private=\"x-ok, bad name, @@\"",
+                no_cache: FieldList::Absent,
+                private: names(&["x-ok"]),
+            },
+            FieldCase { name: "empty list means all", input: "no-cache=\"\"", no_cache: FieldList::All, private: FieldList::Absent },
+            FieldCase { name: "only invalid names means all", input: "no-cache=\"@\"", no_cache: FieldList::All, private: FieldList::Absent },
+            FieldCase {
+                name: "unqualified overrides qualified",
+                input: "no-cache=\"a\", no-cache",
+                no_cache: FieldList::All,
+                private: FieldList::Absent,
+            },
+            FieldCase {
+                name: "qualified lists merge",
+                input: "private=\"a\", private=\"b, a\"",
+                no_cache: FieldList::Absent,
+                private: names(&["a", "b"]),
+            },
+            FieldCase { name: "case-insensitive name", input: "No-Cache, PRIVATE", no_cache: FieldList::All, private: FieldList::All },
+        ];
+        for case in cases {
+            let cc = ResponseDirectives::parse(case.input);
+            assert_eq!(cc.no_cache, case.no_cache, "{}: no-cache", case.name);
+            assert_eq!(cc.private, case.private, "{}: private", case.name);
+        }
+    }
+
+    #[test]
+    fn response_flags_and_extensions() {
+        let cc = ResponseDirectives::parse(
+            "no-store, no-transform, must-revalidate, proxy-revalidate, must-understand, public, immutable, \
+             stale-while-revalidate=30, stale-if-error=\"300\", x-unknown=1, foo",
+        );
+        let expected = ResponseDirectives {
+            no_store: true,
+            no_transform: true,
+            must_revalidate: true,
+            proxy_revalidate: true,
+            must_understand: true,
+            public: true,
+            immutable: true,
+            stale_while_revalidate: secs(30),
+            stale_if_error: secs(300),
+            ..ResponseDirectives::default()
+        };
+        assert_eq!(cc, expected);
+    }
+
+    struct ExtCase {
+        name: &'static str,
+        input: &'static str,
+        swr: Option<Duration>,
+        sie: Option<Duration>,
+    }
+
+    #[test]
+    fn rfc5861_invalid_values_are_ignored() {
+        let cases = [
+            ExtCase { name: "RFC 5861 §3 valid", input: "stale-while-revalidate=5", swr: secs(5), sie: None },
+            ExtCase { name: "RFC 5861 §3 invalid ignored", input: "stale-while-revalidate=x", swr: None, sie: None },
+            ExtCase { name: "RFC 5861 §3 missing value ignored", input: "stale-while-revalidate", swr: None, sie: None },
+            ExtCase { name: "RFC 5861 §4 negative ignored", input: "stale-if-error=-5", swr: None, sie: None },
+            ExtCase { name: "RFC 5861 §4 duplicates keep the smallest", input: "stale-if-error=50, stale-if-error=5", swr: None, sie: secs(5) },
+            ExtCase { name: "invalid duplicate ignored", input: "stale-if-error=50, stale-if-error=x", swr: None, sie: secs(50) },
+            ExtCase { name: "clamped", input: "stale-if-error=9999999999999", swr: None, sie: secs(MAX_DELTA_SECONDS) },
+        ];
+        for case in cases {
+            let cc = ResponseDirectives::parse(case.input);
+            assert_eq!(cc.stale_while_revalidate, case.swr, "{}", case.name);
+            assert_eq!(cc.stale_if_error, case.sie, "{}", case.name);
+        }
+    }
+
+    struct RequestCase {
+        name: &'static str,
+        input: &'static str,
+        expected: RequestDirectives,
+    }
+
+    #[test]
+    fn request_directives() {
+        let d = RequestDirectives::default;
+        let cases = [
+            RequestCase { name: "empty", input: "", expected: d() },
+            RequestCase { name: "§5.2.1.1 max-age", input: "max-age=5", expected: RequestDirectives { max_age: secs(5), ..d() } },
+            RequestCase { name: "§5.2.1.1 invalid max-age is zero", input: "max-age=x", expected: RequestDirectives { max_age: secs(0), ..d() } },
+            RequestCase {
+                name: "§5.2.1.1 duplicates keep the smallest",
+                input: "max-age=50, max-age=5",
+                expected: RequestDirectives { max_age: secs(5), ..d() },
+            },
+            RequestCase {
+                name: "§5.2.1.2 max-stale without value",
+                input: "max-stale",
+                expected: RequestDirectives { max_stale: Some(MaxStale::Any), ..d() },
+            },
+            RequestCase {
+                name: "§5.2.1.2 max-stale with value",
+                input: "max-stale=30",
+                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(30))), ..d() },
+            },
+            RequestCase {
+                name: "§5.2.1.2 invalid max-stale is zero, never any",
+                input: "max-stale=lots",
+                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::ZERO)), ..d() },
+            },
+            RequestCase {
+                name: "§5.2.1.2 empty max-stale is zero",
+                input: "max-stale=",
+                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::ZERO)), ..d() },
+            },
+            RequestCase {
+                name: "max-stale bounded beats any",
+                input: "max-stale, max-stale=10",
+                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))), ..d() },
+            },
+            RequestCase {
+                name: "max-stale keeps the smallest bound",
+                input: "max-stale=10, max-stale=20",
+                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))), ..d() },
+            },
+            RequestCase { name: "§5.2.1.3 min-fresh", input: "min-fresh=20", expected: RequestDirectives { min_fresh: secs(20), ..d() } },
+            RequestCase { name: "§5.2.1.3 invalid min-fresh ignored", input: "min-fresh=-1", expected: d() },
+            RequestCase {
+                name: "§5.2.1.3 min-fresh keeps the largest",
+                input: "min-fresh=20, min-fresh=30",
+                expected: RequestDirectives { min_fresh: secs(30), ..d() },
+            },
+            RequestCase {
+                name: "§5.2.1.4-7 flags",
+                input: "no-cache, NO-STORE, no-transform, only-if-cached",
+                expected: RequestDirectives { no_cache: true, no_store: true, no_transform: true, only_if_cached: true, ..d() },
+            },
+            RequestCase {
+                name: "RFC 5861 §4 stale-if-error",
+                input: "stale-if-error=60",
+                expected: RequestDirectives { stale_if_error: secs(60), ..d() },
+            },
+            RequestCase { name: "RFC 5861 §4 invalid stale-if-error ignored", input: "stale-if-error=soon", expected: d() },
+            RequestCase { name: "response-only directives ignored", input: "public, private, s-maxage=5", expected: d() },
+        ];
+        for case in cases {
+            assert_eq!(RequestDirectives::parse(case.input), case.expected, "{}", case.name);
+        }
+    }
+
+    struct HeaderCase {
+        name: &'static str,
+        headers: &'static [(&'static str, &'static [u8])],
+        no_cache: bool,
+        max_age: Option<Duration>,
+    }
+
+    #[test]
+    fn request_from_headers_and_pragma() {
+        let cases = [
+            HeaderCase { name: "no headers", headers: &[], no_cache: false, max_age: None },
+            HeaderCase { name: "§5.4 Pragma without Cache-Control", headers: &[("pragma", b"no-cache")], no_cache: true, max_age: None },
+            HeaderCase { name: "§5.4 Pragma case-insensitive", headers: &[("pragma", b"No-Cache")], no_cache: true, max_age: None },
+            HeaderCase { name: "§5.4 Pragma in a list", headers: &[("pragma", b"x-foo=1, no-cache")], no_cache: true, max_age: None },
+            HeaderCase { name: "§5.4 other pragma", headers: &[("pragma", b"x-foo")], no_cache: false, max_age: None },
+            HeaderCase {
+                name: "§5.4 Pragma ignored when Cache-Control is present",
+                headers: &[("pragma", b"no-cache"), ("cache-control", b"max-age=5")],
+                no_cache: false,
+                max_age: secs(5),
+            },
+            HeaderCase {
+                name: "§5.4 Pragma ignored even with an unreadable Cache-Control",
+                headers: &[("pragma", b"no-cache"), ("cache-control", b"\xff")],
+                no_cache: false,
+                max_age: None,
+            },
+            HeaderCase {
+                name: "§5.2 multiple lines form one list",
+                headers: &[("cache-control", b"no-cache"), ("cache-control", b"max-age=7")],
+                no_cache: true,
+                max_age: secs(7),
+            },
+            HeaderCase {
+                name: "non-UTF-8 line skipped",
+                headers: &[("cache-control", b"max-age=\xe9"), ("cache-control", b"max-age=3")],
+                no_cache: false,
+                max_age: secs(3),
+            },
+        ];
+        for case in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in case.headers {
+                headers.append(*name, HeaderValue::from_bytes(value).unwrap());
+            }
+            let directives = RequestDirectives::from_headers(&headers);
+            assert_eq!(directives.no_cache, case.no_cache, "{}: no-cache", case.name);
+            assert_eq!(directives.max_age, case.max_age, "{}: max-age", case.name);
+        }
+    }
+
+    #[test]
+    fn response_from_headers_joins_lines() {
+        let mut headers = HeaderMap::new();
+        headers.append("cache-control", HeaderValue::from_static("max-age=60"));
+        headers.append("cache-control", HeaderValue::from_static("max-age=120"));
+        headers.append("cache-control", HeaderValue::from_static("public"));
+        let cc = ResponseDirectives::from_headers(&headers);
+        assert_eq!(cc.max_age, secs(0), "§4.2.1 conflicting lines read as zero");
+        assert!(cc.public);
+        assert_eq!(ResponseDirectives::from_headers(&HeaderMap::new()), ResponseDirectives::default());
+    }
+
+    #[test]
+    fn is_empty() {
+        assert!(RequestDirectives::parse("x-unknown").is_empty());
+        assert!(!RequestDirectives::parse("no-cache").is_empty());
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let inputs = [
+            "\"", "\"\\", "=", "==", "a=\"b", "max-age=\"\\\"", ",\",\"", "é=ü", "max-age=٣", "private=\"é\"",
+            "no-cache=\",,,\"", "max-stale=\"", "\\\\\\", "max-age=18446744073709551616",
+        ];
+        for input in inputs {
+            let _ = ResponseDirectives::parse(input);
+            let _ = RequestDirectives::parse(input);
+        }
+        assert_eq!(ResponseDirectives::parse("max-age=٣").max_age, secs(0), "non-ASCII digits are invalid");
     }
 }

@@ -33,7 +33,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a response stays fresh, as a setting (requests-cache `expire_after`).
 ///
@@ -87,15 +87,43 @@ impl FromStr for ExpireAfter {
     type Err = ParseExpireAfterError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let _ = s;
-        todo!()
+        let text = s.trim();
+        let lower = text.to_ascii_lowercase();
+        match lower.as_str() {
+            "never" | "-1" | "never_expire" | "never-expire" => return Ok(ExpireAfter::Never),
+            "immediately" | "0" | "expire_immediately" | "expire-immediately" => {
+                return Ok(ExpireAfter::Immediately);
+            }
+            "do-not-cache" | "do_not_cache" | "skip" => return Ok(ExpireAfter::DoNotCache),
+            _ => {}
+        }
+        let error = || ParseExpireAfterError { input: s.to_string() };
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let secs = text.parse::<u64>().map_err(|_| error())?;
+            return Ok(Duration::from_secs(secs).into());
+        }
+        // Durations are case-sensitive in humantime ("5m" is minutes, "5M" months).
+        if let Ok(duration) = humantime::parse_duration(text) {
+            return Ok(duration.into());
+        }
+        if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+            return Ok(ExpireAfter::At(time));
+        }
+        Err(error())
     }
 }
 
 impl fmt::Display for ExpireAfter {
+    /// Writes a form [`FromStr`] reads back. An [`ExpireAfter::At`] outside the years 1970–9999
+    /// (which RFC 3339 text cannot hold) is written as the nearest instant inside them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
+        match self {
+            ExpireAfter::Never => f.write_str("never"),
+            ExpireAfter::Immediately => f.write_str("immediately"),
+            ExpireAfter::DoNotCache => f.write_str("do-not-cache"),
+            ExpireAfter::After(d) => write!(f, "{}", humantime::format_duration(*d)),
+            ExpireAfter::At(t) => write!(f, "{}", humantime::format_rfc3339(clamp_to_rfc3339_range(*t))),
+        }
     }
 }
 
@@ -107,8 +135,46 @@ impl Serialize for ExpireAfter {
 
 impl<'de> Deserialize<'de> for ExpireAfter {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let _ = deserializer;
-        todo!()
+        deserializer.deserialize_any(ExpireAfterVisitor)
+    }
+}
+
+struct ExpireAfterVisitor;
+
+impl serde::de::Visitor<'_> for ExpireAfterVisitor {
+    type Value = ExpireAfter;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"never\", \"immediately\", \"do-not-cache\", a duration, an RFC 3339 date-time, or a number of seconds (-1 = never)")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ExpireAfter, E> {
+        v.parse().map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExpireAfter, E> {
+        match v {
+            -1 => Ok(ExpireAfter::Never),
+            v if v < 0 => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+            v => Ok(Duration::from_secs(v.unsigned_abs()).into()),
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExpireAfter, E> {
+        Ok(Duration::from_secs(v).into())
+    }
+}
+
+/// Clamps to the instants RFC 3339 text (and humantime) can write: from the Unix epoch to
+/// 9999-12-31T23:59:59.999999999Z.
+fn clamp_to_rfc3339_range(t: SystemTime) -> SystemTime {
+    let max = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+    if t < UNIX_EPOCH {
+        UNIX_EPOCH
+    } else if t > max {
+        max
+    } else {
+        t
     }
 }
 
@@ -205,14 +271,50 @@ pub enum ResolvedExpirationKind {
 
 /// Resolves the expiration of a response by the order of precedence in the module docs.
 pub fn resolve(inputs: &ExpirationInputs) -> ResolvedExpiration {
-    let _ = inputs;
-    todo!()
+    if inputs.cache_control {
+        if let Some(lifetime) = inputs.response {
+            return ResolvedExpiration {
+                kind: ResolvedExpirationKind::Lifetime(lifetime),
+                source: ExpirationSource::ResponseHeaders,
+            };
+        }
+    }
+    if let Some((value, source)) = resolve_request_side(inputs) {
+        let kind = match value {
+            ExpireAfter::Never => ResolvedExpirationKind::Never,
+            ExpireAfter::Immediately => ResolvedExpirationKind::Lifetime(Duration::ZERO),
+            ExpireAfter::DoNotCache => ResolvedExpirationKind::DoNotCache,
+            ExpireAfter::After(d) => ResolvedExpirationKind::Lifetime(d),
+            ExpireAfter::At(t) => {
+                ResolvedExpirationKind::Lifetime(t.duration_since(inputs.response_time).unwrap_or(Duration::ZERO))
+            }
+        };
+        return ResolvedExpiration { kind, source };
+    }
+    if inputs.cache_control {
+        return match inputs.heuristic {
+            Some(h) => {
+                ResolvedExpiration { kind: ResolvedExpirationKind::Lifetime(h), source: ExpirationSource::Heuristic }
+            }
+            None => ResolvedExpiration {
+                kind: ResolvedExpirationKind::Lifetime(Duration::ZERO),
+                source: ExpirationSource::Default,
+            },
+        };
+    }
+    ResolvedExpiration { kind: ResolvedExpirationKind::Never, source: ExpirationSource::Default }
 }
 
 /// The request-side part of [`resolve`]: the first of `request`, `per_request`, `per_url` and
 /// `session` that is set, before any response exists. The cache uses it to skip the read
 /// entirely on [`ExpireAfter::DoNotCache`] (requests-cache skips both read and write).
 pub fn resolve_request_side(inputs: &ExpirationInputs) -> Option<(ExpireAfter, ExpirationSource)> {
-    let _ = inputs;
-    todo!()
+    [
+        (inputs.request, ExpirationSource::RequestHeaders),
+        (inputs.per_request, ExpirationSource::PerRequest),
+        (inputs.per_url, ExpirationSource::PerUrl),
+        (inputs.session, ExpirationSource::Session),
+    ]
+    .into_iter()
+    .find_map(|(value, source)| value.map(|v| (v, source)))
 }

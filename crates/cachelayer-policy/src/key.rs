@@ -198,13 +198,186 @@ pub struct KeyInput<'a> {
 
 /// The normalized URL of a request, as described in the module docs. `ignored` lists query
 /// parameters to leave out.
+///
+/// Details: user information (`user:pass@`) is dropped; an empty port (`host:`) is dropped; a
+/// port is written without leading zeros; a `%` that does not start a `%XX` escape is kept as is;
+/// query parameters are compared with `ignored` after percent-normalization, by exact match.
+/// Without a URI authority or a valid `Host` header the authority is empty (`http:///path`).
 pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> String {
-    let _ = (uri, headers, ignored);
-    todo!()
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let raw_authority = match uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").trim(),
+    };
+    let authority = normalize_authority(raw_authority, &scheme);
+    let path = match uri.path() {
+        "" => "/".to_string(),
+        path => normalize_percent_encoding(path),
+    };
+    let mut url = format!("{scheme}://{authority}{path}");
+    if let Some(query) = uri.query() {
+        let mut params: Vec<(String, String)> = query
+            .split('&')
+            .filter(|piece| !piece.is_empty())
+            .map(normalize_percent_encoding)
+            .map(|piece| {
+                let name = piece.split_once('=').map_or(piece.as_str(), |(name, _)| name).to_string();
+                (name, piece)
+            })
+            .filter(|(name, _)| !ignored.iter().any(|i| i == name))
+            .collect();
+        params.sort();
+        if !params.is_empty() {
+            url.push('?');
+            let pieces: Vec<&str> = params.iter().map(|(_, piece)| piece.as_str()).collect();
+            url.push_str(&pieces.join("&"));
+        }
+    }
+    url
+}
+
+/// Lowercases the host, drops user information and the default port of `scheme`.
+fn normalize_authority(authority: &str, scheme: &str) -> String {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, rest)| rest);
+    let (host, port) = if host_port.starts_with('[') {
+        // IPv6 literal: the port, if any, follows the closing bracket.
+        match host_port.find(']') {
+            Some(end) => {
+                let (host, rest) = host_port.split_at(end + 1);
+                (host, rest.strip_prefix(':'))
+            }
+            None => (host_port, None),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    let mut out = host.to_ascii_lowercase();
+    if let Some(port) = port.filter(|p| !p.is_empty()) {
+        let default_port = match scheme {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            _ => None,
+        };
+        match port.parse::<u16>() {
+            Ok(n) if Some(n) == default_port => {}
+            Ok(n) => {
+                out.push(':');
+                out.push_str(&n.to_string());
+            }
+            Err(_) => {
+                out.push(':');
+                out.push_str(&port.to_ascii_lowercase());
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3986 §6.2.2.1–2: uppercase the hex digits of percent-encodings, and decode those of
+/// unreserved characters.
+fn normalize_percent_encoding(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = match bytes.get(i..i + 3) {
+            Some(&[b'%', hi, lo]) => hex_value(hi).zip(hex_value(lo)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match escape {
+            Some(byte) => {
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(byte));
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX_UPPER.get(usize::from(byte >> 4)).copied().unwrap_or(b'0')));
+                    out.push(char::from(HEX_UPPER.get(usize::from(byte & 0x0f)).copied().unwrap_or(b'0')));
+                }
+                i += 3;
+            }
+            None => {
+                // Copy one whole character (the input is a &str, so this stays valid UTF-8).
+                let ch = s.get(i..).and_then(|rest| rest.chars().next());
+                match ch {
+                    Some(c) => {
+                        out.push(c);
+                        i += c.len_utf8();
+                    }
+                    None => i += 1,
+                }
+            }
+        }
+    }
+    out
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// The cache key of a request, as described in the module docs.
+///
+/// The digest input (version `cachelayer-key-v1`) is, in order:
+///
+/// ```text
+/// cachelayer-key-v1\n
+/// {METHOD}\n
+/// {normalized URL}\n
+/// {header name}:{value 1},{value 2}\n     (one line per matched header present, in name order)
+/// \nbody:{body bytes}                      (only when a body is given, even an empty one)
+/// ```
+///
+/// Header names are lowercase; the values of one header are joined with `,` in the order they
+/// were sent. A header listed in [`MatchHeaders::List`] but absent from the request contributes
+/// nothing, so absence and an empty value give different keys. The key is the first 128 bits of
+/// the BLAKE3 digest.
 pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
-    let _ = (input, options);
-    todo!()
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"cachelayer-key-v1\n");
+    hasher.update(input.method.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(normalize_url(input.uri, input.headers, &options.ignored_parameters).as_bytes());
+    hasher.update(b"\n");
+    let is_ignored =
+        |name: &HeaderName| options.ignored_parameters.iter().any(|i| i.eq_ignore_ascii_case(name.as_str()));
+    let mut names: Vec<&HeaderName> = match &options.match_headers {
+        MatchHeaders::None => Vec::new(),
+        MatchHeaders::All => input.headers.keys().collect(),
+        MatchHeaders::List(names) => names.iter().collect(),
+    };
+    names.retain(|name| !is_ignored(name));
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    for name in names {
+        let mut values = input.headers.get_all(name).iter().peekable();
+        if values.peek().is_none() {
+            continue;
+        }
+        hasher.update(name.as_str().as_bytes());
+        hasher.update(b":");
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                hasher.update(b",");
+            }
+            hasher.update(value.as_bytes());
+        }
+        hasher.update(b"\n");
+    }
+    if let Some(body) = input.body {
+        hasher.update(b"\nbody:");
+        hasher.update(body);
+    }
+    let mut digest = [0u8; 16];
+    hasher.finalize_xof().fill(&mut digest);
+    CacheKey::from_digest(digest)
 }

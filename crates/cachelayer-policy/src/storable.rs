@@ -23,6 +23,7 @@
 
 use crate::CacheKind;
 use crate::directives::{RequestDirectives, ResponseDirectives};
+use crate::freshness::is_heuristically_cacheable;
 use http::{HeaderMap, Method, StatusCode};
 use std::fmt;
 
@@ -97,6 +98,219 @@ impl std::error::Error for NotStorable {}
 /// `must-understand` (§5.2.2.3) overrides `no-store` when the status is one the cache
 /// understands (every status in RFC 9110 is).
 pub fn check(exchange: &Exchange<'_>) -> Result<(), NotStorable> {
-    let _ = exchange;
-    todo!()
+    let Exchange { method, request_headers, request, status, response_headers, response, kind } = *exchange;
+    if method != Method::GET && method != Method::HEAD {
+        return Err(NotStorable::MethodNotCacheable);
+    }
+    let code = status.as_u16();
+    if status.is_informational() || code == 206 || code == 304 {
+        return Err(NotStorable::StatusNotStorable);
+    }
+    if request.no_store {
+        return Err(NotStorable::RequestNoStore);
+    }
+    if response.must_understand {
+        if !is_understood_status(status) {
+            return Err(NotStorable::MustUnderstand);
+        }
+        // An understood status with must-understand: no-store is ignored (§5.2.2.3).
+    } else if response.no_store {
+        return Err(NotStorable::ResponseNoStore);
+    }
+    if kind.is_shared() && response.private.is_all() {
+        return Err(NotStorable::PrivateInSharedCache);
+    }
+    if kind.is_shared()
+        && request_headers.contains_key(http::header::AUTHORIZATION)
+        && !(response.public || response.s_maxage.is_some() || response.must_revalidate)
+    {
+        return Err(NotStorable::AuthorizationInSharedCache);
+    }
+    let has_freshness_information = response.public
+        || (!kind.is_shared() && response.private.is_present())
+        || response_headers.contains_key(http::header::EXPIRES)
+        || response.max_age.is_some()
+        || (kind.is_shared() && response.s_maxage.is_some())
+        || is_heuristically_cacheable(status);
+    if !has_freshness_information {
+        return Err(NotStorable::NoFreshnessInformation);
+    }
+    Ok(())
+}
+
+/// Whether the cache understands a status code, for `must-understand` (RFC 9111 §5.2.2.3).
+///
+/// The understood codes are those defined in RFC 9110 §15 (100, 101, 200–206, 300–305, 307, 308,
+/// 400–417, 421, 422, 426, 500–505) plus the other standard codes a cache may meet (428, 429,
+/// 431 from RFC 6585, 451 from RFC 7725, 511 from RFC 6585). Any other code, such as 299 or 599,
+/// is not understood.
+pub fn is_understood_status(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        100 | 101
+            | 200..=206
+            | 300..=305
+            | 307
+            | 308
+            | 400..=417
+            | 421
+            | 422
+            | 426
+            | 428
+            | 429
+            | 431
+            | 451
+            | 500..=505
+            | 511
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    struct Case {
+        name: &'static str,
+        method: Method,
+        request: &'static [(&'static str, &'static str)],
+        status: u16,
+        response: &'static [(&'static str, &'static str)],
+        kind: CacheKind,
+        expected: Result<(), NotStorable>,
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn rfc9111_section3_cases() {
+        use CacheKind::{Private, Shared};
+        use NotStorable::*;
+        const MAX_AGE: &[(&str, &str)] = &[("cache-control", "max-age=60")];
+        const AUTH: &[(&str, &str)] = &[("authorization", "Bearer x")];
+        let c = |name, method, request, status, response, kind, expected| Case {
+            name,
+            method,
+            request,
+            status,
+            response,
+            kind,
+            expected,
+        };
+        let cases = [
+            c("§3 GET 200 with max-age", Method::GET, &[], 200, MAX_AGE, Private, Ok(())),
+            c("§3 HEAD is understood", Method::HEAD, &[], 200, MAX_AGE, Private, Ok(())),
+            c("§3 POST not understood", Method::POST, &[], 200, MAX_AGE, Private, Err(MethodNotCacheable)),
+            c("§3 PUT not understood", Method::PUT, &[], 200, MAX_AGE, Private, Err(MethodNotCacheable)),
+            c("§3 method checked before status", Method::DELETE, &[], 304, &[], Private, Err(MethodNotCacheable)),
+            c("§3 1xx not storable", Method::GET, &[], 100, MAX_AGE, Private, Err(StatusNotStorable)),
+            c("§3 101 not storable", Method::GET, &[], 101, MAX_AGE, Private, Err(StatusNotStorable)),
+            c("§3.3 206 not storable", Method::GET, &[], 206, MAX_AGE, Private, Err(StatusNotStorable)),
+            c("§3 304 not storable", Method::GET, &[], 304, MAX_AGE, Private, Err(StatusNotStorable)),
+            c("§5.2.1.5 request no-store", Method::GET, &[("cache-control", "no-store")], 200, MAX_AGE, Private, Err(RequestNoStore)),
+            c("§5.2.2.5 response no-store", Method::GET, &[], 200, &[("cache-control", "no-store, max-age=60")], Private, Err(ResponseNoStore)),
+            c(
+                "§5.2.2.3 must-understand with an understood status overrides no-store",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "must-understand, no-store, max-age=60")],
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§5.2.2.3 must-understand with an unknown status",
+                Method::GET,
+                &[],
+                299,
+                &[("cache-control", "must-understand, no-store, max-age=60")],
+                Private,
+                Err(MustUnderstand),
+            ),
+            c(
+                "§5.2.2.3 must-understand with 599 and no no-store",
+                Method::GET,
+                &[],
+                599,
+                &[("cache-control", "must-understand, max-age=60")],
+                Private,
+                Err(MustUnderstand),
+            ),
+            c("unknown status without must-understand is fine", Method::GET, &[], 299, MAX_AGE, Private, Ok(())),
+            c("§5.2.2.7 private in a private cache", Method::GET, &[], 200, &[("cache-control", "private")], Private, Ok(())),
+            c("§5.2.2.7 private in a shared cache", Method::GET, &[], 200, &[("cache-control", "private, max-age=60")], Shared, Err(PrivateInSharedCache)),
+            c(
+                "§5.2.2.7 qualified private is storable in a shared cache (fields stripped)",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "private=\"set-cookie\", max-age=60")],
+                Shared,
+                Ok(()),
+            ),
+            c("§3.5 Authorization in a private cache", Method::GET, AUTH, 200, MAX_AGE, Private, Ok(())),
+            c("§3.5 Authorization in a shared cache", Method::GET, AUTH, 200, MAX_AGE, Shared, Err(AuthorizationInSharedCache)),
+            c("§3.5 public allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "public, max-age=60")], Shared, Ok(())),
+            c("§3.5 s-maxage allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "s-maxage=60")], Shared, Ok(())),
+            c("§3.5 must-revalidate allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "must-revalidate, max-age=60")], Shared, Ok(())),
+            c("§3 heuristically cacheable status suffices", Method::GET, &[], 200, &[], Private, Ok(())),
+            c("§3 404 heuristically cacheable", Method::GET, &[], 404, &[], Shared, Ok(())),
+            c("§3 302 without freshness", Method::GET, &[], 302, &[], Private, Err(NoFreshnessInformation)),
+            c("§3 500 without freshness", Method::GET, &[], 500, &[], Private, Err(NoFreshnessInformation)),
+            c("§3 Expires suffices", Method::GET, &[], 302, &[("expires", "0")], Private, Ok(())),
+            c("§3 max-age suffices", Method::GET, &[], 302, MAX_AGE, Private, Ok(())),
+            c("§3 public suffices", Method::GET, &[], 302, &[("cache-control", "public")], Shared, Ok(())),
+            c("§3 s-maxage suffices in a shared cache", Method::GET, &[], 302, &[("cache-control", "s-maxage=5")], Shared, Ok(())),
+            c("§3 s-maxage does not count in a private cache", Method::GET, &[], 302, &[("cache-control", "s-maxage=5")], Private, Err(NoFreshnessInformation)),
+            c("§3 private counts in a private cache", Method::GET, &[], 302, &[("cache-control", "private")], Private, Ok(())),
+            c(
+                "§3 qualified private does not count in a shared cache",
+                Method::GET,
+                &[],
+                302,
+                &[("cache-control", "private=\"x\"")],
+                Shared,
+                Err(NoFreshnessInformation),
+            ),
+            c("§5.2.2.4 no-cache is storable", Method::GET, &[], 200, &[("cache-control", "no-cache")], Shared, Ok(())),
+        ];
+        for case in cases {
+            let request_headers = map(case.request);
+            let response_headers = map(case.response);
+            let exchange = Exchange {
+                method: &case.method,
+                request_headers: &request_headers,
+                request: &RequestDirectives::from_headers(&request_headers),
+                status: StatusCode::from_u16(case.status).unwrap(),
+                response_headers: &response_headers,
+                response: &ResponseDirectives::from_headers(&response_headers),
+                kind: case.kind,
+            };
+            assert_eq!(check(&exchange), case.expected, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn understood_statuses() {
+        for code in [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 418, 429, 451, 501, 511] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(is_understood_status(status), code != 418, "{code}");
+        }
+        for code in [102, 103, 207, 226, 299, 306, 420, 499, 506, 599, 999] {
+            assert!(!is_understood_status(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(NotStorable::PrivateInSharedCache.to_string(), "private");
+        assert_eq!(NotStorable::NoFreshnessInformation.to_string(), "no-freshness-information");
+    }
 }

@@ -41,7 +41,6 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-#[non_exhaustive]
 pub struct CacheSettings {
     /// A shared cache (a reverse proxy serving many users) instead of a private one (an HTTP
     /// client). A shared cache does not store `private` responses or responses to requests with
