@@ -49,7 +49,9 @@ impl ManualClock {
     /// A clock that reads `start` until advanced or set. A `start` before the Unix epoch reads as
     /// the epoch.
     pub fn new(start: SystemTime) -> Self {
-        let clock = ManualClock { nanos_since_epoch: Arc::new(AtomicU64::new(0)) };
+        let clock = ManualClock {
+            nanos_since_epoch: Arc::new(AtomicU64::new(0)),
+        };
         clock.set(start);
         clock
     }
@@ -62,9 +64,11 @@ impl ManualClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self.nanos_since_epoch.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-            Some(n.saturating_add(by))
-        });
+        let _ = self
+            .nanos_since_epoch
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
     }
 
     /// Sets the clock to `to` (it may move backwards).

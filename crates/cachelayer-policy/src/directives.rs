@@ -176,7 +176,10 @@ impl RequestDirectives {
         }
         let pragma = joined_field_lines(headers, http::header::PRAGMA);
         let no_cache = split_directives(&pragma).any(|(name, _)| name == "no-cache");
-        RequestDirectives { no_cache, ..RequestDirectives::default() }
+        RequestDirectives {
+            no_cache,
+            ..RequestDirectives::default()
+        }
     }
 
     /// Parses one `Cache-Control` field value.
@@ -189,17 +192,22 @@ impl RequestDirectives {
         let mut out = RequestDirectives::default();
         for (name, arg) in split_directives(value) {
             match name.as_str() {
-                "max-age" => {
-                    min_into(&mut out.max_age, Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)))
-                }
+                "max-age" => min_into(
+                    &mut out.max_age,
+                    Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)),
+                ),
                 "max-stale" => {
                     let this = match arg.as_deref() {
                         None => MaxStale::Any,
-                        Some(v) => MaxStale::AtMost(parse_delta_seconds(Some(v)).unwrap_or(Duration::ZERO)),
+                        Some(v) => {
+                            MaxStale::AtMost(parse_delta_seconds(Some(v)).unwrap_or(Duration::ZERO))
+                        }
                     };
                     out.max_stale = Some(match (out.max_stale, this) {
                         (None, x) | (Some(MaxStale::Any), x) | (Some(x), MaxStale::Any) => x,
-                        (Some(MaxStale::AtMost(a)), MaxStale::AtMost(b)) => MaxStale::AtMost(a.min(b)),
+                        (Some(MaxStale::AtMost(a)), MaxStale::AtMost(b)) => {
+                            MaxStale::AtMost(a.min(b))
+                        }
                     });
                 }
                 "min-fresh" => {
@@ -211,7 +219,9 @@ impl RequestDirectives {
                 "no-store" => out.no_store = true,
                 "no-transform" => out.no_transform = true,
                 "only-if-cached" => out.only_if_cached = true,
-                "stale-if-error" => min_into(&mut out.stale_if_error, parse_delta_seconds(arg.as_deref())),
+                "stale-if-error" => {
+                    min_into(&mut out.stale_if_error, parse_delta_seconds(arg.as_deref()))
+                }
                 _ => {}
             }
         }
@@ -299,7 +309,11 @@ fn split_directives(value: &str) -> impl Iterator<Item = (String, Option<String>
             Some((name, arg)) => (name.trim(), Some(unquote(arg))),
             None => (directive, None),
         };
-        if name.is_empty() { None } else { Some((name.to_ascii_lowercase(), arg)) }
+        if name.is_empty() {
+            None
+        } else {
+            Some((name.to_ascii_lowercase(), arg))
+        }
     })
 }
 
@@ -311,7 +325,10 @@ fn parse_delta_seconds(arg: Option<&str>) -> Option<Duration> {
         return None;
     }
     // All digits: a parse failure can only be an overflow.
-    let secs = arg.parse::<u64>().unwrap_or(u64::MAX).min(MAX_DELTA_SECONDS);
+    let secs = arg
+        .parse::<u64>()
+        .unwrap_or(u64::MAX)
+        .min(MAX_DELTA_SECONDS);
     Some(Duration::from_secs(secs))
 }
 
@@ -385,7 +402,11 @@ mod tests {
     }
 
     fn names(list: &[&str]) -> FieldList {
-        FieldList::Fields(list.iter().map(|n| HeaderName::from_bytes(n.as_bytes()).unwrap()).collect())
+        FieldList::Fields(
+            list.iter()
+                .map(|n| HeaderName::from_bytes(n.as_bytes()).unwrap())
+                .collect(),
+        )
     }
 
     struct DeltaCase {
@@ -398,29 +419,144 @@ mod tests {
     #[test]
     fn response_max_age_and_s_maxage() {
         let cases = [
-            DeltaCase { name: "§5.2.2.1 plain max-age", input: "max-age=60", max_age: secs(60), s_maxage: None },
-            DeltaCase { name: "§5.2 names are case-insensitive", input: "MAX-AGE=60", max_age: secs(60), s_maxage: None },
-            DeltaCase { name: "§5.2 quoted value accepted", input: "max-age=\"60\"", max_age: secs(60), s_maxage: None },
-            DeltaCase { name: "whitespace around items", input: "  max-age=60 ,  ", max_age: secs(60), s_maxage: None },
-            DeltaCase { name: "§4.2.1 non-digits read as zero", input: "max-age=abc", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§4.2.1 negative read as zero", input: "max-age=-1", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§4.2.1 empty read as zero", input: "max-age=", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§4.2.1 missing value read as zero", input: "max-age", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§4.2.1 fraction read as zero", input: "max-age=1.5", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§4.2.1 conflicting duplicates read as zero", input: "max-age=60, max-age=120", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "identical duplicates are fine", input: "max-age=60, max-age=60", max_age: secs(60), s_maxage: None },
-            DeltaCase { name: "duplicate with invalid read as zero", input: "max-age=60, max-age=x", max_age: secs(0), s_maxage: None },
-            DeltaCase { name: "§1.2.2 clamp to 2^31", input: "max-age=99999999999", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
-            DeltaCase { name: "§1.2.2 u64 overflow clamps", input: "max-age=999999999999999999999999999", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
-            DeltaCase { name: "exactly 2^31", input: "max-age=2147483648", max_age: secs(MAX_DELTA_SECONDS), s_maxage: None },
-            DeltaCase { name: "§5.2.2.10 s-maxage", input: "s-maxage=600, max-age=60", max_age: secs(60), s_maxage: secs(600) },
-            DeltaCase { name: "s-maxage invalid read as zero", input: "s-maxage=soon", max_age: None, s_maxage: secs(0) },
-            DeltaCase { name: "s-maxage conflicting", input: "s-maxage=1,S-MAXAGE=2", max_age: None, s_maxage: secs(0) },
-            DeltaCase { name: "leading zeros", input: "max-age=007", max_age: secs(7), s_maxage: None },
-            DeltaCase { name: "quoted comma does not split", input: "private=\"a, max-age=5\", max-age=9", max_age: secs(9), s_maxage: None },
-            DeltaCase { name: "empty value", input: "", max_age: None, s_maxage: None },
-            DeltaCase { name: "garbage", input: ",,,=,\"", max_age: None, s_maxage: None },
-            DeltaCase { name: "unterminated quote", input: "max-age=\"60", max_age: secs(60), s_maxage: None },
+            DeltaCase {
+                name: "§5.2.2.1 plain max-age",
+                input: "max-age=60",
+                max_age: secs(60),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§5.2 names are case-insensitive",
+                input: "MAX-AGE=60",
+                max_age: secs(60),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§5.2 quoted value accepted",
+                input: "max-age=\"60\"",
+                max_age: secs(60),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "whitespace around items",
+                input: "  max-age=60 ,  ",
+                max_age: secs(60),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 non-digits read as zero",
+                input: "max-age=abc",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 negative read as zero",
+                input: "max-age=-1",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 empty read as zero",
+                input: "max-age=",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 missing value read as zero",
+                input: "max-age",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 fraction read as zero",
+                input: "max-age=1.5",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§4.2.1 conflicting duplicates read as zero",
+                input: "max-age=60, max-age=120",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "identical duplicates are fine",
+                input: "max-age=60, max-age=60",
+                max_age: secs(60),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "duplicate with invalid read as zero",
+                input: "max-age=60, max-age=x",
+                max_age: secs(0),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§1.2.2 clamp to 2^31",
+                input: "max-age=99999999999",
+                max_age: secs(MAX_DELTA_SECONDS),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§1.2.2 u64 overflow clamps",
+                input: "max-age=999999999999999999999999999",
+                max_age: secs(MAX_DELTA_SECONDS),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "exactly 2^31",
+                input: "max-age=2147483648",
+                max_age: secs(MAX_DELTA_SECONDS),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "§5.2.2.10 s-maxage",
+                input: "s-maxage=600, max-age=60",
+                max_age: secs(60),
+                s_maxage: secs(600),
+            },
+            DeltaCase {
+                name: "s-maxage invalid read as zero",
+                input: "s-maxage=soon",
+                max_age: None,
+                s_maxage: secs(0),
+            },
+            DeltaCase {
+                name: "s-maxage conflicting",
+                input: "s-maxage=1,S-MAXAGE=2",
+                max_age: None,
+                s_maxage: secs(0),
+            },
+            DeltaCase {
+                name: "leading zeros",
+                input: "max-age=007",
+                max_age: secs(7),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "quoted comma does not split",
+                input: "private=\"a, max-age=5\", max-age=9",
+                max_age: secs(9),
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "empty value",
+                input: "",
+                max_age: None,
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "garbage",
+                input: ",,,=,\"",
+                max_age: None,
+                s_maxage: None,
+            },
+            DeltaCase {
+                name: "unterminated quote",
+                input: "max-age=\"60",
+                max_age: secs(60),
+                s_maxage: None,
+            },
         ];
         for case in cases {
             let cc = ResponseDirectives::parse(case.input);
@@ -439,9 +575,24 @@ mod tests {
     #[test]
     fn response_field_lists() {
         let cases = [
-            FieldCase { name: "absent", input: "max-age=1", no_cache: FieldList::Absent, private: FieldList::Absent },
-            FieldCase { name: "§5.2.2.4 no-cache alone", input: "no-cache", no_cache: FieldList::All, private: FieldList::Absent },
-            FieldCase { name: "§5.2.2.7 private alone", input: "private", no_cache: FieldList::Absent, private: FieldList::All },
+            FieldCase {
+                name: "absent",
+                input: "max-age=1",
+                no_cache: FieldList::Absent,
+                private: FieldList::Absent,
+            },
+            FieldCase {
+                name: "§5.2.2.4 no-cache alone",
+                input: "no-cache",
+                no_cache: FieldList::All,
+                private: FieldList::Absent,
+            },
+            FieldCase {
+                name: "§5.2.2.7 private alone",
+                input: "private",
+                no_cache: FieldList::Absent,
+                private: FieldList::All,
+            },
             FieldCase {
                 name: "§5.2.2.4 qualified no-cache",
                 input: "no-cache=\"Set-Cookie, X-Foo\"",
@@ -460,8 +611,18 @@ mod tests {
                 no_cache: FieldList::Absent,
                 private: names(&["x-ok"]),
             },
-            FieldCase { name: "empty list means all", input: "no-cache=\"\"", no_cache: FieldList::All, private: FieldList::Absent },
-            FieldCase { name: "only invalid names means all", input: "no-cache=\"@\"", no_cache: FieldList::All, private: FieldList::Absent },
+            FieldCase {
+                name: "empty list means all",
+                input: "no-cache=\"\"",
+                no_cache: FieldList::All,
+                private: FieldList::Absent,
+            },
+            FieldCase {
+                name: "only invalid names means all",
+                input: "no-cache=\"@\"",
+                no_cache: FieldList::All,
+                private: FieldList::Absent,
+            },
             FieldCase {
                 name: "unqualified overrides qualified",
                 input: "no-cache=\"a\", no-cache",
@@ -474,7 +635,12 @@ mod tests {
                 no_cache: FieldList::Absent,
                 private: names(&["a", "b"]),
             },
-            FieldCase { name: "case-insensitive name", input: "No-Cache, PRIVATE", no_cache: FieldList::All, private: FieldList::All },
+            FieldCase {
+                name: "case-insensitive name",
+                input: "No-Cache, PRIVATE",
+                no_cache: FieldList::All,
+                private: FieldList::All,
+            },
         ];
         for case in cases {
             let cc = ResponseDirectives::parse(case.input);
@@ -514,13 +680,48 @@ mod tests {
     #[test]
     fn rfc5861_invalid_values_are_ignored() {
         let cases = [
-            ExtCase { name: "RFC 5861 §3 valid", input: "stale-while-revalidate=5", swr: secs(5), sie: None },
-            ExtCase { name: "RFC 5861 §3 invalid ignored", input: "stale-while-revalidate=x", swr: None, sie: None },
-            ExtCase { name: "RFC 5861 §3 missing value ignored", input: "stale-while-revalidate", swr: None, sie: None },
-            ExtCase { name: "RFC 5861 §4 negative ignored", input: "stale-if-error=-5", swr: None, sie: None },
-            ExtCase { name: "RFC 5861 §4 duplicates keep the smallest", input: "stale-if-error=50, stale-if-error=5", swr: None, sie: secs(5) },
-            ExtCase { name: "invalid duplicate ignored", input: "stale-if-error=50, stale-if-error=x", swr: None, sie: secs(50) },
-            ExtCase { name: "clamped", input: "stale-if-error=9999999999999", swr: None, sie: secs(MAX_DELTA_SECONDS) },
+            ExtCase {
+                name: "RFC 5861 §3 valid",
+                input: "stale-while-revalidate=5",
+                swr: secs(5),
+                sie: None,
+            },
+            ExtCase {
+                name: "RFC 5861 §3 invalid ignored",
+                input: "stale-while-revalidate=x",
+                swr: None,
+                sie: None,
+            },
+            ExtCase {
+                name: "RFC 5861 §3 missing value ignored",
+                input: "stale-while-revalidate",
+                swr: None,
+                sie: None,
+            },
+            ExtCase {
+                name: "RFC 5861 §4 negative ignored",
+                input: "stale-if-error=-5",
+                swr: None,
+                sie: None,
+            },
+            ExtCase {
+                name: "RFC 5861 §4 duplicates keep the smallest",
+                input: "stale-if-error=50, stale-if-error=5",
+                swr: None,
+                sie: secs(5),
+            },
+            ExtCase {
+                name: "invalid duplicate ignored",
+                input: "stale-if-error=50, stale-if-error=x",
+                swr: None,
+                sie: secs(50),
+            },
+            ExtCase {
+                name: "clamped",
+                input: "stale-if-error=9999999999999",
+                swr: None,
+                sie: secs(MAX_DELTA_SECONDS),
+            },
         ];
         for case in cases {
             let cc = ResponseDirectives::parse(case.input);
@@ -539,66 +740,141 @@ mod tests {
     fn request_directives() {
         let d = RequestDirectives::default;
         let cases = [
-            RequestCase { name: "empty", input: "", expected: d() },
-            RequestCase { name: "§5.2.1.1 max-age", input: "max-age=5", expected: RequestDirectives { max_age: secs(5), ..d() } },
-            RequestCase { name: "§5.2.1.1 invalid max-age is zero", input: "max-age=x", expected: RequestDirectives { max_age: secs(0), ..d() } },
+            RequestCase {
+                name: "empty",
+                input: "",
+                expected: d(),
+            },
+            RequestCase {
+                name: "§5.2.1.1 max-age",
+                input: "max-age=5",
+                expected: RequestDirectives {
+                    max_age: secs(5),
+                    ..d()
+                },
+            },
+            RequestCase {
+                name: "§5.2.1.1 invalid max-age is zero",
+                input: "max-age=x",
+                expected: RequestDirectives {
+                    max_age: secs(0),
+                    ..d()
+                },
+            },
             RequestCase {
                 name: "§5.2.1.1 duplicates keep the smallest",
                 input: "max-age=50, max-age=5",
-                expected: RequestDirectives { max_age: secs(5), ..d() },
+                expected: RequestDirectives {
+                    max_age: secs(5),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "§5.2.1.2 max-stale without value",
                 input: "max-stale",
-                expected: RequestDirectives { max_stale: Some(MaxStale::Any), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::Any),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "§5.2.1.2 max-stale with value",
                 input: "max-stale=30",
-                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(30))), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::AtMost(Duration::from_secs(30))),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "§5.2.1.2 invalid max-stale is zero, never any",
                 input: "max-stale=lots",
-                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::ZERO)), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::AtMost(Duration::ZERO)),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "§5.2.1.2 empty max-stale is zero",
                 input: "max-stale=",
-                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::ZERO)), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::AtMost(Duration::ZERO)),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "max-stale bounded beats any",
                 input: "max-stale, max-stale=10",
-                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "max-stale keeps the smallest bound",
                 input: "max-stale=10, max-stale=20",
-                expected: RequestDirectives { max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))), ..d() },
+                expected: RequestDirectives {
+                    max_stale: Some(MaxStale::AtMost(Duration::from_secs(10))),
+                    ..d()
+                },
             },
-            RequestCase { name: "§5.2.1.3 min-fresh", input: "min-fresh=20", expected: RequestDirectives { min_fresh: secs(20), ..d() } },
-            RequestCase { name: "§5.2.1.3 invalid min-fresh ignored", input: "min-fresh=-1", expected: d() },
+            RequestCase {
+                name: "§5.2.1.3 min-fresh",
+                input: "min-fresh=20",
+                expected: RequestDirectives {
+                    min_fresh: secs(20),
+                    ..d()
+                },
+            },
+            RequestCase {
+                name: "§5.2.1.3 invalid min-fresh ignored",
+                input: "min-fresh=-1",
+                expected: d(),
+            },
             RequestCase {
                 name: "§5.2.1.3 min-fresh keeps the largest",
                 input: "min-fresh=20, min-fresh=30",
-                expected: RequestDirectives { min_fresh: secs(30), ..d() },
+                expected: RequestDirectives {
+                    min_fresh: secs(30),
+                    ..d()
+                },
             },
             RequestCase {
                 name: "§5.2.1.4-7 flags",
                 input: "no-cache, NO-STORE, no-transform, only-if-cached",
-                expected: RequestDirectives { no_cache: true, no_store: true, no_transform: true, only_if_cached: true, ..d() },
+                expected: RequestDirectives {
+                    no_cache: true,
+                    no_store: true,
+                    no_transform: true,
+                    only_if_cached: true,
+                    ..d()
+                },
             },
             RequestCase {
                 name: "RFC 5861 §4 stale-if-error",
                 input: "stale-if-error=60",
-                expected: RequestDirectives { stale_if_error: secs(60), ..d() },
+                expected: RequestDirectives {
+                    stale_if_error: secs(60),
+                    ..d()
+                },
             },
-            RequestCase { name: "RFC 5861 §4 invalid stale-if-error ignored", input: "stale-if-error=soon", expected: d() },
-            RequestCase { name: "response-only directives ignored", input: "public, private, s-maxage=5", expected: d() },
+            RequestCase {
+                name: "RFC 5861 §4 invalid stale-if-error ignored",
+                input: "stale-if-error=soon",
+                expected: d(),
+            },
+            RequestCase {
+                name: "response-only directives ignored",
+                input: "public, private, s-maxage=5",
+                expected: d(),
+            },
         ];
         for case in cases {
-            assert_eq!(RequestDirectives::parse(case.input), case.expected, "{}", case.name);
+            assert_eq!(
+                RequestDirectives::parse(case.input),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
@@ -612,11 +888,36 @@ mod tests {
     #[test]
     fn request_from_headers_and_pragma() {
         let cases = [
-            HeaderCase { name: "no headers", headers: &[], no_cache: false, max_age: None },
-            HeaderCase { name: "§5.4 Pragma without Cache-Control", headers: &[("pragma", b"no-cache")], no_cache: true, max_age: None },
-            HeaderCase { name: "§5.4 Pragma case-insensitive", headers: &[("pragma", b"No-Cache")], no_cache: true, max_age: None },
-            HeaderCase { name: "§5.4 Pragma in a list", headers: &[("pragma", b"x-foo=1, no-cache")], no_cache: true, max_age: None },
-            HeaderCase { name: "§5.4 other pragma", headers: &[("pragma", b"x-foo")], no_cache: false, max_age: None },
+            HeaderCase {
+                name: "no headers",
+                headers: &[],
+                no_cache: false,
+                max_age: None,
+            },
+            HeaderCase {
+                name: "§5.4 Pragma without Cache-Control",
+                headers: &[("pragma", b"no-cache")],
+                no_cache: true,
+                max_age: None,
+            },
+            HeaderCase {
+                name: "§5.4 Pragma case-insensitive",
+                headers: &[("pragma", b"No-Cache")],
+                no_cache: true,
+                max_age: None,
+            },
+            HeaderCase {
+                name: "§5.4 Pragma in a list",
+                headers: &[("pragma", b"x-foo=1, no-cache")],
+                no_cache: true,
+                max_age: None,
+            },
+            HeaderCase {
+                name: "§5.4 other pragma",
+                headers: &[("pragma", b"x-foo")],
+                no_cache: false,
+                max_age: None,
+            },
             HeaderCase {
                 name: "§5.4 Pragma ignored when Cache-Control is present",
                 headers: &[("pragma", b"no-cache"), ("cache-control", b"max-age=5")],
@@ -631,13 +932,19 @@ mod tests {
             },
             HeaderCase {
                 name: "§5.2 multiple lines form one list",
-                headers: &[("cache-control", b"no-cache"), ("cache-control", b"max-age=7")],
+                headers: &[
+                    ("cache-control", b"no-cache"),
+                    ("cache-control", b"max-age=7"),
+                ],
                 no_cache: true,
                 max_age: secs(7),
             },
             HeaderCase {
                 name: "non-UTF-8 line skipped",
-                headers: &[("cache-control", b"max-age=\xe9"), ("cache-control", b"max-age=3")],
+                headers: &[
+                    ("cache-control", b"max-age=\xe9"),
+                    ("cache-control", b"max-age=3"),
+                ],
                 no_cache: false,
                 max_age: secs(3),
             },
@@ -648,7 +955,11 @@ mod tests {
                 headers.append(*name, HeaderValue::from_bytes(value).unwrap());
             }
             let directives = RequestDirectives::from_headers(&headers);
-            assert_eq!(directives.no_cache, case.no_cache, "{}: no-cache", case.name);
+            assert_eq!(
+                directives.no_cache, case.no_cache,
+                "{}: no-cache",
+                case.name
+            );
             assert_eq!(directives.max_age, case.max_age, "{}: max-age", case.name);
         }
     }
@@ -662,7 +973,10 @@ mod tests {
         let cc = ResponseDirectives::from_headers(&headers);
         assert_eq!(cc.max_age, secs(0), "§4.2.1 conflicting lines read as zero");
         assert!(cc.public);
-        assert_eq!(ResponseDirectives::from_headers(&HeaderMap::new()), ResponseDirectives::default());
+        assert_eq!(
+            ResponseDirectives::from_headers(&HeaderMap::new()),
+            ResponseDirectives::default()
+        );
     }
 
     #[test]
@@ -674,13 +988,29 @@ mod tests {
     #[test]
     fn never_panics_on_odd_input() {
         let inputs = [
-            "\"", "\"\\", "=", "==", "a=\"b", "max-age=\"\\\"", ",\",\"", "é=ü", "max-age=٣", "private=\"é\"",
-            "no-cache=\",,,\"", "max-stale=\"", "\\\\\\", "max-age=18446744073709551616",
+            "\"",
+            "\"\\",
+            "=",
+            "==",
+            "a=\"b",
+            "max-age=\"\\\"",
+            ",\",\"",
+            "é=ü",
+            "max-age=٣",
+            "private=\"é\"",
+            "no-cache=\",,,\"",
+            "max-stale=\"",
+            "\\\\\\",
+            "max-age=18446744073709551616",
         ];
         for input in inputs {
             let _ = ResponseDirectives::parse(input);
             let _ = RequestDirectives::parse(input);
         }
-        assert_eq!(ResponseDirectives::parse("max-age=٣").max_age, secs(0), "non-ASCII digits are invalid");
+        assert_eq!(
+            ResponseDirectives::parse("max-age=٣").max_age,
+            secs(0),
+            "non-ASCII digits are invalid"
+        );
     }
 }

@@ -97,7 +97,9 @@ impl FromStr for ExpireAfter {
             "do-not-cache" | "do_not_cache" | "skip" => return Ok(ExpireAfter::DoNotCache),
             _ => {}
         }
-        let error = || ParseExpireAfterError { input: s.to_string() };
+        let error = || ParseExpireAfterError {
+            input: s.to_string(),
+        };
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             let secs = text.parse::<u64>().map_err(|_| error())?;
             return Ok(Duration::from_secs(secs).into());
@@ -122,7 +124,11 @@ impl fmt::Display for ExpireAfter {
             ExpireAfter::Immediately => f.write_str("immediately"),
             ExpireAfter::DoNotCache => f.write_str("do-not-cache"),
             ExpireAfter::After(d) => write!(f, "{}", humantime::format_duration(*d)),
-            ExpireAfter::At(t) => write!(f, "{}", humantime::format_rfc3339(clamp_to_rfc3339_range(*t))),
+            ExpireAfter::At(t) => write!(
+                f,
+                "{}",
+                humantime::format_rfc3339(clamp_to_rfc3339_range(*t))
+            ),
         }
     }
 }
@@ -180,7 +186,11 @@ fn clamp_to_rfc3339_range(t: SystemTime) -> SystemTime {
 
 impl From<Duration> for ExpireAfter {
     fn from(d: Duration) -> Self {
-        if d.is_zero() { ExpireAfter::Immediately } else { ExpireAfter::After(d) }
+        if d.is_zero() {
+            ExpireAfter::Immediately
+        } else {
+            ExpireAfter::After(d)
+        }
     }
 }
 
@@ -285,24 +295,29 @@ pub fn resolve(inputs: &ExpirationInputs) -> ResolvedExpiration {
             ExpireAfter::Immediately => ResolvedExpirationKind::Lifetime(Duration::ZERO),
             ExpireAfter::DoNotCache => ResolvedExpirationKind::DoNotCache,
             ExpireAfter::After(d) => ResolvedExpirationKind::Lifetime(d),
-            ExpireAfter::At(t) => {
-                ResolvedExpirationKind::Lifetime(t.duration_since(inputs.response_time).unwrap_or(Duration::ZERO))
-            }
+            ExpireAfter::At(t) => ResolvedExpirationKind::Lifetime(
+                t.duration_since(inputs.response_time)
+                    .unwrap_or(Duration::ZERO),
+            ),
         };
         return ResolvedExpiration { kind, source };
     }
     if inputs.cache_control {
         return match inputs.heuristic {
-            Some(h) => {
-                ResolvedExpiration { kind: ResolvedExpirationKind::Lifetime(h), source: ExpirationSource::Heuristic }
-            }
+            Some(h) => ResolvedExpiration {
+                kind: ResolvedExpirationKind::Lifetime(h),
+                source: ExpirationSource::Heuristic,
+            },
             None => ResolvedExpiration {
                 kind: ResolvedExpirationKind::Lifetime(Duration::ZERO),
                 source: ExpirationSource::Default,
             },
         };
     }
-    ResolvedExpiration { kind: ResolvedExpirationKind::Never, source: ExpirationSource::Default }
+    ResolvedExpiration {
+        kind: ResolvedExpirationKind::Never,
+        source: ExpirationSource::Default,
+    }
 }
 
 /// The request-side part of [`resolve`]: the first of `request`, `per_request`, `per_url` and
@@ -317,4 +332,361 @@ pub fn resolve_request_side(inputs: &ExpirationInputs) -> Option<(ExpireAfter, E
     ]
     .into_iter()
     .find_map(|(value, source)| value.map(|v| (v, source)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn after(secs: u64) -> ExpireAfter {
+        ExpireAfter::After(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn from_str_cases() {
+        use ExpireAfter::{DoNotCache, Immediately, Never};
+        let cases: &[(&str, Option<ExpireAfter>)] = &[
+            ("never", Some(Never)),
+            (" NEVER ", Some(Never)),
+            ("-1", Some(Never)),
+            ("never_expire", Some(Never)),
+            ("immediately", Some(Immediately)),
+            ("0", Some(Immediately)),
+            ("000", Some(Immediately)),
+            ("expire_immediately", Some(Immediately)),
+            ("do-not-cache", Some(DoNotCache)),
+            ("DO_NOT_CACHE", Some(DoNotCache)),
+            ("skip", Some(DoNotCache)),
+            ("360", Some(after(360))),
+            ("18446744073709551615", Some(after(u64::MAX))),
+            ("5m", Some(after(300))),
+            ("1h 30m", Some(after(5400))),
+            ("30days", Some(after(30 * 86_400))),
+            ("90s", Some(after(90))),
+            ("0s", Some(Immediately)),
+            (
+                "1500ms",
+                Some(ExpireAfter::After(Duration::from_millis(1500))),
+            ),
+            (
+                "2030-01-01T00:00:00Z",
+                Some(ExpireAfter::At(at(1_893_456_000))),
+            ),
+            (
+                "2030-01-01 00:00:00",
+                Some(ExpireAfter::At(at(1_893_456_000))),
+            ),
+            ("", None),
+            ("   ", None),
+            ("-5", None),
+            ("-0", None),
+            ("soon", None),
+            ("5 parsecs", None),
+            ("18446744073709551616", None),
+            ("1969-12-31T23:59:59Z", None),
+            ("2030-13-01T00:00:00Z", None),
+            ("1.5", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(input.parse::<ExpireAfter>().ok(), *expected, "{input:?}");
+        }
+        let error = "soon".parse::<ExpireAfter>().unwrap_err();
+        assert!(error.to_string().contains("\"soon\""));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let values = [
+            ExpireAfter::Never,
+            ExpireAfter::Immediately,
+            ExpireAfter::DoNotCache,
+            after(1),
+            after(5400),
+            after(30 * 86_400),
+            ExpireAfter::After(Duration::from_millis(1500)),
+            ExpireAfter::At(at(1_893_456_000)),
+            ExpireAfter::At(at(1_893_456_000) + Duration::from_nanos(123_456_789)),
+        ];
+        for value in values {
+            let text = value.to_string();
+            assert_eq!(text.parse::<ExpireAfter>(), Ok(value), "{text}");
+        }
+        let cases = [
+            (ExpireAfter::Never, "never"),
+            (ExpireAfter::Immediately, "immediately"),
+            (ExpireAfter::DoNotCache, "do-not-cache"),
+            (after(5400), "1h 30m"),
+            (ExpireAfter::At(at(1_893_456_000)), "2030-01-01T00:00:00Z"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(value.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn display_never_panics_out_of_range() {
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(
+            ExpireAfter::At(before_epoch).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        let text = ExpireAfter::At(far).to_string();
+        assert!(text.starts_with("9999-12-31T23:59:59"), "{text}");
+        assert!(text.parse::<ExpireAfter>().is_ok());
+        assert_eq!(
+            ExpireAfter::After(Duration::ZERO)
+                .to_string()
+                .parse::<ExpireAfter>(),
+            Ok(ExpireAfter::Immediately)
+        );
+    }
+
+    #[test]
+    fn serde_cases() {
+        let cases: &[(&str, Option<ExpireAfter>)] = &[
+            ("\"never\"", Some(ExpireAfter::Never)),
+            ("\"1h\"", Some(after(3600))),
+            (
+                "\"2030-01-01T00:00:00Z\"",
+                Some(ExpireAfter::At(at(1_893_456_000))),
+            ),
+            ("-1", Some(ExpireAfter::Never)),
+            ("0", Some(ExpireAfter::Immediately)),
+            ("60", Some(after(60))),
+            ("-2", None),
+            ("1.5", None),
+            ("null", None),
+            ("true", None),
+            ("\"bogus\"", None),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(
+                serde_json::from_str::<ExpireAfter>(json).ok(),
+                *expected,
+                "{json}"
+            );
+        }
+        for value in [
+            ExpireAfter::Never,
+            ExpireAfter::DoNotCache,
+            after(90),
+            ExpireAfter::At(at(1_893_456_000)),
+        ] {
+            let json = serde_json::to_string(&value).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ExpireAfter>(&json).unwrap(),
+                value,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_conversions() {
+        assert_eq!(ExpireAfter::from(Duration::ZERO), ExpireAfter::Immediately);
+        assert_eq!(ExpireAfter::from(Duration::from_secs(3)), after(3));
+        assert_eq!(ExpireAfter::from(at(5)), ExpireAfter::At(at(5)));
+    }
+
+    struct Case {
+        name: &'static str,
+        inputs: ExpirationInputs,
+        expected: (ResolvedExpirationKind, ExpirationSource),
+    }
+
+    #[test]
+    fn resolve_precedence() {
+        use ExpirationSource as S;
+        use ResolvedExpirationKind as K;
+        let now = at(1_000_000);
+        let base = ExpirationInputs::new(now);
+        let d = Duration::from_secs;
+        let everything = ExpirationInputs {
+            response: Some(d(1)),
+            request: Some(after(2)),
+            per_request: Some(after(3)),
+            per_url: Some(after(4)),
+            session: Some(after(5)),
+            heuristic: Some(d(6)),
+            ..base
+        };
+        let cases = [
+            Case {
+                name: "1. response headers first",
+                inputs: everything,
+                expected: (K::Lifetime(d(1)), S::ResponseHeaders),
+            },
+            Case {
+                name: "response zero still wins",
+                inputs: ExpirationInputs {
+                    response: Some(Duration::ZERO),
+                    ..everything
+                },
+                expected: (K::Lifetime(Duration::ZERO), S::ResponseHeaders),
+            },
+            Case {
+                name: "cache_control off ignores response headers",
+                inputs: ExpirationInputs {
+                    cache_control: false,
+                    ..everything
+                },
+                expected: (K::Lifetime(d(2)), S::RequestHeaders),
+            },
+            Case {
+                name: "2. request headers",
+                inputs: ExpirationInputs {
+                    response: None,
+                    ..everything
+                },
+                expected: (K::Lifetime(d(2)), S::RequestHeaders),
+            },
+            Case {
+                name: "3. per request",
+                inputs: ExpirationInputs {
+                    response: None,
+                    request: None,
+                    ..everything
+                },
+                expected: (K::Lifetime(d(3)), S::PerRequest),
+            },
+            Case {
+                name: "4. per URL",
+                inputs: ExpirationInputs {
+                    response: None,
+                    request: None,
+                    per_request: None,
+                    ..everything
+                },
+                expected: (K::Lifetime(d(4)), S::PerUrl),
+            },
+            Case {
+                name: "5. session",
+                inputs: ExpirationInputs {
+                    response: None,
+                    request: None,
+                    per_request: None,
+                    per_url: None,
+                    ..everything
+                },
+                expected: (K::Lifetime(d(5)), S::Session),
+            },
+            Case {
+                name: "heuristic when nothing else",
+                inputs: ExpirationInputs {
+                    heuristic: Some(d(6)),
+                    ..base
+                },
+                expected: (K::Lifetime(d(6)), S::Heuristic),
+            },
+            Case {
+                name: "default with cache_control: stale at once",
+                inputs: base,
+                expected: (K::Lifetime(Duration::ZERO), S::Default),
+            },
+            Case {
+                name: "default without cache_control: never",
+                inputs: ExpirationInputs {
+                    cache_control: false,
+                    heuristic: Some(d(6)),
+                    ..base
+                },
+                expected: (K::Never, S::Default),
+            },
+            Case {
+                name: "Never",
+                inputs: ExpirationInputs {
+                    session: Some(ExpireAfter::Never),
+                    ..base
+                },
+                expected: (K::Never, S::Session),
+            },
+            Case {
+                name: "Immediately",
+                inputs: ExpirationInputs {
+                    per_url: Some(ExpireAfter::Immediately),
+                    ..base
+                },
+                expected: (K::Lifetime(Duration::ZERO), S::PerUrl),
+            },
+            Case {
+                name: "DoNotCache",
+                inputs: ExpirationInputs {
+                    per_request: Some(ExpireAfter::DoNotCache),
+                    session: Some(after(5)),
+                    ..base
+                },
+                expected: (K::DoNotCache, S::PerRequest),
+            },
+            Case {
+                name: "At in the future",
+                inputs: ExpirationInputs {
+                    session: Some(ExpireAfter::At(at(1_000_060))),
+                    ..base
+                },
+                expected: (K::Lifetime(d(60)), S::Session),
+            },
+            Case {
+                name: "At in the past",
+                inputs: ExpirationInputs {
+                    session: Some(ExpireAfter::At(at(10))),
+                    ..base
+                },
+                expected: (K::Lifetime(Duration::ZERO), S::Session),
+            },
+            Case {
+                name: "a higher level beats a lower one even when DoNotCache is lower",
+                inputs: ExpirationInputs {
+                    per_url: Some(after(4)),
+                    session: Some(ExpireAfter::DoNotCache),
+                    ..base
+                },
+                expected: (K::Lifetime(d(4)), S::PerUrl),
+            },
+        ];
+        for case in cases {
+            let resolved = resolve(&case.inputs);
+            assert_eq!(
+                (resolved.kind, resolved.source),
+                case.expected,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn resolve_request_side_cases() {
+        let base = ExpirationInputs::new(at(0));
+        assert_eq!(resolve_request_side(&base), None);
+        assert_eq!(
+            resolve_request_side(&ExpirationInputs {
+                response: Some(Duration::ZERO),
+                ..base
+            }),
+            None,
+            "response headers are not request-side"
+        );
+        assert_eq!(
+            resolve_request_side(&ExpirationInputs {
+                per_url: Some(ExpireAfter::DoNotCache),
+                session: Some(after(1)),
+                ..base
+            }),
+            Some((ExpireAfter::DoNotCache, ExpirationSource::PerUrl))
+        );
+        assert_eq!(
+            resolve_request_side(&ExpirationInputs {
+                request: Some(after(9)),
+                per_request: Some(after(1)),
+                ..base
+            }),
+            Some((after(9), ExpirationSource::RequestHeaders))
+        );
+    }
 }

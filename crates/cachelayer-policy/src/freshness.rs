@@ -44,21 +44,31 @@ pub struct HeuristicFreshness {
 
 impl Default for HeuristicFreshness {
     fn default() -> Self {
-        HeuristicFreshness { enabled: true, fraction: 0.1, max: Duration::from_secs(24 * 60 * 60) }
+        HeuristicFreshness {
+            enabled: true,
+            fraction: 0.1,
+            max: Duration::from_secs(24 * 60 * 60),
+        }
     }
 }
 
 impl HeuristicFreshness {
     /// Heuristic freshness turned off: responses without explicit freshness are stale at once.
     pub fn disabled() -> Self {
-        HeuristicFreshness { enabled: false, ..Default::default() }
+        HeuristicFreshness {
+            enabled: false,
+            ..Default::default()
+        }
     }
 }
 
 /// Whether a status code is heuristically cacheable (RFC 9110 §15.1): 200, 203, 204, 206, 300,
 /// 301, 308, 404, 405, 410, 414 and 501.
 pub fn is_heuristically_cacheable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
 }
 
 /// The freshness lifetime that the response's own headers give (RFC 9111 §4.2.1), in order:
@@ -122,8 +132,13 @@ pub fn heuristic_lifetime(
     let last_modified = crate::validators::last_modified(headers)?;
     let base = date_header(headers).unwrap_or(response_time);
     let since = base.duration_since(last_modified).unwrap_or(Duration::ZERO);
-    let fraction = if heuristic.fraction.is_nan() { 0.0 } else { heuristic.fraction.clamp(0.0, 1.0) };
-    let lifetime = Duration::try_from_secs_f64(since.as_secs_f64() * fraction).unwrap_or(Duration::ZERO);
+    let fraction = if heuristic.fraction.is_nan() {
+        0.0
+    } else {
+        heuristic.fraction.clamp(0.0, 1.0)
+    };
+    let lifetime =
+        Duration::try_from_secs_f64(since.as_secs_f64() * fraction).unwrap_or(Duration::ZERO);
     // Whole seconds, like every other lifetime.
     Some(Duration::from_secs(lifetime.as_secs()).min(heuristic.max))
 }
@@ -140,14 +155,20 @@ pub fn corrected_initial_age(
     let apparent_age = date_header(headers)
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or(Duration::ZERO);
-    let response_delay = response_time.duration_since(request_time).unwrap_or(Duration::ZERO);
+    let response_delay = response_time
+        .duration_since(request_time)
+        .unwrap_or(Duration::ZERO);
     let corrected_age_value = age_header(headers).saturating_add(response_delay);
     apparent_age.max(corrected_age_value)
 }
 
 /// The current age of a stored response (RFC 9111 §4.2.3): the corrected initial age plus the
 /// time it has been stored (`now - response_time`, zero if the clock went backwards).
-pub fn current_age(corrected_initial_age: Duration, response_time: SystemTime, now: SystemTime) -> Duration {
+pub fn current_age(
+    corrected_initial_age: Duration,
+    response_time: SystemTime,
+    now: SystemTime,
+) -> Duration {
     let resident_time = now.duration_since(response_time).unwrap_or(Duration::ZERO);
     corrected_initial_age.saturating_add(resident_time)
 }
@@ -197,7 +218,9 @@ pub fn usability(stored: &StoredFreshness, request: &RequestDirectives) -> Usabi
     // Only staleness itself can be excused by max-stale: a failed request max-age, min-fresh on
     // a still-fresh response, or no-cache always sends the request to the origin.
     if stale && max_age_ok && !request.no_cache && !stored.must_revalidate {
-        let staleness = stored.lifetime.map_or(Duration::ZERO, |lifetime| age.saturating_sub(lifetime));
+        let staleness = stored
+            .lifetime
+            .map_or(Duration::ZERO, |lifetime| age.saturating_sub(lifetime));
         let accepted = match request.max_stale {
             Some(MaxStale::Any) => true,
             Some(MaxStale::AtMost(bound)) => staleness <= bound,
@@ -237,7 +260,13 @@ fn age_header(headers: &HeaderMap) -> Duration {
         .flat_map(|text| text.split(','))
         .map(str::trim)
         .find(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .map(|text| Duration::from_secs(text.parse::<u64>().unwrap_or(u64::MAX).min(MAX_DELTA_SECONDS)))
+        .map(|text| {
+            Duration::from_secs(
+                text.parse::<u64>()
+                    .unwrap_or(u64::MAX)
+                    .min(MAX_DELTA_SECONDS),
+            )
+        })
         .unwrap_or(Duration::ZERO)
 }
 
@@ -276,7 +305,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
@@ -289,10 +321,18 @@ mod tests {
     fn heuristically_cacheable_statuses() {
         // RFC 9110 §15.1
         for code in [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501] {
-            assert!(is_heuristically_cacheable(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(
+                is_heuristically_cacheable(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
         }
-        for code in [100, 201, 202, 205, 302, 303, 304, 307, 400, 401, 403, 500, 502, 503, 599] {
-            assert!(!is_heuristically_cacheable(StatusCode::from_u16(code).unwrap()), "{code}");
+        for code in [
+            100, 201, 202, 205, 302, 303, 304, 307, 400, 401, 403, 500, 502, 503, 599,
+        ] {
+            assert!(
+                !is_heuristically_cacheable(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
         }
     }
 
@@ -309,14 +349,43 @@ mod tests {
         let response_time = at(T0 + 5);
         let cc = |v: &str| ("cache-control", v.to_string());
         let cases = vec![
-            LifetimeCase { name: "nothing", headers: vec![], kind: Private, expected: None },
-            LifetimeCase { name: "§4.2.1 max-age", headers: vec![cc("max-age=60")], kind: Private, expected: secs(60) },
-            LifetimeCase { name: "§4.2.1 s-maxage ignored by private", headers: vec![cc("s-maxage=600")], kind: Private, expected: None },
-            LifetimeCase { name: "§4.2.1 s-maxage first in shared", headers: vec![cc("max-age=60, s-maxage=600")], kind: Shared, expected: secs(600) },
-            LifetimeCase { name: "§4.2.1 max-age in private despite s-maxage", headers: vec![cc("max-age=60, s-maxage=600")], kind: Private, expected: secs(60) },
+            LifetimeCase {
+                name: "nothing",
+                headers: vec![],
+                kind: Private,
+                expected: None,
+            },
+            LifetimeCase {
+                name: "§4.2.1 max-age",
+                headers: vec![cc("max-age=60")],
+                kind: Private,
+                expected: secs(60),
+            },
+            LifetimeCase {
+                name: "§4.2.1 s-maxage ignored by private",
+                headers: vec![cc("s-maxage=600")],
+                kind: Private,
+                expected: None,
+            },
+            LifetimeCase {
+                name: "§4.2.1 s-maxage first in shared",
+                headers: vec![cc("max-age=60, s-maxage=600")],
+                kind: Shared,
+                expected: secs(600),
+            },
+            LifetimeCase {
+                name: "§4.2.1 max-age in private despite s-maxage",
+                headers: vec![cc("max-age=60, s-maxage=600")],
+                kind: Private,
+                expected: secs(60),
+            },
             LifetimeCase {
                 name: "§4.2.1 max-age beats Expires",
-                headers: vec![cc("max-age=60"), ("expires", date(T0 + 1000)), ("date", date(T0))],
+                headers: vec![
+                    cc("max-age=60"),
+                    ("expires", date(T0 + 1000)),
+                    ("date", date(T0)),
+                ],
                 kind: Private,
                 expected: secs(60),
             },
@@ -344,34 +413,81 @@ mod tests {
                 kind: Private,
                 expected: secs(0),
             },
-            LifetimeCase { name: "§5.3 Expires: 0 is already expired", headers: vec![("expires", "0".into())], kind: Private, expected: secs(0) },
-            LifetimeCase { name: "§5.3 Expires: -1 is already expired", headers: vec![("expires", "-1".into())], kind: Private, expected: secs(0) },
-            LifetimeCase { name: "§5.3 garbage Expires", headers: vec![("expires", "tomorrow".into())], kind: Private, expected: secs(0) },
-            LifetimeCase { name: "§5.3 empty Expires", headers: vec![("expires", "".into())], kind: Private, expected: secs(0) },
+            LifetimeCase {
+                name: "§5.3 Expires: 0 is already expired",
+                headers: vec![("expires", "0".into())],
+                kind: Private,
+                expected: secs(0),
+            },
+            LifetimeCase {
+                name: "§5.3 Expires: -1 is already expired",
+                headers: vec![("expires", "-1".into())],
+                kind: Private,
+                expected: secs(0),
+            },
+            LifetimeCase {
+                name: "§5.3 garbage Expires",
+                headers: vec![("expires", "tomorrow".into())],
+                kind: Private,
+                expected: secs(0),
+            },
+            LifetimeCase {
+                name: "§5.3 empty Expires",
+                headers: vec![("expires", "".into())],
+                kind: Private,
+                expected: secs(0),
+            },
             LifetimeCase {
                 name: "§5.3 conflicting Expires lines",
-                headers: vec![("expires", date(T0 + 100)), ("expires", date(T0 + 200)), ("date", date(T0))],
+                headers: vec![
+                    ("expires", date(T0 + 100)),
+                    ("expires", date(T0 + 200)),
+                    ("date", date(T0)),
+                ],
                 kind: Private,
                 expected: secs(0),
             },
             LifetimeCase {
                 name: "identical Expires lines",
-                headers: vec![("expires", date(T0 + 100)), ("expires", date(T0 + 100)), ("date", date(T0))],
+                headers: vec![
+                    ("expires", date(T0 + 100)),
+                    ("expires", date(T0 + 100)),
+                    ("date", date(T0)),
+                ],
                 kind: Private,
                 expected: secs(100),
             },
             LifetimeCase {
                 name: "RFC 9110 §5.6.7 obsolete date formats accepted",
-                headers: vec![("expires", "Sunday, 06-Nov-94 08:51:17 GMT".into()), ("date", "Sun Nov  6 08:49:37 1994".into())],
+                headers: vec![
+                    ("expires", "Sunday, 06-Nov-94 08:51:17 GMT".into()),
+                    ("date", "Sun Nov  6 08:49:37 1994".into()),
+                ],
                 kind: Private,
                 expected: secs(100),
             },
-            LifetimeCase { name: "§4.2.1 invalid max-age is zero", headers: vec![cc("max-age=x")], kind: Private, expected: secs(0) },
+            LifetimeCase {
+                name: "§4.2.1 invalid max-age is zero",
+                headers: vec![cc("max-age=x")],
+                kind: Private,
+                expected: secs(0),
+            },
         ];
         for case in cases {
-            let map = headers(&case.headers.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>());
+            let map = headers(
+                &case
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect::<Vec<_>>(),
+            );
             let directives = ResponseDirectives::from_headers(&map);
-            assert_eq!(explicit_lifetime(&directives, &map, case.kind, response_time), case.expected, "{}", case.name);
+            assert_eq!(
+                explicit_lifetime(&directives, &map, case.kind, response_time),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
@@ -390,13 +506,55 @@ mod tests {
         let lm = |ago: u64| ("last-modified", date(T0 - ago));
         let date_t0 = || ("date", date(T0));
         let cases = vec![
-            HeuristicCase { name: "§4.2.2 10% of age since Last-Modified", status: 200, headers: vec![lm(1000), date_t0()], heuristic: default(), expected: secs(100) },
-            HeuristicCase { name: "§4.2.2 measured from response_time without Date", status: 200, headers: vec![lm(1000)], heuristic: default(), expected: secs(105) },
-            HeuristicCase { name: "§4.2.2 capped by max", status: 200, headers: vec![lm(100 * 86_400), date_t0()], heuristic: default(), expected: secs(86_400) },
-            HeuristicCase { name: "disabled", status: 200, headers: vec![lm(1000), date_t0()], heuristic: HeuristicFreshness::disabled(), expected: None },
-            HeuristicCase { name: "no Last-Modified", status: 200, headers: vec![date_t0()], heuristic: default(), expected: None },
-            HeuristicCase { name: "invalid Last-Modified", status: 200, headers: vec![("last-modified", "last week".into())], heuristic: default(), expected: None },
-            HeuristicCase { name: "RFC 9110 §15.1 status not heuristically cacheable", status: 302, headers: vec![lm(1000), date_t0()], heuristic: default(), expected: None },
+            HeuristicCase {
+                name: "§4.2.2 10% of age since Last-Modified",
+                status: 200,
+                headers: vec![lm(1000), date_t0()],
+                heuristic: default(),
+                expected: secs(100),
+            },
+            HeuristicCase {
+                name: "§4.2.2 measured from response_time without Date",
+                status: 200,
+                headers: vec![lm(1000)],
+                heuristic: default(),
+                expected: secs(105),
+            },
+            HeuristicCase {
+                name: "§4.2.2 capped by max",
+                status: 200,
+                headers: vec![lm(100 * 86_400), date_t0()],
+                heuristic: default(),
+                expected: secs(86_400),
+            },
+            HeuristicCase {
+                name: "disabled",
+                status: 200,
+                headers: vec![lm(1000), date_t0()],
+                heuristic: HeuristicFreshness::disabled(),
+                expected: None,
+            },
+            HeuristicCase {
+                name: "no Last-Modified",
+                status: 200,
+                headers: vec![date_t0()],
+                heuristic: default(),
+                expected: None,
+            },
+            HeuristicCase {
+                name: "invalid Last-Modified",
+                status: 200,
+                headers: vec![("last-modified", "last week".into())],
+                heuristic: default(),
+                expected: None,
+            },
+            HeuristicCase {
+                name: "RFC 9110 §15.1 status not heuristically cacheable",
+                status: 302,
+                headers: vec![lm(1000), date_t0()],
+                heuristic: default(),
+                expected: None,
+            },
             HeuristicCase {
                 name: "§4.2.2 public makes any status eligible",
                 status: 302,
@@ -418,7 +576,13 @@ mod tests {
                 heuristic: default(),
                 expected: None,
             },
-            HeuristicCase { name: "§4.2.2 Expires (even invalid) is explicit", status: 200, headers: vec![lm(1000), ("expires", "0".into())], heuristic: default(), expected: None },
+            HeuristicCase {
+                name: "§4.2.2 Expires (even invalid) is explicit",
+                status: 200,
+                headers: vec![lm(1000), ("expires", "0".into())],
+                heuristic: default(),
+                expected: None,
+            },
             HeuristicCase {
                 name: "Last-Modified in the future gives zero",
                 status: 200,
@@ -430,21 +594,30 @@ mod tests {
                 name: "fraction above 1 clamped",
                 status: 200,
                 headers: vec![lm(1000), date_t0()],
-                heuristic: HeuristicFreshness { fraction: 7.0, ..default() },
+                heuristic: HeuristicFreshness {
+                    fraction: 7.0,
+                    ..default()
+                },
                 expected: secs(1000),
             },
             HeuristicCase {
                 name: "negative fraction clamped",
                 status: 200,
                 headers: vec![lm(1000), date_t0()],
-                heuristic: HeuristicFreshness { fraction: -1.0, ..default() },
+                heuristic: HeuristicFreshness {
+                    fraction: -1.0,
+                    ..default()
+                },
                 expected: secs(0),
             },
             HeuristicCase {
                 name: "NaN fraction is zero",
                 status: 200,
                 headers: vec![lm(1000), date_t0()],
-                heuristic: HeuristicFreshness { fraction: f64::NAN, ..default() },
+                heuristic: HeuristicFreshness {
+                    fraction: f64::NAN,
+                    ..default()
+                },
                 expected: secs(0),
             },
             HeuristicCase {
@@ -456,10 +629,21 @@ mod tests {
             },
         ];
         for case in cases {
-            let map = headers(&case.headers.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>());
+            let map = headers(
+                &case
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect::<Vec<_>>(),
+            );
             let directives = ResponseDirectives::from_headers(&map);
             let status = StatusCode::from_u16(case.status).unwrap();
-            assert_eq!(heuristic_lifetime(status, &directives, &map, response_time, &case.heuristic), case.expected, "{}", case.name);
+            assert_eq!(
+                heuristic_lifetime(status, &directives, &map, response_time, &case.heuristic),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
@@ -474,15 +658,69 @@ mod tests {
     #[test]
     fn corrected_initial_age_cases() {
         let cases = vec![
-            AgeCase { name: "nothing, instant response", headers: vec![], request_time: T0, response_time: T0, expected: 0 },
-            AgeCase { name: "§4.2.3 response delay alone", headers: vec![], request_time: T0, response_time: T0 + 3, expected: 3 },
-            AgeCase { name: "§4.2.3 Age plus delay", headers: vec![("age", "10".into())], request_time: T0, response_time: T0 + 2, expected: 12 },
-            AgeCase { name: "§4.2.3 apparent age wins", headers: vec![("date", date(T0 - 100)), ("age", "10".into())], request_time: T0, response_time: T0 + 2, expected: 102 },
-            AgeCase { name: "§4.2.3 corrected age wins", headers: vec![("date", date(T0 - 5)), ("age", "60".into())], request_time: T0, response_time: T0 + 1, expected: 61 },
-            AgeCase { name: "§4.2.3 Date in the future: apparent age zero", headers: vec![("date", date(T0 + 100))], request_time: T0, response_time: T0, expected: 0 },
-            AgeCase { name: "§5.1 invalid Age is zero", headers: vec![("age", "ten".into())], request_time: T0, response_time: T0, expected: 0 },
-            AgeCase { name: "§5.1 negative Age is zero", headers: vec![("age", "-10".into())], request_time: T0, response_time: T0, expected: 0 },
-            AgeCase { name: "§5.1 fractional Age is zero", headers: vec![("age", "1.5".into())], request_time: T0, response_time: T0, expected: 0 },
+            AgeCase {
+                name: "nothing, instant response",
+                headers: vec![],
+                request_time: T0,
+                response_time: T0,
+                expected: 0,
+            },
+            AgeCase {
+                name: "§4.2.3 response delay alone",
+                headers: vec![],
+                request_time: T0,
+                response_time: T0 + 3,
+                expected: 3,
+            },
+            AgeCase {
+                name: "§4.2.3 Age plus delay",
+                headers: vec![("age", "10".into())],
+                request_time: T0,
+                response_time: T0 + 2,
+                expected: 12,
+            },
+            AgeCase {
+                name: "§4.2.3 apparent age wins",
+                headers: vec![("date", date(T0 - 100)), ("age", "10".into())],
+                request_time: T0,
+                response_time: T0 + 2,
+                expected: 102,
+            },
+            AgeCase {
+                name: "§4.2.3 corrected age wins",
+                headers: vec![("date", date(T0 - 5)), ("age", "60".into())],
+                request_time: T0,
+                response_time: T0 + 1,
+                expected: 61,
+            },
+            AgeCase {
+                name: "§4.2.3 Date in the future: apparent age zero",
+                headers: vec![("date", date(T0 + 100))],
+                request_time: T0,
+                response_time: T0,
+                expected: 0,
+            },
+            AgeCase {
+                name: "§5.1 invalid Age is zero",
+                headers: vec![("age", "ten".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 0,
+            },
+            AgeCase {
+                name: "§5.1 negative Age is zero",
+                headers: vec![("age", "-10".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 0,
+            },
+            AgeCase {
+                name: "§5.1 fractional Age is zero",
+                headers: vec![("age", "1.5".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 0,
+            },
             AgeCase {
                 name: "§1.2.2 huge Age clamped to 2^31",
                 headers: vec![("age", "999999999999999999999999".into())],
@@ -490,14 +728,54 @@ mod tests {
                 response_time: T0,
                 expected: MAX_DELTA_SECONDS,
             },
-            AgeCase { name: "§5.1 first valid of several lines", headers: vec![("age", "x".into()), ("age", "7".into()), ("age", "9".into())], request_time: T0, response_time: T0, expected: 7 },
-            AgeCase { name: "§5.1 first valid list member", headers: vec![("age", "5, 9".into())], request_time: T0, response_time: T0, expected: 5 },
-            AgeCase { name: "whitespace trimmed", headers: vec![("age", " 4 ".into())], request_time: T0, response_time: T0, expected: 4 },
-            AgeCase { name: "clock went backwards: no negative delay", headers: vec![("age", "4".into())], request_time: T0 + 10, response_time: T0, expected: 4 },
-            AgeCase { name: "invalid Date ignored", headers: vec![("date", "then".into()), ("age", "4".into())], request_time: T0, response_time: T0, expected: 4 },
+            AgeCase {
+                name: "§5.1 first valid of several lines",
+                headers: vec![
+                    ("age", "x".into()),
+                    ("age", "7".into()),
+                    ("age", "9".into()),
+                ],
+                request_time: T0,
+                response_time: T0,
+                expected: 7,
+            },
+            AgeCase {
+                name: "§5.1 first valid list member",
+                headers: vec![("age", "5, 9".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 5,
+            },
+            AgeCase {
+                name: "whitespace trimmed",
+                headers: vec![("age", " 4 ".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 4,
+            },
+            AgeCase {
+                name: "clock went backwards: no negative delay",
+                headers: vec![("age", "4".into())],
+                request_time: T0 + 10,
+                response_time: T0,
+                expected: 4,
+            },
+            AgeCase {
+                name: "invalid Date ignored",
+                headers: vec![("date", "then".into()), ("age", "4".into())],
+                request_time: T0,
+                response_time: T0,
+                expected: 4,
+            },
         ];
         for case in cases {
-            let map = headers(&case.headers.iter().map(|(n, v)| (*n, v.as_str())).collect::<Vec<_>>());
+            let map = headers(
+                &case
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (*n, v.as_str()))
+                    .collect::<Vec<_>>(),
+            );
             assert_eq!(
                 corrected_initial_age(&map, at(case.request_time), at(case.response_time)),
                 Duration::from_secs(case.expected),
@@ -518,7 +796,11 @@ mod tests {
             ("saturates", Duration::MAX, T0, T0 + 5, Duration::MAX),
         ];
         for (name, initial, response_time, now, expected) in cases {
-            assert_eq!(current_age(initial, at(response_time), at(now)), expected, "{name}");
+            assert_eq!(
+                current_age(initial, at(response_time), at(now)),
+                expected,
+                "{name}"
+            );
         }
     }
 
@@ -544,28 +826,175 @@ mod tests {
         };
         let cases = [
             c("§4.2 fresh", Some(60), 10, false, "", Fresh),
-            c("§4.2 age equal to lifetime is stale", Some(60), 60, false, "", Stale),
+            c(
+                "§4.2 age equal to lifetime is stale",
+                Some(60),
+                60,
+                false,
+                "",
+                Stale,
+            ),
             c("§4.2 stale", Some(60), 61, false, "", Stale),
-            c("lifetime zero is stale at once", Some(0), 0, false, "", Stale),
-            c("no lifetime never expires", None, 1_000_000, false, "", Fresh),
-            c("§5.2.1.1 request max-age satisfied (age equal)", Some(60), 10, false, "max-age=10", Fresh),
-            c("§5.2.1.1 request max-age exceeded", Some(60), 11, false, "max-age=10", Stale),
-            c("§5.2.1.1 max-age=0 forces revalidation", Some(60), 1, false, "max-age=0", Stale),
-            c("§5.2.1.1 max-age failure not excused by max-stale", Some(60), 11, false, "max-age=10, max-stale", Stale),
-            c("§5.2.1.3 min-fresh satisfied (remaining equal)", Some(60), 40, false, "min-fresh=20", Fresh),
-            c("§5.2.1.3 min-fresh not satisfied", Some(60), 41, false, "min-fresh=20", Stale),
-            c("§5.2.1.3 min-fresh on a fresh response not excused by max-stale", Some(60), 41, false, "min-fresh=20, max-stale", Stale),
-            c("§5.2.1.3 min-fresh with no lifetime", None, 41, false, "min-fresh=20", Fresh),
-            c("§5.2.1.4 request no-cache never fresh", Some(60), 0, false, "no-cache", Stale),
-            c("§5.2.1.4 no-cache beats max-stale", Some(60), 100, false, "no-cache, max-stale", Stale),
-            c("§5.2.1.2 max-stale any", Some(60), 10_000, false, "max-stale", StaleAcceptable),
-            c("§5.2.1.2 max-stale bound not exceeded", Some(60), 90, false, "max-stale=30", StaleAcceptable),
-            c("§5.2.1.2 max-stale bound exceeded", Some(60), 91, false, "max-stale=30", Stale),
-            c("§5.2.1.2 max-stale=0 accepts exactly-expired", Some(60), 60, false, "max-stale=0", StaleAcceptable),
-            c("§4.2.4 must-revalidate forbids stale", Some(60), 70, true, "max-stale", Stale),
-            c("max-stale on a fresh response is still fresh", Some(60), 10, false, "max-stale", Fresh),
-            c("max-stale with max-age satisfied", Some(60), 70, false, "max-stale, max-age=100", StaleAcceptable),
-            c("must-revalidate does not affect fresh", Some(60), 10, true, "", Fresh),
+            c(
+                "lifetime zero is stale at once",
+                Some(0),
+                0,
+                false,
+                "",
+                Stale,
+            ),
+            c(
+                "no lifetime never expires",
+                None,
+                1_000_000,
+                false,
+                "",
+                Fresh,
+            ),
+            c(
+                "§5.2.1.1 request max-age satisfied (age equal)",
+                Some(60),
+                10,
+                false,
+                "max-age=10",
+                Fresh,
+            ),
+            c(
+                "§5.2.1.1 request max-age exceeded",
+                Some(60),
+                11,
+                false,
+                "max-age=10",
+                Stale,
+            ),
+            c(
+                "§5.2.1.1 max-age=0 forces revalidation",
+                Some(60),
+                1,
+                false,
+                "max-age=0",
+                Stale,
+            ),
+            c(
+                "§5.2.1.1 max-age failure not excused by max-stale",
+                Some(60),
+                11,
+                false,
+                "max-age=10, max-stale",
+                Stale,
+            ),
+            c(
+                "§5.2.1.3 min-fresh satisfied (remaining equal)",
+                Some(60),
+                40,
+                false,
+                "min-fresh=20",
+                Fresh,
+            ),
+            c(
+                "§5.2.1.3 min-fresh not satisfied",
+                Some(60),
+                41,
+                false,
+                "min-fresh=20",
+                Stale,
+            ),
+            c(
+                "§5.2.1.3 min-fresh on a fresh response not excused by max-stale",
+                Some(60),
+                41,
+                false,
+                "min-fresh=20, max-stale",
+                Stale,
+            ),
+            c(
+                "§5.2.1.3 min-fresh with no lifetime",
+                None,
+                41,
+                false,
+                "min-fresh=20",
+                Fresh,
+            ),
+            c(
+                "§5.2.1.4 request no-cache never fresh",
+                Some(60),
+                0,
+                false,
+                "no-cache",
+                Stale,
+            ),
+            c(
+                "§5.2.1.4 no-cache beats max-stale",
+                Some(60),
+                100,
+                false,
+                "no-cache, max-stale",
+                Stale,
+            ),
+            c(
+                "§5.2.1.2 max-stale any",
+                Some(60),
+                10_000,
+                false,
+                "max-stale",
+                StaleAcceptable,
+            ),
+            c(
+                "§5.2.1.2 max-stale bound not exceeded",
+                Some(60),
+                90,
+                false,
+                "max-stale=30",
+                StaleAcceptable,
+            ),
+            c(
+                "§5.2.1.2 max-stale bound exceeded",
+                Some(60),
+                91,
+                false,
+                "max-stale=30",
+                Stale,
+            ),
+            c(
+                "§5.2.1.2 max-stale=0 accepts exactly-expired",
+                Some(60),
+                60,
+                false,
+                "max-stale=0",
+                StaleAcceptable,
+            ),
+            c(
+                "§4.2.4 must-revalidate forbids stale",
+                Some(60),
+                70,
+                true,
+                "max-stale",
+                Stale,
+            ),
+            c(
+                "max-stale on a fresh response is still fresh",
+                Some(60),
+                10,
+                false,
+                "max-stale",
+                Fresh,
+            ),
+            c(
+                "max-stale with max-age satisfied",
+                Some(60),
+                70,
+                false,
+                "max-stale, max-age=100",
+                StaleAcceptable,
+            ),
+            c(
+                "must-revalidate does not affect fresh",
+                Some(60),
+                10,
+                true,
+                "",
+                Fresh,
+            ),
         ];
         for case in cases {
             let stored = StoredFreshness {
@@ -573,15 +1002,29 @@ mod tests {
                 age: Duration::from_secs(case.age),
                 must_revalidate: case.must_revalidate,
             };
-            assert_eq!(usability(&stored, &RequestDirectives::parse(case.request)), case.expected, "{}", case.name);
+            assert_eq!(
+                usability(&stored, &RequestDirectives::parse(case.request)),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn heuristic_freshness_serde() {
-        let h: HeuristicFreshness = serde_json::from_str(r#"{"fraction": 0.2, "max": "1h"}"#).unwrap();
-        assert_eq!(h, HeuristicFreshness { fraction: 0.2, max: Duration::from_secs(3600), ..HeuristicFreshness::default() });
-        let back: HeuristicFreshness = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        let h: HeuristicFreshness =
+            serde_json::from_str(r#"{"fraction": 0.2, "max": "1h"}"#).unwrap();
+        assert_eq!(
+            h,
+            HeuristicFreshness {
+                fraction: 0.2,
+                max: Duration::from_secs(3600),
+                ..HeuristicFreshness::default()
+            }
+        );
+        let back: HeuristicFreshness =
+            serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }
 }

@@ -178,7 +178,10 @@ impl Default for KeyOptions {
     fn default() -> Self {
         KeyOptions {
             match_headers: MatchHeaders::None,
-            ignored_parameters: DEFAULT_IGNORED_PARAMETERS.iter().map(|s| s.to_string()).collect(),
+            ignored_parameters: DEFAULT_IGNORED_PARAMETERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -207,7 +210,11 @@ pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> Stri
     let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
     let raw_authority = match uri.authority() {
         Some(authority) => authority.as_str(),
-        None => headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").trim(),
+        None => headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .trim(),
     };
     let authority = normalize_authority(raw_authority, &scheme);
     let path = match uri.path() {
@@ -221,7 +228,10 @@ pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> Stri
             .filter(|piece| !piece.is_empty())
             .map(normalize_percent_encoding)
             .map(|piece| {
-                let name = piece.split_once('=').map_or(piece.as_str(), |(name, _)| name).to_string();
+                let name = piece
+                    .split_once('=')
+                    .map_or(piece.as_str(), |(name, _)| name)
+                    .to_string();
                 (name, piece)
             })
             .filter(|(name, _)| !ignored.iter().any(|i| i == name))
@@ -238,7 +248,9 @@ pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> Stri
 
 /// Lowercases the host, drops user information and the default port of `scheme`.
 fn normalize_authority(authority: &str, scheme: &str) -> String {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, rest)| rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
     let (host, port) = if host_port.starts_with('[') {
         // IPv6 literal: the port, if any, follows the closing bracket.
         match host_port.find(']') {
@@ -293,8 +305,18 @@ fn normalize_percent_encoding(s: &str) -> String {
                     out.push(char::from(byte));
                 } else {
                     out.push('%');
-                    out.push(char::from(HEX_UPPER.get(usize::from(byte >> 4)).copied().unwrap_or(b'0')));
-                    out.push(char::from(HEX_UPPER.get(usize::from(byte & 0x0f)).copied().unwrap_or(b'0')));
+                    out.push(char::from(
+                        HEX_UPPER
+                            .get(usize::from(byte >> 4))
+                            .copied()
+                            .unwrap_or(b'0'),
+                    ));
+                    out.push(char::from(
+                        HEX_UPPER
+                            .get(usize::from(byte & 0x0f))
+                            .copied()
+                            .unwrap_or(b'0'),
+                    ));
                 }
                 i += 3;
             }
@@ -348,8 +370,12 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     hasher.update(b"\n");
     hasher.update(normalize_url(input.uri, input.headers, &options.ignored_parameters).as_bytes());
     hasher.update(b"\n");
-    let is_ignored =
-        |name: &HeaderName| options.ignored_parameters.iter().any(|i| i.eq_ignore_ascii_case(name.as_str()));
+    let is_ignored = |name: &HeaderName| {
+        options
+            .ignored_parameters
+            .iter()
+            .any(|i| i.eq_ignore_ascii_case(name.as_str()))
+    };
     let mut names: Vec<&HeaderName> = match &options.match_headers {
         MatchHeaders::None => Vec::new(),
         MatchHeaders::All => input.headers.keys().collect(),
@@ -380,4 +406,568 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     let mut digest = [0u8; 16];
     hasher.finalize_xof().fill(&mut digest);
     CacheKey::from_digest(digest)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Header (name, value) pairs.
+    type Pairs = &'static [(&'static str, &'static str)];
+    use http::HeaderValue;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    fn key(
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        options: &KeyOptions,
+    ) -> CacheKey {
+        let uri: Uri = uri.parse().unwrap();
+        let headers = map(headers);
+        create_key(
+            &KeyInput {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                body,
+            },
+            options,
+        )
+    }
+
+    fn ignored(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn normalize_url_cases() {
+        // (name, uri, headers, ignored, expected)
+        let cases: &[(&str, &str, Pairs, &[&str], &str)] = &[
+            (
+                "plain",
+                "http://example.com/",
+                &[],
+                &[],
+                "http://example.com/",
+            ),
+            (
+                "RFC 3986 §6.2.2.1 scheme and host lowercase",
+                "HTTP://Example.COM/Path",
+                &[],
+                &[],
+                "http://example.com/Path",
+            ),
+            (
+                "RFC 3986 §6.2.3 empty path",
+                "http://example.com",
+                &[],
+                &[],
+                "http://example.com/",
+            ),
+            (
+                "RFC 3986 §6.2.3 default http port",
+                "http://example.com:80/a",
+                &[],
+                &[],
+                "http://example.com/a",
+            ),
+            (
+                "RFC 3986 §6.2.3 default https port",
+                "https://example.com:443/a",
+                &[],
+                &[],
+                "https://example.com/a",
+            ),
+            (
+                "non-default port kept",
+                "http://example.com:8080/a",
+                &[],
+                &[],
+                "http://example.com:8080/a",
+            ),
+            (
+                "https port on http kept",
+                "http://example.com:443/a",
+                &[],
+                &[],
+                "http://example.com:443/a",
+            ),
+            (
+                "port leading zeros",
+                "http://example.com:0080/a",
+                &[],
+                &[],
+                "http://example.com/a",
+            ),
+            (
+                "userinfo dropped",
+                "http://user:pw@example.com/a",
+                &[],
+                &[],
+                "http://example.com/a",
+            ),
+            (
+                "IPv6 with default port",
+                "http://[::1]:80/a",
+                &[],
+                &[],
+                "http://[::1]/a",
+            ),
+            (
+                "IPv6 with port",
+                "http://[2001:DB8::1]:8080/a",
+                &[],
+                &[],
+                "http://[2001:db8::1]:8080/a",
+            ),
+            (
+                "IPv6 without port",
+                "http://[::1]/a",
+                &[],
+                &[],
+                "http://[::1]/a",
+            ),
+            (
+                "origin form uses Host",
+                "/items?b=2&a=1",
+                &[("host", "API.Example.com")],
+                &[],
+                "http://api.example.com/items?a=1&b=2",
+            ),
+            (
+                "Host with default port",
+                "/",
+                &[("host", "example.com:80")],
+                &[],
+                "http://example.com/",
+            ),
+            ("origin form without Host", "/x", &[], &[], "http:///x"),
+            (
+                "URI authority beats Host",
+                "http://a.example/x",
+                &[("host", "b.example")],
+                &[],
+                "http://a.example/x",
+            ),
+            (
+                "RFC 3986 §6.2.2.1 hex uppercased",
+                "http://e.com/a%2fb",
+                &[],
+                &[],
+                "http://e.com/a%2Fb",
+            ),
+            (
+                "RFC 3986 §6.2.2.2 unreserved decoded",
+                "http://e.com/%7Euser/%41%2D%5f%2e",
+                &[],
+                &[],
+                "http://e.com/~user/A-_.",
+            ),
+            (
+                "reserved stays encoded",
+                "http://e.com/a%20b%3F",
+                &[],
+                &[],
+                "http://e.com/a%20b%3F",
+            ),
+            (
+                "broken escape kept",
+                "http://e.com/a%zz%4",
+                &[],
+                &[],
+                "http://e.com/a%zz%4",
+            ),
+            (
+                "query sorted by name then value",
+                "http://e.com/?b=2&a=2&a=1",
+                &[],
+                &[],
+                "http://e.com/?a=1&a=2&b=2",
+            ),
+            (
+                "empty pieces dropped",
+                "http://e.com/?&&a=1&&",
+                &[],
+                &[],
+                "http://e.com/?a=1",
+            ),
+            (
+                "empty query dropped",
+                "http://e.com/p?",
+                &[],
+                &[],
+                "http://e.com/p",
+            ),
+            (
+                "flag parameters kept",
+                "http://e.com/?z&a=",
+                &[],
+                &[],
+                "http://e.com/?a=&z",
+            ),
+            (
+                "query escapes normalized",
+                "http://e.com/?q=%7e%2c",
+                &[],
+                &[],
+                "http://e.com/?q=~%2C",
+            ),
+            (
+                "ignored parameter dropped",
+                "http://e.com/?api_key=s&a=1",
+                &[],
+                &["api_key"],
+                "http://e.com/?a=1",
+            ),
+            (
+                "ignored is exact",
+                "http://e.com/?API_KEY=s",
+                &[],
+                &["api_key"],
+                "http://e.com/?API_KEY=s",
+            ),
+            (
+                "ignored matched after normalization",
+                "http://e.com/?api%5Fkey=s",
+                &[],
+                &["api_key"],
+                "http://e.com/",
+            ),
+            (
+                "only ignored: no question mark",
+                "http://e.com/p?token=1",
+                &[],
+                &["token"],
+                "http://e.com/p",
+            ),
+        ];
+        for (name, uri, headers, ignore, expected) in cases {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(
+                normalize_url(&uri, &map(headers), &ignored(ignore)),
+                *expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn equivalent_urls_share_a_key() {
+        let options = KeyOptions::default();
+        let groups: &[&[&str]] = &[
+            &[
+                "http://example.com/",
+                "HTTP://EXAMPLE.COM:80",
+                "http://example.com:80/",
+                "http://u@example.com/",
+            ],
+            &[
+                "http://e.com/a?x=1&y=2",
+                "http://e.com/a?y=2&x=1",
+                "http://e.com/a?&x=1&&y=2&",
+                "http://e.com/a?x=1&y=2&api_key=k",
+            ],
+            &["http://e.com/~a", "http://e.com/%7Ea", "http://e.com/%7ea"],
+        ];
+        for group in groups {
+            let first = key(Method::GET, group[0], &[], None, &options);
+            for uri in &group[1..] {
+                assert_eq!(
+                    key(Method::GET, uri, &[], None, &options),
+                    first,
+                    "{uri} vs {}",
+                    group[0]
+                );
+            }
+        }
+        let origin = key(
+            Method::GET,
+            "/a?y=2&x=1",
+            &[("host", "e.com")],
+            None,
+            &options,
+        );
+        assert_eq!(
+            origin,
+            key(Method::GET, "http://e.com/a?x=1&y=2", &[], None, &options),
+            "origin form + Host"
+        );
+    }
+
+    #[test]
+    fn different_requests_differ() {
+        let options = KeyOptions::default();
+        let keys = [
+            key(Method::GET, "http://e.com/a", &[], None, &options),
+            key(Method::HEAD, "http://e.com/a", &[], None, &options),
+            key(Method::GET, "https://e.com/a", &[], None, &options),
+            key(Method::GET, "http://e.com:8080/a", &[], None, &options),
+            key(Method::GET, "http://e.com/A", &[], None, &options),
+            key(Method::GET, "http://e.com/a?x=1", &[], None, &options),
+            key(Method::GET, "http://e.com/a?x=2", &[], None, &options),
+            key(Method::GET, "http://e.com/a?x", &[], None, &options),
+            key(Method::GET, "http://e.com/a?x=", &[], None, &options),
+            key(Method::GET, "http://f.com/a", &[], None, &options),
+            key(Method::GET, "http://e.com/a/", &[], None, &options),
+            key(Method::GET, "http://e.com/a%2F", &[], None, &options),
+            key(Method::POST, "http://e.com/a", &[], Some(b""), &options),
+            key(Method::POST, "http://e.com/a", &[], Some(b"x"), &options),
+            key(Method::POST, "http://e.com/a", &[], None, &options),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                if i != j {
+                    assert_ne!(a, b, "cases {i} and {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn match_headers() {
+        let accept = HeaderName::from_static("accept");
+        let language = HeaderName::from_static("accept-language");
+        let list = |names: &[&HeaderName]| KeyOptions {
+            match_headers: MatchHeaders::List(names.iter().map(|n| (*n).clone()).collect()),
+            ..KeyOptions::default()
+        };
+        let all = KeyOptions {
+            match_headers: MatchHeaders::All,
+            ..KeyOptions::default()
+        };
+        let none = KeyOptions::default();
+        let uri = "http://e.com/";
+        let k = |headers: &[(&str, &str)], options: &KeyOptions| {
+            key(Method::GET, uri, headers, None, options)
+        };
+
+        // (name, a, b, equal)
+        let cases: Vec<(&str, CacheKey, CacheKey, bool)> = vec![
+            (
+                "None ignores headers",
+                k(&[("accept", "a")], &none),
+                k(&[("accept", "b")], &none),
+                true,
+            ),
+            (
+                "List: listed header counts",
+                k(&[("accept", "a")], &list(&[&accept])),
+                k(&[("accept", "b")], &list(&[&accept])),
+                false,
+            ),
+            (
+                "List: other headers ignored",
+                k(&[("x-other", "a")], &list(&[&accept])),
+                k(&[("x-other", "b")], &list(&[&accept])),
+                true,
+            ),
+            (
+                "List: order of names irrelevant",
+                k(&[("accept", "a")], &list(&[&accept, &language])),
+                k(&[("accept", "a")], &list(&[&language, &accept])),
+                true,
+            ),
+            (
+                "List: duplicates irrelevant",
+                k(&[("accept", "a")], &list(&[&accept, &accept])),
+                k(&[("accept", "a")], &list(&[&accept])),
+                true,
+            ),
+            (
+                "List: absent differs from empty",
+                k(&[], &list(&[&accept])),
+                k(&[("accept", "")], &list(&[&accept])),
+                false,
+            ),
+            (
+                "List: value order matters",
+                k(&[("accept", "a"), ("accept", "b")], &list(&[&accept])),
+                k(&[("accept", "b"), ("accept", "a")], &list(&[&accept])),
+                false,
+            ),
+            (
+                "All: every header counts",
+                k(&[("x-other", "a")], &all),
+                k(&[("x-other", "b")], &all),
+                false,
+            ),
+            (
+                "All: header order irrelevant",
+                k(&[("a", "1"), ("b", "2")], &all),
+                k(&[("b", "2"), ("a", "1")], &all),
+                true,
+            ),
+            (
+                "All: Authorization ignored by default",
+                k(&[("authorization", "x")], &all),
+                k(&[("authorization", "y")], &all),
+                true,
+            ),
+            (
+                "All: X-API-Key ignored case-insensitively",
+                k(&[("x-api-key", "x")], &all),
+                k(&[], &all),
+                true,
+            ),
+            (
+                "List: ignored header not used even when listed",
+                k(
+                    &[("authorization", "x")],
+                    &list(&[&HeaderName::from_static("authorization")]),
+                ),
+                k(
+                    &[("authorization", "y")],
+                    &list(&[&HeaderName::from_static("authorization")]),
+                ),
+                true,
+            ),
+        ];
+        for (name, a, b, equal) in cases {
+            assert_eq!(a == b, equal, "{name}");
+        }
+    }
+
+    #[test]
+    fn key_display_and_parse() {
+        let k = key(
+            Method::GET,
+            "http://example.com/",
+            &[],
+            None,
+            &KeyOptions::default(),
+        );
+        let text = k.to_string();
+        assert_eq!(text.len(), 32);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(text.parse::<CacheKey>().unwrap(), k);
+        assert!(k.digest().is_some());
+        assert_eq!(
+            CacheKey::custom(text.to_ascii_uppercase()).digest(),
+            None,
+            "uppercase hex is a custom key"
+        );
+        assert_eq!(CacheKey::custom("my-key").to_string(), "my-key");
+        let json = serde_json::to_string(&k).unwrap();
+        assert_eq!(serde_json::from_str::<CacheKey>(&json).unwrap(), k);
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_bytes(b"\xff:bad").unwrap(),
+        );
+        headers.insert("x-bin", HeaderValue::from_bytes(b"\xfe\xff").unwrap());
+        let options = KeyOptions {
+            match_headers: MatchHeaders::All,
+            ..KeyOptions::default()
+        };
+        for uri in ["/", "*", "/%", "/%%%", "/%e9", "/?%", "/?=&=", "/?a=%zz"] {
+            let uri: Uri = uri.parse().unwrap();
+            let _ = normalize_url(&uri, &headers, &[]);
+            let _ = create_key(
+                &KeyInput {
+                    method: &Method::GET,
+                    uri: &uri,
+                    headers: &headers,
+                    body: Some(b"\0"),
+                },
+                &options,
+            );
+        }
+        let uri: Uri = "/p".parse().unwrap();
+        assert_eq!(
+            normalize_url(&uri, &headers, &[]),
+            "http:///p",
+            "an unreadable Host is ignored"
+        );
+        assert_eq!(
+            normalize_url(&uri, &map(&[("host", "e.com:")]), &[]),
+            "http://e.com/p",
+            "empty port dropped"
+        );
+    }
+
+    /// These vectors pin the key format (`cachelayer-key-v1`) across releases: stores written by
+    /// one version are read by the next with the same keys. Changing any of them is a breaking
+    /// change: bump the version prefix in `create_key` and say so in the changelog.
+    #[test]
+    fn golden_keys_are_stable() {
+        let expected = [
+            // GET http://example.com/, default options
+            "a68cc8cb72045b35f68923e875b54a8c",
+            // GET https://example.com/search?q=rust&page=2
+            "41ac45f6cec60913d3480e60baacdc0e",
+            // the same with the query reordered
+            "41ac45f6cec60913d3480e60baacdc0e",
+            // HEAD http://example.com/
+            "cdc80e760828d3c1ab7734caf4619cb0",
+            // GET http://example.com/ with match_headers = [accept, accept-language]
+            "62917dfd25386a6b7cfd4336e8c3cf8c",
+            // POST http://example.com/graphql with a body
+            "b6ad9478de05dc0c69ed0819be562b19",
+        ];
+        let actual: Vec<String> = golden_inputs().iter().map(CacheKey::to_string).collect();
+        assert_eq!(actual, expected);
+    }
+
+    fn golden_inputs() -> Vec<CacheKey> {
+        let default = KeyOptions::default();
+        let with_list = KeyOptions {
+            match_headers: MatchHeaders::List(vec![
+                HeaderName::from_static("accept"),
+                HeaderName::from_static("accept-language"),
+            ]),
+            ..KeyOptions::default()
+        };
+        vec![
+            key(Method::GET, "http://example.com/", &[], None, &default),
+            key(
+                Method::GET,
+                "https://example.com/search?q=rust&page=2",
+                &[],
+                None,
+                &default,
+            ),
+            key(
+                Method::GET,
+                "https://example.com/search?page=2&q=rust",
+                &[],
+                None,
+                &default,
+            ),
+            key(Method::HEAD, "http://example.com/", &[], None, &default),
+            key(
+                Method::GET,
+                "http://example.com/",
+                &[("accept", "application/json"), ("accept-language", "en")],
+                None,
+                &with_list,
+            ),
+            key(
+                Method::POST,
+                "http://example.com/graphql",
+                &[],
+                Some(b"{\"query\":\"{ a }\"}"),
+                &default,
+            ),
+        ]
+    }
 }

@@ -98,7 +98,15 @@ impl std::error::Error for NotStorable {}
 /// `must-understand` (§5.2.2.3) overrides `no-store` when the status is one the cache
 /// understands (every status in RFC 9110 is).
 pub fn check(exchange: &Exchange<'_>) -> Result<(), NotStorable> {
-    let Exchange { method, request_headers, request, status, response_headers, response, kind } = *exchange;
+    let Exchange {
+        method,
+        request_headers,
+        request,
+        status,
+        response_headers,
+        response,
+        kind,
+    } = *exchange;
     if method != Method::GET && method != Method::HEAD {
         return Err(NotStorable::MethodNotCacheable);
     }
@@ -184,7 +192,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
-            headers.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            headers.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         headers
     }
@@ -205,17 +216,105 @@ mod tests {
             expected,
         };
         let cases = [
-            c("§3 GET 200 with max-age", Method::GET, &[], 200, MAX_AGE, Private, Ok(())),
-            c("§3 HEAD is understood", Method::HEAD, &[], 200, MAX_AGE, Private, Ok(())),
-            c("§3 POST not understood", Method::POST, &[], 200, MAX_AGE, Private, Err(MethodNotCacheable)),
-            c("§3 PUT not understood", Method::PUT, &[], 200, MAX_AGE, Private, Err(MethodNotCacheable)),
-            c("§3 method checked before status", Method::DELETE, &[], 304, &[], Private, Err(MethodNotCacheable)),
-            c("§3 1xx not storable", Method::GET, &[], 100, MAX_AGE, Private, Err(StatusNotStorable)),
-            c("§3 101 not storable", Method::GET, &[], 101, MAX_AGE, Private, Err(StatusNotStorable)),
-            c("§3.3 206 not storable", Method::GET, &[], 206, MAX_AGE, Private, Err(StatusNotStorable)),
-            c("§3 304 not storable", Method::GET, &[], 304, MAX_AGE, Private, Err(StatusNotStorable)),
-            c("§5.2.1.5 request no-store", Method::GET, &[("cache-control", "no-store")], 200, MAX_AGE, Private, Err(RequestNoStore)),
-            c("§5.2.2.5 response no-store", Method::GET, &[], 200, &[("cache-control", "no-store, max-age=60")], Private, Err(ResponseNoStore)),
+            c(
+                "§3 GET 200 with max-age",
+                Method::GET,
+                &[],
+                200,
+                MAX_AGE,
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3 HEAD is understood",
+                Method::HEAD,
+                &[],
+                200,
+                MAX_AGE,
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3 POST not understood",
+                Method::POST,
+                &[],
+                200,
+                MAX_AGE,
+                Private,
+                Err(MethodNotCacheable),
+            ),
+            c(
+                "§3 PUT not understood",
+                Method::PUT,
+                &[],
+                200,
+                MAX_AGE,
+                Private,
+                Err(MethodNotCacheable),
+            ),
+            c(
+                "§3 method checked before status",
+                Method::DELETE,
+                &[],
+                304,
+                &[],
+                Private,
+                Err(MethodNotCacheable),
+            ),
+            c(
+                "§3 1xx not storable",
+                Method::GET,
+                &[],
+                100,
+                MAX_AGE,
+                Private,
+                Err(StatusNotStorable),
+            ),
+            c(
+                "§3 101 not storable",
+                Method::GET,
+                &[],
+                101,
+                MAX_AGE,
+                Private,
+                Err(StatusNotStorable),
+            ),
+            c(
+                "§3.3 206 not storable",
+                Method::GET,
+                &[],
+                206,
+                MAX_AGE,
+                Private,
+                Err(StatusNotStorable),
+            ),
+            c(
+                "§3 304 not storable",
+                Method::GET,
+                &[],
+                304,
+                MAX_AGE,
+                Private,
+                Err(StatusNotStorable),
+            ),
+            c(
+                "§5.2.1.5 request no-store",
+                Method::GET,
+                &[("cache-control", "no-store")],
+                200,
+                MAX_AGE,
+                Private,
+                Err(RequestNoStore),
+            ),
+            c(
+                "§5.2.2.5 response no-store",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "no-store, max-age=60")],
+                Private,
+                Err(ResponseNoStore),
+            ),
             c(
                 "§5.2.2.3 must-understand with an understood status overrides no-store",
                 Method::GET,
@@ -243,9 +342,33 @@ mod tests {
                 Private,
                 Err(MustUnderstand),
             ),
-            c("unknown status without must-understand is fine", Method::GET, &[], 299, MAX_AGE, Private, Ok(())),
-            c("§5.2.2.7 private in a private cache", Method::GET, &[], 200, &[("cache-control", "private")], Private, Ok(())),
-            c("§5.2.2.7 private in a shared cache", Method::GET, &[], 200, &[("cache-control", "private, max-age=60")], Shared, Err(PrivateInSharedCache)),
+            c(
+                "unknown status without must-understand is fine",
+                Method::GET,
+                &[],
+                299,
+                MAX_AGE,
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§5.2.2.7 private in a private cache",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "private")],
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§5.2.2.7 private in a shared cache",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "private, max-age=60")],
+                Shared,
+                Err(PrivateInSharedCache),
+            ),
             c(
                 "§5.2.2.7 qualified private is storable in a shared cache (fields stripped)",
                 Method::GET,
@@ -255,21 +378,141 @@ mod tests {
                 Shared,
                 Ok(()),
             ),
-            c("§3.5 Authorization in a private cache", Method::GET, AUTH, 200, MAX_AGE, Private, Ok(())),
-            c("§3.5 Authorization in a shared cache", Method::GET, AUTH, 200, MAX_AGE, Shared, Err(AuthorizationInSharedCache)),
-            c("§3.5 public allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "public, max-age=60")], Shared, Ok(())),
-            c("§3.5 s-maxage allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "s-maxage=60")], Shared, Ok(())),
-            c("§3.5 must-revalidate allows Authorization", Method::GET, AUTH, 200, &[("cache-control", "must-revalidate, max-age=60")], Shared, Ok(())),
-            c("§3 heuristically cacheable status suffices", Method::GET, &[], 200, &[], Private, Ok(())),
-            c("§3 404 heuristically cacheable", Method::GET, &[], 404, &[], Shared, Ok(())),
-            c("§3 302 without freshness", Method::GET, &[], 302, &[], Private, Err(NoFreshnessInformation)),
-            c("§3 500 without freshness", Method::GET, &[], 500, &[], Private, Err(NoFreshnessInformation)),
-            c("§3 Expires suffices", Method::GET, &[], 302, &[("expires", "0")], Private, Ok(())),
-            c("§3 max-age suffices", Method::GET, &[], 302, MAX_AGE, Private, Ok(())),
-            c("§3 public suffices", Method::GET, &[], 302, &[("cache-control", "public")], Shared, Ok(())),
-            c("§3 s-maxage suffices in a shared cache", Method::GET, &[], 302, &[("cache-control", "s-maxage=5")], Shared, Ok(())),
-            c("§3 s-maxage does not count in a private cache", Method::GET, &[], 302, &[("cache-control", "s-maxage=5")], Private, Err(NoFreshnessInformation)),
-            c("§3 private counts in a private cache", Method::GET, &[], 302, &[("cache-control", "private")], Private, Ok(())),
+            c(
+                "§3.5 Authorization in a private cache",
+                Method::GET,
+                AUTH,
+                200,
+                MAX_AGE,
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3.5 Authorization in a shared cache",
+                Method::GET,
+                AUTH,
+                200,
+                MAX_AGE,
+                Shared,
+                Err(AuthorizationInSharedCache),
+            ),
+            c(
+                "§3.5 public allows Authorization",
+                Method::GET,
+                AUTH,
+                200,
+                &[("cache-control", "public, max-age=60")],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3.5 s-maxage allows Authorization",
+                Method::GET,
+                AUTH,
+                200,
+                &[("cache-control", "s-maxage=60")],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3.5 must-revalidate allows Authorization",
+                Method::GET,
+                AUTH,
+                200,
+                &[("cache-control", "must-revalidate, max-age=60")],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3 heuristically cacheable status suffices",
+                Method::GET,
+                &[],
+                200,
+                &[],
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3 404 heuristically cacheable",
+                Method::GET,
+                &[],
+                404,
+                &[],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3 302 without freshness",
+                Method::GET,
+                &[],
+                302,
+                &[],
+                Private,
+                Err(NoFreshnessInformation),
+            ),
+            c(
+                "§3 500 without freshness",
+                Method::GET,
+                &[],
+                500,
+                &[],
+                Private,
+                Err(NoFreshnessInformation),
+            ),
+            c(
+                "§3 Expires suffices",
+                Method::GET,
+                &[],
+                302,
+                &[("expires", "0")],
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3 max-age suffices",
+                Method::GET,
+                &[],
+                302,
+                MAX_AGE,
+                Private,
+                Ok(()),
+            ),
+            c(
+                "§3 public suffices",
+                Method::GET,
+                &[],
+                302,
+                &[("cache-control", "public")],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3 s-maxage suffices in a shared cache",
+                Method::GET,
+                &[],
+                302,
+                &[("cache-control", "s-maxage=5")],
+                Shared,
+                Ok(()),
+            ),
+            c(
+                "§3 s-maxage does not count in a private cache",
+                Method::GET,
+                &[],
+                302,
+                &[("cache-control", "s-maxage=5")],
+                Private,
+                Err(NoFreshnessInformation),
+            ),
+            c(
+                "§3 private counts in a private cache",
+                Method::GET,
+                &[],
+                302,
+                &[("cache-control", "private")],
+                Private,
+                Ok(()),
+            ),
             c(
                 "§3 qualified private does not count in a shared cache",
                 Method::GET,
@@ -279,7 +522,15 @@ mod tests {
                 Shared,
                 Err(NoFreshnessInformation),
             ),
-            c("§5.2.2.4 no-cache is storable", Method::GET, &[], 200, &[("cache-control", "no-cache")], Shared, Ok(())),
+            c(
+                "§5.2.2.4 no-cache is storable",
+                Method::GET,
+                &[],
+                200,
+                &[("cache-control", "no-cache")],
+                Shared,
+                Ok(()),
+            ),
         ];
         for case in cases {
             let request_headers = map(case.request);
@@ -299,18 +550,27 @@ mod tests {
 
     #[test]
     fn understood_statuses() {
-        for code in [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 418, 429, 451, 501, 511] {
+        for code in [
+            200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 418, 429, 451, 501,
+            511,
+        ] {
             let status = StatusCode::from_u16(code).unwrap();
             assert_eq!(is_understood_status(status), code != 418, "{code}");
         }
         for code in [102, 103, 207, 226, 299, 306, 420, 499, 506, 599, 999] {
-            assert!(!is_understood_status(StatusCode::from_u16(code).unwrap()), "{code}");
+            assert!(
+                !is_understood_status(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn display() {
         assert_eq!(NotStorable::PrivateInSharedCache.to_string(), "private");
-        assert_eq!(NotStorable::NoFreshnessInformation.to_string(), "no-freshness-information");
+        assert_eq!(
+            NotStorable::NoFreshnessInformation.to_string(),
+            "no-freshness-information"
+        );
     }
 }
