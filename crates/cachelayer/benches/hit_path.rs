@@ -21,7 +21,10 @@ fn request() -> Request<Empty<Bytes>> {
 }
 
 fn hit_path(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("hit_path");
     group.measurement_time(Duration::from_secs(4));
     for size in [1024usize, 64 * 1024] {
@@ -33,7 +36,10 @@ fn hit_path(c: &mut Criterion) {
                     .header("content-type", "application/json")
                     .header("cache-control", "public, max-age=3600")
                     .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
-                    .header("date", httpdate::fmt_http_date(std::time::SystemTime::now()))
+                    .header(
+                        "date",
+                        httpdate::fmt_http_date(std::time::SystemTime::now()),
+                    )
                     .body(Full::new(body))
                     .expect("valid response");
                 Ok::<_, Infallible>(response)
@@ -46,7 +52,13 @@ fn hit_path(c: &mut Criterion) {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        let response = bare.ready().await.expect("ready").call(request()).await.expect("response");
+                        let response = bare
+                            .ready()
+                            .await
+                            .expect("ready")
+                            .call(request())
+                            .await
+                            .expect("response");
                         black_box(response);
                     }
                     start.elapsed()
@@ -58,7 +70,13 @@ fn hit_path(c: &mut Criterion) {
         // Warm the cache: read the first response to its end so it is stored.
         rt.block_on(async {
             use http_body_util::BodyExt;
-            let response = cached.ready().await.expect("ready").call(request()).await.expect("response");
+            let response = cached
+                .ready()
+                .await
+                .expect("ready")
+                .call(request())
+                .await
+                .expect("response");
             response.into_body().collect().await.expect("body");
         });
         group.bench_function(BenchmarkId::new("cache_hit", size), |b| {
@@ -66,7 +84,13 @@ fn hit_path(c: &mut Criterion) {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        let response = cached.ready().await.expect("ready").call(request()).await.expect("response");
+                        let response = cached
+                            .ready()
+                            .await
+                            .expect("ready")
+                            .call(request())
+                            .await
+                            .expect("response");
                         black_box(response);
                     }
                     start.elapsed()

@@ -48,12 +48,16 @@ pub(crate) struct PendingWrite {
 impl<B> CacheBody<B> {
     /// A body of stored bytes.
     pub(crate) fn stored(bytes: Bytes) -> Self {
-        CacheBody { kind: Kind::Stored(if bytes.is_empty() { None } else { Some(bytes) }) }
+        CacheBody {
+            kind: Kind::Stored(if bytes.is_empty() { None } else { Some(bytes) }),
+        }
     }
 
     /// The origin's body, passed through untouched.
     pub(crate) fn origin(inner: B) -> Self {
-        CacheBody { kind: Kind::Origin(Box::pin(inner)) }
+        CacheBody {
+            kind: Kind::Origin(Box::pin(inner)),
+        }
     }
 
     /// The origin's body, recorded and written to the store at its end.
@@ -92,7 +96,9 @@ impl<B> Recording<B> {
 
     /// Starts the store write once the origin body has ended.
     fn start_write(&mut self) {
-        let Some(mut pending) = self.pending.take() else { return };
+        let Some(mut pending) = self.pending.take() else {
+            return;
+        };
         pending.entry.body = match self.chunks.len() {
             0 => Bytes::new(),
             1 => self.chunks.pop().unwrap_or_default(),
@@ -143,7 +149,10 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match &mut self.get_mut().kind {
             Kind::Stored(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Kind::Origin(inner) => inner.as_mut().poll_frame(cx),
@@ -204,7 +213,10 @@ where
 impl<B> fmt::Debug for CacheBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Stored(data) => f.debug_struct("CacheBody::Stored").field("len", &data.as_ref().map_or(0, Bytes::len)).finish(),
+            Kind::Stored(data) => f
+                .debug_struct("CacheBody::Stored")
+                .field("len", &data.as_ref().map_or(0, Bytes::len))
+                .finish(),
             Kind::Origin(_) => f.debug_struct("CacheBody::Origin").finish_non_exhaustive(),
             Kind::Recording(rec) => f
                 .debug_struct("CacheBody::Recording")

@@ -113,7 +113,10 @@ where
     S: Service<Request<B>>,
 {
     pub(crate) fn start(mut inner: S, request: Request<B>, shared: Arc<Shared>) -> Self {
-        let env = Env { settings: shared.settings.load_full(), shared };
+        let env = Env {
+            settings: shared.settings.load_full(),
+            shared,
+        };
         let (parts, body) = request.into_parts();
         let plan = request::plan(&parts, &env.settings, env.now());
         let request = Request::from_parts(parts, body);
@@ -122,12 +125,22 @@ where
                 tracing::debug!(method = %request.method(), uri = %request.uri(), detail, "cache bypass");
                 State::Origin {
                     fut: inner.call(request),
-                    ctx: Some(Box::new(OriginCtx { env, cached: None, outcome: CacheOutcome::Bypass, detail: Some(detail) })),
+                    ctx: Some(Box::new(OriginCtx {
+                        env,
+                        cached: None,
+                        outcome: CacheOutcome::Bypass,
+                        detail: Some(detail),
+                    })),
                 }
             }
             Plan::Cache(plan) => State::Lookup {
                 lookup: env.shared.store.get(&plan.key),
-                ctx: Some(Box::new(LookupCtx { inner, request, env, plan })),
+                ctx: Some(Box::new(LookupCtx {
+                    inner,
+                    request,
+                    env,
+                    plan,
+                })),
             },
         };
         ResponseFuture { state }
@@ -153,7 +166,10 @@ where
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(response));
                         }
-                        AfterLookup::Forward(fut, ctx) => this.state.set(State::Origin { fut, ctx: Some(ctx) }),
+                        AfterLookup::Forward(fut, ctx) => this.state.set(State::Origin {
+                            fut,
+                            ctx: Some(ctx),
+                        }),
                     }
                 }
                 StateProj::Origin { fut, ctx } => {
@@ -164,7 +180,10 @@ where
                             this.state.set(State::Done);
                             return Poll::Ready(response);
                         }
-                        AfterOrigin::Freshen(write, ctx) => this.state.set(State::Freshen { write, ctx: Some(ctx) }),
+                        AfterOrigin::Freshen(write, ctx) => this.state.set(State::Freshen {
+                            write,
+                            ctx: Some(ctx),
+                        }),
                     }
                 }
                 StateProj::Freshen { write, ctx } => {
@@ -192,7 +211,9 @@ where
             State::Freshen { .. } => "freshen",
             State::Done => "done",
         };
-        f.debug_struct("ResponseFuture").field("state", &state).finish()
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 
@@ -211,7 +232,12 @@ fn after_lookup<S, B, RB>(
 where
     S: Service<Request<B>, Response = Response<RB>>,
 {
-    let LookupCtx { mut inner, request, env, plan } = ctx;
+    let LookupCtx {
+        mut inner,
+        request,
+        env,
+        plan,
+    } = ctx;
     let now = env.now();
     let (mut parts, body) = request.into_parts();
     let found = found.unwrap_or_else(|error| {
@@ -228,11 +254,27 @@ where
         match verdict {
             Lookup::Fresh if plan.read => {
                 let info = CacheInfo::new(CacheOutcome::Hit, Some(plan.key));
-                return AfterLookup::Respond(serve_stored(&entry, info, &parts.method, &parts.headers, &env, now, None));
+                return AfterLookup::Respond(serve_stored(
+                    &entry,
+                    info,
+                    &parts.method,
+                    &parts.headers,
+                    &env,
+                    now,
+                    None,
+                ));
             }
             Lookup::StaleAcceptable if plan.read => {
                 let info = CacheInfo::new(CacheOutcome::StaleHit, Some(plan.key));
-                return AfterLookup::Respond(serve_stored(&entry, info, &parts.method, &parts.headers, &env, now, None));
+                return AfterLookup::Respond(serve_stored(
+                    &entry,
+                    info,
+                    &parts.method,
+                    &parts.headers,
+                    &env,
+                    now,
+                    None,
+                ));
             }
             Lookup::Fresh | Lookup::StaleAcceptable => {
                 outcome = CacheOutcome::ForwardedByRequest;
@@ -254,16 +296,31 @@ where
 
     if plan.directives.only_if_cached {
         // Offline: a stale response is still better than nothing when stale-if-error allows it.
-        if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+        if let Some(entry) = stored
+            .as_deref()
+            .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
+        {
             let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-            return AfterLookup::Respond(serve_stored(entry, info, &parts.method, &parts.headers, &env, now, None));
+            return AfterLookup::Respond(serve_stored(
+                entry,
+                info,
+                &parts.method,
+                &parts.headers,
+                &env,
+                now,
+                None,
+            ));
         }
         let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(plan.key));
         info.detail = detail;
         return AfterLookup::Respond(gateway_timeout(info, &env, now));
     }
 
-    let snapshot = RequestSnapshot { method: parts.method.clone(), uri: parts.uri.clone(), headers: parts.headers.clone() };
+    let snapshot = RequestSnapshot {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+    };
     let forward = match &stored {
         Some(entry) => revalidate::prepare(entry, &mut parts.headers),
         None => Forward::Unconditional,
@@ -274,7 +331,13 @@ where
         fut,
         Box::new(OriginCtx {
             env,
-            cached: Some(CachedRequest { plan, snapshot, stored, forward, request_time }),
+            cached: Some(CachedRequest {
+                plan,
+                snapshot,
+                stored,
+                forward,
+                request_time,
+            }),
             outcome,
             detail,
         }),
@@ -291,7 +354,12 @@ fn after_origin<RB, E>(result: Result<Response<RB>, E>, ctx: OriginCtx) -> After
 where
     RB: Body<Data = Bytes>,
 {
-    let OriginCtx { env, cached, outcome, detail } = ctx;
+    let OriginCtx {
+        env,
+        cached,
+        outcome,
+        detail,
+    } = ctx;
     let now = env.now();
     let Some(cached) = cached else {
         // Bypass: pass the response through, labelled.
@@ -303,15 +371,32 @@ where
             response
         }));
     };
-    let CachedRequest { plan, snapshot, stored, forward, request_time } = cached;
+    let CachedRequest {
+        plan,
+        snapshot,
+        stored,
+        forward,
+        request_time,
+    } = cached;
 
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+            if let Some(entry) = stored
+                .as_deref()
+                .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
+            {
                 tracing::debug!(key = %plan.key, "origin failed; serving stale (stale-if-error)");
                 let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-                return AfterOrigin::Respond(Ok(serve_stored(entry, info, &snapshot.method, &snapshot.headers, &env, now, None)));
+                return AfterOrigin::Respond(Ok(serve_stored(
+                    entry,
+                    info,
+                    &snapshot.method,
+                    &snapshot.headers,
+                    &env,
+                    now,
+                    None,
+                )));
             }
             return AfterOrigin::Respond(Err(error));
         }
@@ -320,10 +405,22 @@ where
 
     // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4).
     if status == StatusCode::NOT_MODIFIED {
-        if let Some(entry) = stored.as_ref().filter(|e| revalidate::not_modified_applies(e, response.headers())) {
-            let client_not_modified = (forward == Forward::ClientConditional).then(|| response.headers().clone());
+        if let Some(entry) = stored
+            .as_ref()
+            .filter(|e| revalidate::not_modified_applies(e, response.headers()))
+        {
+            let client_not_modified =
+                (forward == Forward::ClientConditional).then(|| response.headers().clone());
             let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
-            match write::freshen(entry, &snapshot, &plan, response.headers(), &env.settings, request_time, now) {
+            match write::freshen(
+                entry,
+                &snapshot,
+                &plan,
+                response.headers(),
+                &env.settings,
+                request_time,
+                now,
+            ) {
                 Ok(freshened) => {
                     tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
                     let freshened = Arc::new(freshened);
@@ -346,7 +443,10 @@ where
                     info.detail = Some(reason);
                     let mut headers = entry.headers.clone();
                     validators::freshen_headers(&mut headers, response.headers());
-                    let served = StoredResponse { headers, ..StoredResponse::clone(entry) };
+                    let served = StoredResponse {
+                        headers,
+                        ..StoredResponse::clone(entry)
+                    };
                     let remove = env.shared.store.remove(&plan.key);
                     let write: StoreFuture<()> = Box::pin(async move { remove.await.map(drop) });
                     return AfterOrigin::Freshen(
@@ -367,10 +467,21 @@ where
 
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
     if stale::is_error_status(status, &env.settings) {
-        if let Some(entry) = stored.as_deref().filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now)) {
+        if let Some(entry) = stored
+            .as_deref()
+            .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
+        {
             tracing::debug!(key = %plan.key, %status, "origin error status; serving stale (stale-if-error)");
             let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-            return AfterOrigin::Respond(Ok(serve_stored(entry, info, &snapshot.method, &snapshot.headers, &env, now, Some(status.as_u16()))));
+            return AfterOrigin::Respond(Ok(serve_stored(
+                entry,
+                info,
+                &snapshot.method,
+                &snapshot.headers,
+                &env,
+                now,
+                Some(status.as_u16()),
+            )));
         }
     }
 
@@ -378,7 +489,11 @@ where
     let (parts, body) = response.into_parts();
     let mut info = CacheInfo::new(outcome, Some(plan.key.clone()));
     info.detail = detail;
-    let head = ResponseHead { status: parts.status, version: parts.version, headers: &parts.headers };
+    let head = ResponseHead {
+        status: parts.status,
+        version: parts.version,
+        headers: &parts.headers,
+    };
     let body = if status == StatusCode::NOT_MODIFIED {
         CacheBody::origin(body)
     } else {
@@ -387,8 +502,20 @@ where
                 tracing::debug!(key = %plan.key, expires = ?entry.expires, "response will be stored");
                 info.stored = true;
                 info.expires = entry.expires;
-                let limit = if snapshot.method == Method::HEAD { 0 } else { env.settings.max_body_size };
-                CacheBody::recording(body, limit, PendingWrite { store: env.shared.store.clone(), key: plan.key, entry })
+                let limit = if snapshot.method == Method::HEAD {
+                    0
+                } else {
+                    env.settings.max_body_size
+                };
+                CacheBody::recording(
+                    body,
+                    limit,
+                    PendingWrite {
+                        store: env.shared.store.clone(),
+                        key: plan.key,
+                        entry,
+                    },
+                )
             }
             Err(reason) => {
                 tracing::debug!(key = %plan.key, reason, "response not stored");
@@ -405,7 +532,14 @@ where
 /// After a 304 freshened the stored response: the full stored response, or the origin's 304
 /// when it answered the client's own conditional request.
 fn respond_freshened<RB>(ctx: FreshenCtx) -> Response<CacheBody<RB>> {
-    let FreshenCtx { env, entry, method, request_headers, info, client_not_modified } = ctx;
+    let FreshenCtx {
+        env,
+        entry,
+        method,
+        request_headers,
+        info,
+        client_not_modified,
+    } = ctx;
     let now = env.now();
     match client_not_modified {
         Some(headers) => {
@@ -415,7 +549,15 @@ fn respond_freshened<RB>(ctx: FreshenCtx) -> Response<CacheBody<RB>> {
             label(&mut response, info, &env, now, Some(304));
             response
         }
-        None => serve_stored(&entry, info, &method, &request_headers, &env, now, Some(304)),
+        None => serve_stored(
+            &entry,
+            info,
+            &method,
+            &request_headers,
+            &env,
+            now,
+            Some(304),
+        ),
     }
 }
 
@@ -433,20 +575,27 @@ fn serve_stored<RB>(
     info.created_at = Some(entry.created_at);
     info.expires = entry.expires;
     info.is_expired = entry.is_expired(now);
-    let not_modified = validators::evaluate(request_headers, entry.status, &entry.headers) == ConditionalOutcome::NotModified;
+    let not_modified = validators::evaluate(request_headers, entry.status, &entry.headers)
+        == ConditionalOutcome::NotModified;
     let mut response = if not_modified {
         let mut response = Response::new(CacheBody::stored(Bytes::new()));
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         *response.headers_mut() = validators::not_modified_response_headers(&entry.headers);
         response
     } else {
-        let body = if method == Method::HEAD { Bytes::new() } else { entry.body.clone() };
+        let body = if method == Method::HEAD {
+            Bytes::new()
+        } else {
+            entry.body.clone()
+        };
         let mut response = Response::new(CacheBody::stored(body));
         *response.status_mut() = entry.status;
         *response.headers_mut() = entry.headers.clone();
         response
     };
-    response.headers_mut().insert(AGE, age_header(entry.age(now)));
+    response
+        .headers_mut()
+        .insert(AGE, age_header(entry.age(now)));
     label(&mut response, info, env, now, origin_status);
     response
 }
@@ -455,15 +604,25 @@ fn serve_stored<RB>(
 fn gateway_timeout<RB>(info: CacheInfo, env: &Env, now: SystemTime) -> Response<CacheBody<RB>> {
     let mut response = Response::new(CacheBody::stored(Bytes::from_static(b"Not Cached")));
     *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
     label(&mut response, info, env, now, None);
     response
 }
 
 /// Adds `Cache-Status` (when enabled) and the [`CacheInfo`] extension.
-fn label<T>(response: &mut Response<T>, info: CacheInfo, env: &Env, now: SystemTime, origin_status: Option<u16>) {
+fn label<T>(
+    response: &mut Response<T>,
+    info: CacheInfo,
+    env: &Env,
+    now: SystemTime,
+    origin_status: Option<u16>,
+) {
     if env.settings.cache_status {
-        if let Some(value) = info.cache_status(&env.settings.cache_status_name, now, origin_status) {
+        if let Some(value) = info.cache_status(&env.settings.cache_status_name, now, origin_status)
+        {
             response.headers_mut().append(CACHE_STATUS.clone(), value);
         }
     }

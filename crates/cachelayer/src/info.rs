@@ -81,7 +81,10 @@ impl CacheInfo {
             outcome,
             from_cache: matches!(
                 outcome,
-                CacheOutcome::Hit | CacheOutcome::StaleHit | CacheOutcome::Revalidated | CacheOutcome::StaleIfError
+                CacheOutcome::Hit
+                    | CacheOutcome::StaleHit
+                    | CacheOutcome::Revalidated
+                    | CacheOutcome::StaleIfError
             ),
             revalidated: outcome == CacheOutcome::Revalidated,
             stored: false,
@@ -97,7 +100,12 @@ impl CacheInfo {
     ///
     /// `fwd-status` is added for revalidated and stale-if-error responses from
     /// `origin_status`.
-    pub fn cache_status(&self, cache_name: &str, now: SystemTime, origin_status: Option<u16>) -> Option<HeaderValue> {
+    pub fn cache_status(
+        &self,
+        cache_name: &str,
+        now: SystemTime,
+        origin_status: Option<u16>,
+    ) -> Option<HeaderValue> {
         let mut out = String::with_capacity(96);
         out.push_str(cache_name);
         match self.outcome {
@@ -140,5 +148,8 @@ impl CacheInfo {
 
 /// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31.
 pub(crate) fn age_header(age: Duration) -> HeaderValue {
-    HeaderValue::from(age.as_secs().min(cachelayer_policy::directives::MAX_DELTA_SECONDS))
+    HeaderValue::from(
+        age.as_secs()
+            .min(cachelayer_policy::directives::MAX_DELTA_SECONDS),
+    )
 }

@@ -101,7 +101,9 @@ impl CacheLayer {
     /// requests that start from now on (requests-cache `session.settings.x = ...`). Lock-free:
     /// requests in flight keep the settings they started with.
     pub fn set_settings(&self, settings: CacheSettings) {
-        self.shared.settings.store(Arc::new(ActiveSettings::new(settings)));
+        self.shared
+            .settings
+            .store(Arc::new(ActiveSettings::new(settings)));
     }
 }
 

@@ -68,7 +68,9 @@ pub use stage::write::strip_hop_by_hop;
 
 pub use cachelayer_policy::expiration::{DO_NOT_CACHE, EXPIRE_IMMEDIATELY, NEVER_EXPIRE};
 pub use cachelayer_policy::key::{DEFAULT_IGNORED_PARAMETERS, MatchHeaders};
-pub use cachelayer_policy::{CacheKey, CacheKind, Clock, ExpireAfter, HeuristicFreshness, ManualClock, SystemClock};
+pub use cachelayer_policy::{
+    CacheKey, CacheKind, Clock, ExpireAfter, HeuristicFreshness, ManualClock, SystemClock,
+};
 pub use cachelayer_store::{MemoryStore, Store, StoreError, StoredResponse};
 
 /// The RFC 9111 rules cachelayer is built on (the `cachelayer-policy` crate).

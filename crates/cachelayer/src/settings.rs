@@ -123,7 +123,10 @@ impl Default for CacheSettings {
             allowable_methods: vec![Method::GET, Method::HEAD],
             allowable_codes: None,
             match_headers: MatchHeaders::None,
-            ignored_parameters: DEFAULT_IGNORED_PARAMETERS.iter().map(|s| s.to_string()).collect(),
+            ignored_parameters: DEFAULT_IGNORED_PARAMETERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             stale_if_error: StaleWindow::Off,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             cache_status: true,
@@ -137,7 +140,10 @@ impl Default for CacheSettings {
 impl CacheSettings {
     /// Settings for a shared cache (a reverse proxy): the defaults with `shared: true`.
     pub fn shared() -> Self {
-        CacheSettings { shared: true, ..Default::default() }
+        CacheSettings {
+            shared: true,
+            ..Default::default()
+        }
     }
 
     /// Sets [`expire_after`](Self::expire_after).
@@ -149,7 +155,11 @@ impl CacheSettings {
 
     /// The cache kind the `shared` setting selects.
     pub fn cache_kind(&self) -> CacheKind {
-        if self.shared { CacheKind::Shared } else { CacheKind::Private }
+        if self.shared {
+            CacheKind::Shared
+        } else {
+            CacheKind::Private
+        }
     }
 
     /// The key derivation options these settings select.
@@ -182,7 +192,10 @@ pub(crate) struct ActiveSettings {
 
 impl ActiveSettings {
     pub(crate) fn new(settings: CacheSettings) -> Self {
-        ActiveSettings { key_options: settings.key_options(), settings }
+        ActiveSettings {
+            key_options: settings.key_options(),
+            settings,
+        }
     }
 
     pub(crate) fn settings(&self) -> &CacheSettings {
@@ -226,7 +239,11 @@ impl StaleWindow {
 
 impl From<bool> for StaleWindow {
     fn from(on: bool) -> Self {
-        if on { StaleWindow::Any } else { StaleWindow::Off }
+        if on {
+            StaleWindow::Any
+        } else {
+            StaleWindow::Off
+        }
     }
 }
 
@@ -261,7 +278,9 @@ impl<'de> Deserialize<'de> for StaleWindow {
                 Ok(StaleWindow::AtMost(Duration::from_secs(v)))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StaleWindow, E> {
-                humantime::parse_duration(v).map(StaleWindow::AtMost).map_err(E::custom)
+                humantime::parse_duration(v)
+                    .map(StaleWindow::AtMost)
+                    .map_err(E::custom)
             }
         }
         d.deserialize_any(Visitor)
@@ -279,7 +298,10 @@ mod serde_methods {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Method>, D::Error> {
         Vec::<String>::deserialize(d)?
             .into_iter()
-            .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(serde::de::Error::custom))
+            .map(|m| {
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                    .map_err(serde::de::Error::custom)
+            })
             .collect()
     }
 }
@@ -310,7 +332,10 @@ mod serde_match_headers {
             Wire::List(names) => MatchHeaders::List(
                 names
                     .iter()
-                    .map(|n| HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()).map_err(serde::de::Error::custom))
+                    .map(|n| {
+                        HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes())
+                            .map_err(serde::de::Error::custom)
+                    })
                     .collect::<Result<_, _>>()?,
             ),
         })

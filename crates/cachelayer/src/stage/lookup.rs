@@ -21,7 +21,12 @@ pub(crate) enum Lookup {
 }
 
 /// Evaluates a stored response for a request at `now`.
-pub(crate) fn evaluate(entry: &StoredResponse, request: &http::request::Parts, plan: &RequestPlan, now: SystemTime) -> Lookup {
+pub(crate) fn evaluate(
+    entry: &StoredResponse,
+    request: &http::request::Parts,
+    plan: &RequestPlan,
+    now: SystemTime,
+) -> Lookup {
     if entry.request.method != request.method {
         return Lookup::Unusable("method-mismatch");
     }
@@ -29,12 +34,20 @@ pub(crate) fn evaluate(entry: &StoredResponse, request: &http::request::Parts, p
         return Lookup::Unusable("vary-mismatch");
     }
     let age = entry.age(now);
-    let lifetime = entry
-        .expires
-        .map(|expires| expires.duration_since(entry.created_at).unwrap_or_default() + entry.initial_age);
-    let stored = StoredFreshness { lifetime, age, must_revalidate: entry.stale.must_revalidate };
+    let lifetime = entry.expires.map(|expires| {
+        expires.duration_since(entry.created_at).unwrap_or_default() + entry.initial_age
+    });
+    let stored = StoredFreshness {
+        lifetime,
+        age,
+        must_revalidate: entry.stale.must_revalidate,
+    };
     if plan.directives.is_empty() {
-        return if entry.is_expired(now) { Lookup::Stale } else { Lookup::Fresh };
+        return if entry.is_expired(now) {
+            Lookup::Stale
+        } else {
+            Lookup::Fresh
+        };
     }
     match freshness::usability(&stored, &plan.directives) {
         Usability::Fresh => Lookup::Fresh,
@@ -47,14 +60,19 @@ pub(crate) fn evaluate(entry: &StoredResponse, request: &http::request::Parts, p
 /// in the request as in the request the response answered; `Vary: *` never matches.
 pub(crate) fn vary_matches(entry: &StoredResponse, request: &HeaderMap) -> bool {
     for value in entry.headers.get_all(VARY) {
-        let Ok(value) = value.to_str() else { return false };
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if name == "*" {
                 return false;
             }
             let stored = entry.request.headers.get_all(name).iter();
             let current = request.get_all(name).iter();
-            if !stored.map(|v| v.as_bytes().trim_ascii()).eq(current.map(|v| v.as_bytes().trim_ascii())) {
+            if !stored
+                .map(|v| v.as_bytes().trim_ascii())
+                .eq(current.map(|v| v.as_bytes().trim_ascii()))
+            {
                 return false;
             }
         }

@@ -38,11 +38,12 @@ pub(crate) fn plan(parts: &Parts, settings: &ActiveSettings, now: SystemTime) ->
     if !settings.allows_method(&parts.method) {
         return Plan::Bypass { detail: "method" };
     }
-    let directives = if parts.headers.contains_key(CACHE_CONTROL) || parts.headers.contains_key(PRAGMA) {
-        RequestDirectives::from_headers(&parts.headers)
-    } else {
-        RequestDirectives::default()
-    };
+    let directives =
+        if parts.headers.contains_key(CACHE_CONTROL) || parts.headers.contains_key(PRAGMA) {
+            RequestDirectives::from_headers(&parts.headers)
+        } else {
+            RequestDirectives::default()
+        };
     let request_expire_after = directives.max_age.map(ExpireAfter::from);
     let request_side = expiration::resolve_request_side(&ExpirationInputs {
         request: request_expire_after,
@@ -50,10 +51,17 @@ pub(crate) fn plan(parts: &Parts, settings: &ActiveSettings, now: SystemTime) ->
         ..ExpirationInputs::new(now)
     });
     if matches!(request_side, Some((ExpireAfter::DoNotCache, _))) {
-        return Plan::Bypass { detail: "do-not-cache" };
+        return Plan::Bypass {
+            detail: "do-not-cache",
+        };
     }
     let key = key::create_key(
-        &KeyInput { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body: None },
+        &KeyInput {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body: None,
+        },
         &settings.key_options,
     );
     Plan::Cache(RequestPlan {

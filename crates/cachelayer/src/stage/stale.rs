@@ -10,7 +10,12 @@ use std::time::SystemTime;
 /// Whether a stored response may stand in for a failed origin response at `now`: the cache's
 /// `stale_if_error` setting, the response's `stale-if-error` or the request's `stale-if-error`
 /// allows its staleness, and nothing requires revalidation (`must-revalidate`, `no-cache`).
-pub(crate) fn if_error_allowed(entry: &StoredResponse, plan: &RequestPlan, settings: &CacheSettings, now: SystemTime) -> bool {
+pub(crate) fn if_error_allowed(
+    entry: &StoredResponse,
+    plan: &RequestPlan,
+    settings: &CacheSettings,
+    now: SystemTime,
+) -> bool {
     if entry.stale.must_revalidate {
         return false;
     }
@@ -19,12 +24,19 @@ pub(crate) fn if_error_allowed(entry: &StoredResponse, plan: &RequestPlan, setti
         Err(staleness) => staleness,
     };
     settings.stale_if_error.allows(staleness)
-        || entry.stale.stale_if_error.is_some_and(|max| staleness <= max)
-        || plan.directives.stale_if_error.is_some_and(|max| staleness <= max)
+        || entry
+            .stale
+            .stale_if_error
+            .is_some_and(|max| staleness <= max)
+        || plan
+            .directives
+            .stale_if_error
+            .is_some_and(|max| staleness <= max)
 }
 
 /// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4), or,
 /// when the settings restrict `allowable_codes`, any status they do not allow (requests-cache).
 pub(crate) fn is_error_status(status: StatusCode, settings: &CacheSettings) -> bool {
-    status.is_server_error() || (settings.allowable_codes.is_some() && !settings.allows_status(status))
+    status.is_server_error()
+        || (settings.allowable_codes.is_some() && !settings.allows_status(status))
 }

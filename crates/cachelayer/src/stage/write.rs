@@ -2,13 +2,15 @@
 
 use crate::settings::{CacheSettings, StaleWindow};
 use crate::stage::request::RequestPlan;
+use bytes::Bytes;
 use cachelayer_policy::directives::ResponseDirectives;
-use cachelayer_policy::expiration::{self, ExpirationInputs, ExpirationSource, ResolvedExpirationKind};
+use cachelayer_policy::expiration::{
+    self, ExpirationInputs, ExpirationSource, ResolvedExpirationKind,
+};
 use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
 use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
-use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use std::time::{Duration, SystemTime};
@@ -40,7 +42,11 @@ pub(crate) fn prepare(
     response_time: SystemTime,
 ) -> Result<StoredResponse, &'static str> {
     if !plan.write {
-        return Err(if settings.read_only { "read-only" } else { "request-no-store" });
+        return Err(if settings.read_only {
+            "read-only"
+        } else {
+            "request-no-store"
+        });
     }
     if !settings.allows_status(response.status) {
         return Err("status-not-allowed");
@@ -73,7 +79,8 @@ pub(crate) fn prepare(
         return Err("vary-star");
     }
 
-    let initial_age = freshness::corrected_initial_age(response.headers, request_time, response_time);
+    let initial_age =
+        freshness::corrected_initial_age(response.headers, request_time, response_time);
     let entry_times = expiration_for(
         &directives,
         response.status,
@@ -83,7 +90,13 @@ pub(crate) fn prepare(
         response_time,
         initial_age,
     )?;
-    if needs_explicit_expiration && matches!(entry_times.source, ExpirationSource::Default | ExpirationSource::Heuristic) && settings.cache_control {
+    if needs_explicit_expiration
+        && matches!(
+            entry_times.source,
+            ExpirationSource::Default | ExpirationSource::Heuristic
+        )
+        && settings.cache_control
+    {
         return Err("no-freshness-information");
     }
     let has_validator = validators::has_validator(response.headers);
@@ -135,7 +148,13 @@ fn expiration_for(
         // Stored, but revalidated before every use (RFC 9111 §5.2.2.4).
         explicit = Some(Duration::ZERO);
     }
-    let heuristic = freshness::heuristic_lifetime(status, directives, headers, response_time, &settings.heuristic_freshness);
+    let heuristic = freshness::heuristic_lifetime(
+        status,
+        directives,
+        headers,
+        response_time,
+        &settings.heuristic_freshness,
+    );
     let resolved = expiration::resolve(&ExpirationInputs {
         cache_control: settings.cache_control,
         response: explicit,
@@ -153,13 +172,19 @@ fn expiration_for(
             // Lifetimes from the response are reduced by the age it arrived with (RFC 9111
             // §4.2.3); settings count from when it was received, as in requests-cache.
             let left = match resolved.source {
-                ExpirationSource::ResponseHeaders | ExpirationSource::Heuristic => lifetime.saturating_sub(initial_age),
+                ExpirationSource::ResponseHeaders | ExpirationSource::Heuristic => {
+                    lifetime.saturating_sub(initial_age)
+                }
                 _ => lifetime,
             };
             (Some(response_time + left), left.is_zero())
         }
     };
-    Ok(EntryTimes { expires, source: resolved.source, fresh_for_zero })
+    Ok(EntryTimes {
+        expires,
+        source: resolved.source,
+        fresh_for_zero,
+    })
 }
 
 fn stale_policy(directives: &ResponseDirectives, settings: &CacheSettings) -> StalePolicy {
@@ -202,7 +227,11 @@ fn retain_until(
 /// The header fields a cache keeps (RFC 9111 §3.1): without hop-by-hop fields, `Age` (the
 /// cache computes it), and the fields `no-cache=` / (shared) `private=` name (§5.2.2.4,
 /// §5.2.2.7).
-pub(crate) fn storable_headers(headers: &HeaderMap, directives: &ResponseDirectives, settings: &CacheSettings) -> HeaderMap {
+pub(crate) fn storable_headers(
+    headers: &HeaderMap,
+    directives: &ResponseDirectives,
+    settings: &CacheSettings,
+) -> HeaderMap {
     let mut stored = headers.clone();
     strip_hop_by_hop(&mut stored);
     stored.remove(header::AGE);
@@ -249,13 +278,23 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The request header fields the response's `Vary` nominates, minus ignored parameters: what a
 /// later request must match (RFC 9111 §4.1).
-fn varied_request_headers(response: &HeaderMap, request: &HeaderMap, settings: &CacheSettings) -> HeaderMap {
+fn varied_request_headers(
+    response: &HeaderMap,
+    request: &HeaderMap,
+    settings: &CacheSettings,
+) -> HeaderMap {
     let mut out = HeaderMap::new();
     for value in response.get_all(header::VARY) {
         let Ok(value) = value.to_str() else { continue };
         for name in value.split(',').map(str::trim) {
-            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
-            if settings.ignored_parameters.iter().any(|p| p.eq_ignore_ascii_case(name.as_str())) {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                continue;
+            };
+            if settings
+                .ignored_parameters
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name.as_str()))
+            {
                 continue;
             }
             for v in request.get_all(&name) {
@@ -275,7 +314,13 @@ fn vary_star(headers: &HeaderMap) -> bool {
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn not_storable_detail(reason: NotStorable) -> &'static str {
@@ -306,7 +351,11 @@ pub(crate) fn freshen(
 ) -> Result<StoredResponse, &'static str> {
     let mut headers = stored.headers.clone();
     validators::freshen_headers(&mut headers, not_modified);
-    let head = ResponseHead { status: stored.status, version: stored.version, headers: &headers };
+    let head = ResponseHead {
+        status: stored.status,
+        version: stored.version,
+        headers: &headers,
+    };
     let mut entry = prepare(request, plan, head, settings, request_time, response_time)?;
     entry.body = stored.body.clone();
     Ok(entry)
