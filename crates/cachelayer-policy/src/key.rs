@@ -37,7 +37,9 @@
 
 use http::{HeaderMap, HeaderName, Method, Uri};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -115,7 +117,15 @@ fn parse_hex_digest(s: &str) -> Option<[u8; 16]> {
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Digest(d) => d.iter().try_for_each(|b| write!(f, "{b:02x}")),
+            Repr::Digest(d) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut buf = [0u8; 32];
+                for (i, b) in d.iter().enumerate() {
+                    buf[2 * i] = HEX[usize::from(b >> 4)];
+                    buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+                }
+                f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+            }
             Repr::Custom(s) => f.write_str(s),
         }
     }
@@ -207,7 +217,17 @@ pub struct KeyInput<'a> {
 /// query parameters are compared with `ignored` after percent-normalization, by exact match.
 /// Without a URI authority or a valid `Host` header the authority is empty (`http:///path`).
 pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> String {
-    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let mut url = String::with_capacity(uri.path().len() + uri.query().map_or(0, str::len) + 40);
+    push_normalized_url(&mut url, uri, headers, ignored);
+    url
+}
+
+fn push_normalized_url(out: &mut String, uri: &Uri, headers: &HeaderMap, ignored: &[String]) {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let scheme_start = out.len();
+    push_lowercase(out, scheme);
+    let scheme_end = out.len();
+    out.push_str("://");
     let raw_authority = match uri.authority() {
         Some(authority) => authority.as_str(),
         None => headers
@@ -216,38 +236,42 @@ pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> Stri
             .unwrap_or("")
             .trim(),
     };
-    let authority = normalize_authority(raw_authority, &scheme);
-    let path = match uri.path() {
-        "" => "/".to_string(),
-        path => normalize_percent_encoding(path),
+    let default_port = match out.get(scheme_start..scheme_end) {
+        Some("http" | "ws") => Some(80),
+        Some("https" | "wss") => Some(443),
+        _ => None,
     };
-    let mut url = format!("{scheme}://{authority}{path}");
+    push_normalized_authority(out, raw_authority, default_port);
+    match uri.path() {
+        "" => out.push('/'),
+        path => push_percent_normalized(out, path),
+    }
     if let Some(query) = uri.query() {
-        let mut params: Vec<(String, String)> = query
+        let mut params: Vec<Cow<'_, str>> = query
             .split('&')
             .filter(|piece| !piece.is_empty())
-            .map(normalize_percent_encoding)
-            .map(|piece| {
-                let name = piece
-                    .split_once('=')
-                    .map_or(piece.as_str(), |(name, _)| name)
-                    .to_string();
-                (name, piece)
-            })
-            .filter(|(name, _)| !ignored.iter().any(|i| i == name))
+            .map(percent_normalized)
+            .filter(|piece| !ignored.iter().any(|i| i == param_name(piece)))
             .collect();
-        params.sort();
-        if !params.is_empty() {
-            url.push('?');
-            let pieces: Vec<&str> = params.iter().map(|(_, piece)| piece.as_str()).collect();
-            url.push_str(&pieces.join("&"));
+        params.sort_by(|a, b| param_name(a).cmp(param_name(b)).then_with(|| a.cmp(b)));
+        for (i, piece) in params.iter().enumerate() {
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(piece);
         }
     }
-    url
+}
+
+/// The name of a query parameter: what precedes the first `=`.
+fn param_name(piece: &str) -> &str {
+    piece.split_once('=').map_or(piece, |(name, _)| name)
+}
+
+fn push_lowercase(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
 }
 
 /// Lowercases the host, drops user information and the default port of `scheme`.
-fn normalize_authority(authority: &str, scheme: &str) -> String {
+fn push_normalized_authority(out: &mut String, authority: &str, default_port: Option<u16>) {
     let host_port = authority
         .rsplit_once('@')
         .map_or(authority, |(_, rest)| rest);
@@ -266,33 +290,35 @@ fn normalize_authority(authority: &str, scheme: &str) -> String {
             None => (host_port, None),
         }
     };
-    let mut out = host.to_ascii_lowercase();
+    push_lowercase(out, host);
     if let Some(port) = port.filter(|p| !p.is_empty()) {
-        let default_port = match scheme {
-            "http" | "ws" => Some(80),
-            "https" | "wss" => Some(443),
-            _ => None,
-        };
         match port.parse::<u16>() {
             Ok(n) if Some(n) == default_port => {}
             Ok(n) => {
-                out.push(':');
-                out.push_str(&n.to_string());
+                let _ = write!(out, ":{n}");
             }
             Err(_) => {
                 out.push(':');
-                out.push_str(&port.to_ascii_lowercase());
+                push_lowercase(out, port);
             }
         }
     }
-    out
 }
 
 /// RFC 3986 §6.2.2.1–2: uppercase the hex digits of percent-encodings, and decode those of
 /// unreserved characters.
-fn normalize_percent_encoding(s: &str) -> String {
+fn percent_normalized(s: &str) -> Cow<'_, str> {
+    if s.contains('%') {
+        let mut out = String::with_capacity(s.len());
+        push_percent_normalized(&mut out, s);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn push_percent_normalized(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < bytes.len() {
         let escape = match bytes.get(i..i + 3) {
@@ -321,19 +347,17 @@ fn normalize_percent_encoding(s: &str) -> String {
                 i += 3;
             }
             None => {
-                // Copy one whole character (the input is a &str, so this stays valid UTF-8).
-                let ch = s.get(i..).and_then(|rest| rest.chars().next());
-                match ch {
-                    Some(c) => {
-                        out.push(c);
-                        i += c.len_utf8();
-                    }
-                    None => i += 1,
-                }
+                // Copy the run up to the next '%' at once (the input is a &str and '%' is ASCII,
+                // so the slice stays valid UTF-8).
+                let end = s
+                    .get(i + 1..)
+                    .and_then(|rest| rest.find('%'))
+                    .map_or(s.len(), |at| i + 1 + at);
+                out.push_str(s.get(i..end).unwrap_or(""));
+                i = end;
             }
         }
     }
-    out
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
