@@ -247,17 +247,46 @@ fn push_normalized_url(out: &mut String, uri: &Uri, headers: &HeaderMap, ignored
         path => push_percent_normalized(out, path),
     }
     if let Some(query) = uri.query() {
-        let mut params: Vec<Cow<'_, str>> = query
-            .split('&')
-            .filter(|piece| !piece.is_empty())
-            .map(percent_normalized)
-            .filter(|piece| !ignored.iter().any(|i| i == param_name(piece)))
-            .collect();
-        params.sort_by(|a, b| param_name(a).cmp(param_name(b)).then_with(|| a.cmp(b)));
-        for (i, piece) in params.iter().enumerate() {
-            out.push(if i == 0 { '?' } else { '&' });
-            out.push_str(piece);
+        push_normalized_query(out, query, ignored);
+    }
+}
+
+/// Appends `?` and the query's parameters, sorted by name then value, without empty and ignored
+/// parameters; nothing when no parameter is left.
+fn push_normalized_query(out: &mut String, query: &str, ignored: &[String]) {
+    let is_ignored = |piece: &str| {
+        let name = param_name(piece);
+        ignored.iter().any(|i| i == name)
+    };
+    let order = |a: &str, b: &str| param_name(a).cmp(param_name(b)).then_with(|| a.cmp(b));
+    // Fast path: a query already in normal form (sorted, nothing to drop or re-encode) is
+    // copied as it is.
+    let mut previous: Option<&str> = None;
+    let already_normal = !query.contains('%')
+        && query.split('&').all(|piece| {
+            let ok = !piece.is_empty()
+                && !is_ignored(piece)
+                && previous.is_none_or(|p| order(p, piece).is_le());
+            previous = Some(piece);
+            ok
+        });
+    if already_normal {
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(query);
         }
+        return;
+    }
+    let mut params: Vec<Cow<'_, str>> = query
+        .split('&')
+        .filter(|piece| !piece.is_empty())
+        .map(percent_normalized)
+        .filter(|piece| !is_ignored(piece))
+        .collect();
+    params.sort_by(|a, b| order(a, b));
+    for (i, piece) in params.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(piece);
     }
 }
 
@@ -267,7 +296,11 @@ fn param_name(piece: &str) -> &str {
 }
 
 fn push_lowercase(out: &mut String, s: &str) {
-    out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+    let start = out.len();
+    out.push_str(s);
+    if let Some(pushed) = out.get_mut(start..) {
+        pushed.make_ascii_lowercase();
+    }
 }
 
 /// Lowercases the host, drops user information and the default port of `scheme`.

@@ -80,6 +80,8 @@ struct LookupCtx<S, B> {
     request: Request<B>,
     env: Env,
     plan: RequestPlan,
+    /// When the request arrived: the "now" of its lookup.
+    now: SystemTime,
 }
 
 struct OriginCtx {
@@ -117,9 +119,14 @@ where
             settings: shared.settings.load_full(),
             shared,
         };
-        let (parts, body) = request.into_parts();
-        let plan = request::plan(&parts, &env.settings, env.now());
-        let request = Request::from_parts(parts, body);
+        let now = env.now();
+        let plan = request::plan(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            &env.settings,
+            now,
+        );
         let state = match plan {
             Plan::Bypass { detail } => {
                 tracing::debug!(method = %request.method(), uri = %request.uri(), detail, "cache bypass");
@@ -140,6 +147,7 @@ where
                     request,
                     env,
                     plan,
+                    now,
                 })),
             },
         };
@@ -234,12 +242,11 @@ where
 {
     let LookupCtx {
         mut inner,
-        request,
+        mut request,
         env,
         plan,
+        now,
     } = ctx;
-    let now = env.now();
-    let (mut parts, body) = request.into_parts();
     let found = found.unwrap_or_else(|error| {
         tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
         None
@@ -249,7 +256,7 @@ where
     let mut detail = None;
     let mut stored = None;
     if let Some(entry) = found {
-        let verdict = lookup::evaluate(&entry, &parts, &plan, now);
+        let verdict = lookup::evaluate(&entry, request.method(), request.headers(), &plan, now);
         tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
         match verdict {
             Lookup::Fresh if plan.read => {
@@ -257,8 +264,8 @@ where
                 return AfterLookup::Respond(serve_stored(
                     &entry,
                     info,
-                    &parts.method,
-                    &parts.headers,
+                    request.method(),
+                    request.headers(),
                     &env,
                     now,
                     None,
@@ -269,8 +276,8 @@ where
                 return AfterLookup::Respond(serve_stored(
                     &entry,
                     info,
-                    &parts.method,
-                    &parts.headers,
+                    request.method(),
+                    request.headers(),
                     &env,
                     now,
                     None,
@@ -304,8 +311,8 @@ where
             return AfterLookup::Respond(serve_stored(
                 entry,
                 info,
-                &parts.method,
-                &parts.headers,
+                request.method(),
+                request.headers(),
                 &env,
                 now,
                 None,
@@ -317,16 +324,16 @@ where
     }
 
     let snapshot = RequestSnapshot {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        headers: request.headers().clone(),
     };
     let forward = match &stored {
-        Some(entry) => revalidate::prepare(entry, &mut parts.headers),
+        Some(entry) => revalidate::prepare(entry, request.headers_mut()),
         None => Forward::Unconditional,
     };
     let request_time = env.now();
-    let fut = inner.call(Request::from_parts(parts, body));
+    let fut = inner.call(request);
     AfterLookup::Forward(
         fut,
         Box::new(OriginCtx {

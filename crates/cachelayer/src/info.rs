@@ -122,28 +122,48 @@ impl CacheInfo {
             CacheOutcome::NotCached => out.push_str("; fwd=miss; fwd-status=504"),
         }
         if let Some(status) = origin_status {
-            let _ = write!(out, "; fwd-status={status}");
+            out.push_str("; fwd-status=");
+            push_int(&mut out, u64::from(status));
         }
         if self.stored {
             out.push_str("; stored");
         }
         if self.from_cache {
             if let Some(expires) = self.expires {
-                let ttl = match expires.duration_since(now) {
-                    Ok(left) => left.as_secs() as i64,
-                    Err(e) => -(e.duration().as_secs().min(i64::MAX as u64) as i64),
-                };
-                let _ = write!(out, "; ttl={ttl}");
+                out.push_str("; ttl=");
+                match expires.duration_since(now) {
+                    Ok(left) => push_int(&mut out, left.as_secs()),
+                    Err(e) => {
+                        out.push('-');
+                        push_int(&mut out, e.duration().as_secs());
+                    }
+                }
             }
         }
         if let Some(key) = &self.cache_key {
             let _ = write!(out, "; key=\"{key}\"");
         }
         if let Some(detail) = self.detail {
-            let _ = write!(out, "; detail={detail}");
+            out.push_str("; detail=");
+            out.push_str(detail);
         }
         HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
     }
+}
+
+/// Appends the decimal digits of `n`.
+fn push_int(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 /// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31.

@@ -23,14 +23,15 @@ pub(crate) enum Lookup {
 /// Evaluates a stored response for a request at `now`.
 pub(crate) fn evaluate(
     entry: &StoredResponse,
-    request: &http::request::Parts,
+    method: &http::Method,
+    headers: &HeaderMap,
     plan: &RequestPlan,
     now: SystemTime,
 ) -> Lookup {
-    if entry.request.method != request.method {
+    if entry.request.method != *method {
         return Lookup::Unusable("method-mismatch");
     }
-    if !vary_matches(entry, &request.headers) {
+    if !vary_matches(entry, headers) {
         return Lookup::Unusable("vary-mismatch");
     }
     let age = entry.age(now);

@@ -5,7 +5,7 @@ use cachelayer_policy::expiration::{self, ExpirationInputs};
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, RequestDirectives};
 use http::header::{CACHE_CONTROL, PRAGMA};
-use http::request::Parts;
+use http::{HeaderMap, Method, Uri};
 use std::time::SystemTime;
 
 /// What the cache does with a request.
@@ -31,19 +31,24 @@ pub(crate) struct RequestPlan {
 }
 
 /// Decides what to do with a request.
-pub(crate) fn plan(parts: &Parts, settings: &ActiveSettings, now: SystemTime) -> Plan {
+pub(crate) fn plan(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    settings: &ActiveSettings,
+    now: SystemTime,
+) -> Plan {
     if settings.disabled {
         return Plan::Bypass { detail: "disabled" };
     }
-    if !settings.allows_method(&parts.method) {
+    if !settings.allows_method(method) {
         return Plan::Bypass { detail: "method" };
     }
-    let directives =
-        if parts.headers.contains_key(CACHE_CONTROL) || parts.headers.contains_key(PRAGMA) {
-            RequestDirectives::from_headers(&parts.headers)
-        } else {
-            RequestDirectives::default()
-        };
+    let directives = if headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA) {
+        RequestDirectives::from_headers(headers)
+    } else {
+        RequestDirectives::default()
+    };
     let request_expire_after = directives.max_age.map(ExpireAfter::from);
     let request_side = expiration::resolve_request_side(&ExpirationInputs {
         request: request_expire_after,
@@ -57,9 +62,9 @@ pub(crate) fn plan(parts: &Parts, settings: &ActiveSettings, now: SystemTime) ->
     }
     let key = key::create_key(
         &KeyInput {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
+            method,
+            uri,
+            headers,
             body: None,
         },
         &settings.key_options,
