@@ -3,7 +3,6 @@
 
 use cachelayer_policy::CacheKey;
 use http::HeaderValue;
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 /// How a response was produced, in RFC 9211 terms.
@@ -141,7 +140,9 @@ impl CacheInfo {
             }
         }
         if let Some(key) = &self.cache_key {
-            let _ = write!(out, "; key=\"{key}\"");
+            out.push_str("; key=\"");
+            key.push_to(&mut out);
+            out.push('"');
         }
         if let Some(detail) = self.detail {
             out.push_str("; detail=");
