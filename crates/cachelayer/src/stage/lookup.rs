@@ -43,7 +43,10 @@ pub(crate) fn evaluate(
         age,
         must_revalidate: entry.stale.must_revalidate,
     };
-    if plan.directives.is_empty() {
+    // Without request directives (the common case), or with `no-cache` (the origin is asked
+    // whatever the freshness; freshness only decides how the forward is labelled), the stored
+    // response's own expiration decides.
+    if plan.directives.is_empty() || plan.directives.no_cache {
         return if entry.is_expired(now) {
             Lookup::Stale
         } else {
