@@ -367,3 +367,36 @@ async fn stale_if_error_when_the_inner_service_fails() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clones_of_the_service_share_one_store_across_tasks() {
+    let (layer, clock) = cache(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    origin.route("/shared", |_| {
+        Reply::ok("shared body").header("cache-control", "max-age=60")
+    });
+    let service = layer.layer(client());
+    let url = origin.url("/shared");
+    send(&mut service.clone(), get(&url)).await;
+
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let mut service = service.clone();
+            let url = url.clone();
+            tokio::spawn(async move { send(&mut service, get(&url)).await })
+        })
+        .collect();
+    for task in tasks {
+        let got = task.await.unwrap();
+        assert_eq!(got.info.outcome, CacheOutcome::Hit);
+        assert_eq!(got.text(), "shared body");
+    }
+    assert_eq!(origin.hits("/shared"), 1);
+
+    // Another service made by the same layer sees the same entries.
+    let mut other = layer.layer(client());
+    assert_eq!(
+        send(&mut other, get(&url)).await.info.outcome,
+        CacheOutcome::Hit
+    );
+}

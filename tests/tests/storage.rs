@@ -11,10 +11,11 @@ use cachelayer::{
 };
 use common::{Origin, Reply, cached_client, client, get, get_with, request, send};
 use http::Method;
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tower::Layer;
+use tower::{Layer, Service, ServiceExt};
 
 /// A handler that numbers its responses, so that a test sees which one it got.
 fn numbered(
@@ -219,6 +220,91 @@ async fn body_larger_than_max_body_size_streams_through_and_is_not_stored() {
     assert_eq!(second.info.outcome, CacheOutcome::Hit);
     assert!(second.body == pattern(1000));
     assert_eq!(origin.hits("/small"), 1);
+}
+
+#[tokio::test]
+async fn max_body_size_is_inclusive() {
+    let settings = CacheSettings {
+        max_body_size: 1024,
+        ..CacheSettings::default()
+    };
+    let (mut cache, clock) = cached_client(settings);
+    let origin = Origin::start(&clock).await;
+    for (path, size, content_length) in [
+        ("/length-1024", 1024, true),
+        ("/length-1025", 1025, true),
+        ("/chunked-1024", 1024, false),
+        ("/chunked-1025", 1025, false),
+    ] {
+        origin.route(path, move |_| {
+            Reply::ok(Bytes::new())
+                .header("cache-control", "max-age=60")
+                .streamed(&pattern(size), 300, content_length)
+        });
+        let url = origin.url(path);
+        let first = send(&mut cache, get(&url)).await;
+        assert!(first.body == pattern(size), "{path}");
+        let second = send(&mut cache, get(&url)).await;
+        assert!(second.body == pattern(size), "{path}");
+        if size <= 1024 {
+            assert_eq!(
+                second.info.outcome,
+                CacheOutcome::Hit,
+                "{path}: at the limit"
+            );
+            assert_eq!(origin.hits(path), 1, "{path}");
+        } else {
+            assert_eq!(
+                second.info.outcome,
+                CacheOutcome::Miss,
+                "{path}: past the limit"
+            );
+            assert_eq!(origin.hits(path), 2, "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_dropped_before_its_end_is_not_stored() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    let body = pattern(64 * 1024);
+    let served = body.clone();
+    origin.route("/dropped", move |_| {
+        Reply::ok(Bytes::new())
+            .header("cache-control", "max-age=60")
+            .streamed(&served, 4096, false)
+    });
+    let url = origin.url("/dropped");
+
+    let response = tokio::time::timeout(common::EXCHANGE_TIMEOUT, async {
+        let response = cache.ready().await.unwrap().call(get(&url)).await.unwrap();
+        let info = response
+            .extensions()
+            .get::<cachelayer::CacheInfo>()
+            .cloned()
+            .unwrap();
+        let mut body = response.into_body();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert!(frame.is_data());
+        drop(body);
+        info
+    })
+    .await
+    .unwrap();
+    assert_eq!(response.outcome, CacheOutcome::Miss);
+
+    let next = send(&mut cache, get(&url)).await;
+    assert_eq!(
+        next.info.outcome,
+        CacheOutcome::Miss,
+        "a partial body is never stored"
+    );
+    assert!(next.body == body);
+    assert_eq!(origin.hits("/dropped"), 2);
+    let hit = send(&mut cache, get(&url)).await;
+    assert_eq!(hit.info.outcome, CacheOutcome::Hit);
+    assert!(hit.body == body);
 }
 
 #[tokio::test]
