@@ -475,3 +475,55 @@ async fn only_if_cached_with_nothing_stored_is_a_504_without_the_origin() {
     assert_eq!(got.info.outcome, CacheOutcome::Hit);
     assert_eq!(origin.hits("/offline"), 1);
 }
+
+/// A fresh stored response that the request's `max-age` / `min-fresh` does not accept is
+/// revalidated, and labelled as forwarded by the request, not as stale (RFC 9111 §5.2.1.1,
+/// §5.2.1.3).
+#[tokio::test]
+async fn request_max_age_and_min_fresh_revalidate_a_fresh_response() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    origin.route("/strict", |seen| {
+        if seen.header("if-none-match") == Some("\"s1\"") {
+            Reply::not_modified()
+                .header("etag", "\"s1\"")
+                .header("cache-control", "max-age=60")
+        } else {
+            Reply::ok("strict")
+                .header("etag", "\"s1\"")
+                .header("cache-control", "max-age=60")
+        }
+    });
+    let url = origin.url("/strict");
+    send(&mut cache, get(&url)).await;
+    clock.advance(Duration::from_secs(10));
+
+    let accepted = send(
+        &mut cache,
+        get_with(&url, &[("cache-control", "max-age=30")]),
+    )
+    .await;
+    assert_eq!(
+        accepted.info.outcome,
+        CacheOutcome::Hit,
+        "age 10 <= max-age 30"
+    );
+    assert_eq!(origin.hits("/strict"), 1);
+
+    for directive in ["max-age=5", "min-fresh=61"] {
+        let forced = send(&mut cache, get_with(&url, &[("cache-control", directive)])).await;
+        assert_eq!(forced.text(), "strict", "{directive}");
+        assert_eq!(
+            forced.info.outcome,
+            CacheOutcome::Revalidated,
+            "{directive}: {:?}",
+            forced.info
+        );
+        assert_eq!(
+            origin.last_request("/strict").header("if-none-match"),
+            Some("\"s1\""),
+            "{directive}: revalidated with the stored validator"
+        );
+    }
+    assert_eq!(origin.hits("/strict"), 3);
+}

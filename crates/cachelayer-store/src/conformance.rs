@@ -8,8 +8,18 @@
 //! async fn make_store() -> MyStore { MyStore::connect_to_an_empty_namespace().await }
 //! cachelayer_store::store_conformance_tests!(make_store);
 //! ```
+//!
+//! A store that serializes its entries also runs [`corrupt_record_is_a_miss`], given a function
+//! that writes raw bytes under a key through the store's backend, bypassing
+//! [`StoredResponse::encode`]:
+//!
+//! ```text
+//! async fn write_raw(store: &MyStore, key: CacheKey, record: Vec<u8>) { /* SET / UPDATE ... */ }
+//! cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
+//! ```
 #![allow(clippy::unwrap_used)]
 
+use crate::entry::FORMAT_VERSION;
 use crate::{CacheKey, StalePolicy, Store, StoredRequest, StoredResponse};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
@@ -250,51 +260,173 @@ pub async fn concurrent_writers(store: Arc<dyn Store>) {
     );
 }
 
+/// An entry with every optional field empty (no expiry, no retention limit, no stale windows,
+/// no header fields, an empty body), another method, status and version round-trips whole.
+pub async fn optional_fields_round_trip(store: &dyn Store) {
+    let mut entry = sample_entry("http://example.com/empty?q=%C3%A9", Bytes::new());
+    entry.request.method = Method::HEAD;
+    entry.request.headers = HeaderMap::new();
+    entry.headers = HeaderMap::new();
+    entry.status = StatusCode::NOT_FOUND;
+    entry.version = Version::HTTP_2;
+    entry.expires = None;
+    entry.retain_until = None;
+    entry.initial_age = Duration::ZERO;
+    entry.stale = StalePolicy::default();
+    store.put(key(1), Arc::new(entry.clone())).await.unwrap();
+    let found = store
+        .get(&key(1))
+        .await
+        .unwrap()
+        .expect("the entry just stored");
+    assert_eq!(*found, entry, "every field round-trips");
+}
+
+/// Storing an entry already past its `retain_until` replaces (removes) the previous entry for
+/// the key: `get` never returns the older one.
+pub async fn put_past_retention_replaces(store: &dyn Store) {
+    store
+        .put(
+            key(1),
+            Arc::new(sample_entry("http://example.com/a", &b"kept"[..])),
+        )
+        .await
+        .unwrap();
+    let mut gone = sample_entry("http://example.com/a", &b"gone"[..]);
+    gone.retain_until = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(key(1), Arc::new(gone)).await.unwrap();
+    assert!(
+        store.get(&key(1)).await.unwrap().is_none(),
+        "neither the entry past retention nor the one it replaced is returned"
+    );
+}
+
+/// A record that cannot be decoded is a miss (`Ok(None)`, never an error) and is removed.
+///
+/// For stores that serialize entries. `write_raw(store, key, record)` must store `record` under
+/// `key` through the store's backend as if it were an encoded entry (an SQL `UPDATE`, a Redis
+/// `SET`, ...). Checked records: empty, of an unknown format version, truncated, garbage; each
+/// first over an entry the store wrote, and for a key it never saw. Afterwards none of them is
+/// listed by `keys` or counted by `len`, and the other entries are intact.
+pub async fn corrupt_record_is_a_miss<S, F>(store: &S, write_raw: F)
+where
+    S: Store + ?Sized,
+    F: AsyncFn(&S, CacheKey, Vec<u8>),
+{
+    let good = sample_entry("http://example.com/good", &b"good"[..]);
+    let encoded = good.encode();
+    let mut unknown_version = encoded.clone();
+    unknown_version[0] = FORMAT_VERSION.wrapping_add(1);
+    let corrupt: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        unknown_version,
+        encoded[..encoded.len() / 2].to_vec(),
+        vec![FORMAT_VERSION, 0xff, 0xff, 0xff, 0xff, 0xff],
+        b"not a cache record at all".to_vec(),
+    ];
+    store.put(key(0), Arc::new(good.clone())).await.unwrap();
+    for (n, record) in corrupt.iter().enumerate() {
+        let over_entry = key(10 + n);
+        store
+            .put(over_entry.clone(), Arc::new(good.clone()))
+            .await
+            .unwrap();
+        write_raw(store, over_entry, record.clone()).await;
+        write_raw(store, key(100 + n), record.clone()).await;
+    }
+    for n in 0..corrupt.len() {
+        for k in [key(10 + n), key(100 + n)] {
+            let found = store.get(&k).await;
+            assert!(
+                matches!(found, Ok(None)),
+                "corrupt record {n} under {k:?} must be a miss, got {found:?}"
+            );
+            assert!(
+                matches!(store.get(&k).await, Ok(None)),
+                "corrupt record {n} under {k:?} stays a miss"
+            );
+        }
+    }
+    let keys: HashSet<CacheKey> = store.keys().await.unwrap().into_iter().collect();
+    assert_eq!(
+        keys,
+        HashSet::from([key(0)]),
+        "the corrupt records are removed, the good entry stays"
+    );
+    assert_eq!(store.len().await.unwrap(), 1);
+    let found = store.get(&key(0)).await.unwrap().expect("the good entry");
+    assert_same(&found, &good);
+}
+
 /// Generates one `#[tokio::test]` per conformance check, each on a store from `$make().await`
-/// (an async function returning an empty store).
+/// (an async function returning an empty store), in a module `store_conformance`.
+///
+/// `store_conformance_tests!(make_store, corrupt = write_raw)` adds
+/// [`corrupt_record_is_a_miss`](crate::conformance::corrupt_record_is_a_miss), with `write_raw`
+/// an `async fn(&Store, CacheKey, Vec<u8>)` writing a raw record through the store's backend.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:path) => {
         mod store_conformance {
             use super::*;
-            use $crate::conformance as c;
+            $crate::store_conformance_tests!(@checks $make);
+        }
+    };
+    ($make:path, corrupt = $write_raw:path) => {
+        mod store_conformance {
+            use super::*;
+            $crate::store_conformance_tests!(@checks $make);
 
             #[tokio::test]
-            async fn get_missing_is_none() {
-                c::get_missing_is_none(&$make().await).await
+            async fn corrupt_record_is_a_miss() {
+                $crate::conformance::corrupt_record_is_a_miss(&$make().await, $write_raw).await
             }
-            #[tokio::test]
-            async fn put_then_get() {
-                c::put_then_get(&$make().await).await
-            }
-            #[tokio::test]
-            async fn put_overwrites() {
-                c::put_overwrites(&$make().await).await
-            }
-            #[tokio::test]
-            async fn remove() {
-                c::remove(&$make().await).await
-            }
-            #[tokio::test]
-            async fn clear() {
-                c::clear(&$make().await).await
-            }
-            #[tokio::test]
-            async fn keys_and_len() {
-                c::keys_and_len(&$make().await).await
-            }
-            #[tokio::test]
-            async fn past_retention_is_a_miss() {
-                c::past_retention_is_a_miss(&$make().await).await
-            }
-            #[tokio::test]
-            async fn large_body() {
-                c::large_body(&$make().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn concurrent_writers() {
-                c::concurrent_writers(::std::sync::Arc::new($make().await)).await
-            }
+        }
+    };
+    (@checks $make:path) => {
+        #[tokio::test]
+        async fn get_missing_is_none() {
+            $crate::conformance::get_missing_is_none(&$make().await).await
+        }
+        #[tokio::test]
+        async fn put_then_get() {
+            $crate::conformance::put_then_get(&$make().await).await
+        }
+        #[tokio::test]
+        async fn put_overwrites() {
+            $crate::conformance::put_overwrites(&$make().await).await
+        }
+        #[tokio::test]
+        async fn remove() {
+            $crate::conformance::remove(&$make().await).await
+        }
+        #[tokio::test]
+        async fn clear() {
+            $crate::conformance::clear(&$make().await).await
+        }
+        #[tokio::test]
+        async fn keys_and_len() {
+            $crate::conformance::keys_and_len(&$make().await).await
+        }
+        #[tokio::test]
+        async fn past_retention_is_a_miss() {
+            $crate::conformance::past_retention_is_a_miss(&$make().await).await
+        }
+        #[tokio::test]
+        async fn put_past_retention_replaces() {
+            $crate::conformance::put_past_retention_replaces(&$make().await).await
+        }
+        #[tokio::test]
+        async fn optional_fields_round_trip() {
+            $crate::conformance::optional_fields_round_trip(&$make().await).await
+        }
+        #[tokio::test]
+        async fn large_body() {
+            $crate::conformance::large_body(&$make().await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn concurrent_writers() {
+            $crate::conformance::concurrent_writers(::std::sync::Arc::new($make().await)).await
         }
     };
 }

@@ -124,12 +124,9 @@ impl StoredResponse {
     /// Serializes the entry: [`FORMAT_VERSION`], then postcard.
     pub fn encode(&self) -> Vec<u8> {
         let out = vec![FORMAT_VERSION];
-        match postcard::to_extend(self, out) {
-            Ok(buf) => buf,
-            // Serializing into a Vec cannot fail for this type; keep an empty-body record
-            // unreadable rather than panic.
-            Err(_) => Vec::new(),
-        }
+        // Serializing into a Vec cannot fail for this type; should it ever, the empty record is
+        // unreadable (a miss) rather than a panic.
+        postcard::to_extend(self, out).unwrap_or_default()
     }
 
     /// Deserializes an entry written by [`encode`](Self::encode).

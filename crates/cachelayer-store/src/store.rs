@@ -20,6 +20,7 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 /// - a record that cannot be decoded is a miss (`Ok(None)`) and is removed, never an error;
 /// - operations on different keys do not interfere; concurrent `put`s for one key leave one of
 ///   the entries whole.
+#[allow(clippy::len_without_is_empty)] // `len` is a future; an `is_empty` would only repeat it.
 pub trait Store: Send + Sync + Debug + 'static {
     /// The entry stored under `key`, if any.
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>>;

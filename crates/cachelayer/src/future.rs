@@ -283,7 +283,7 @@ where
                     None,
                 ));
             }
-            Lookup::Fresh | Lookup::StaleAcceptable => {
+            Lookup::Fresh | Lookup::StaleAcceptable | Lookup::RejectedByRequest => {
                 outcome = CacheOutcome::ForwardedByRequest;
                 stored = Some(entry);
             }

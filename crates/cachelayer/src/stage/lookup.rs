@@ -16,6 +16,9 @@ pub(crate) enum Lookup {
     StaleAcceptable,
     /// It must be revalidated (or replaced) before use.
     Stale,
+    /// It is fresh, but the request's directives (`max-age`, `min-fresh`) do not accept it: it
+    /// must be revalidated before use.
+    RejectedByRequest,
     /// It does not answer this request (another variant, another method).
     Unusable(&'static str),
 }
@@ -56,7 +59,8 @@ pub(crate) fn evaluate(
     match freshness::usability(&stored, &plan.directives) {
         Usability::Fresh => Lookup::Fresh,
         Usability::StaleAcceptable => Lookup::StaleAcceptable,
-        Usability::Stale => Lookup::Stale,
+        Usability::Stale if entry.is_expired(now) => Lookup::Stale,
+        Usability::Stale => Lookup::RejectedByRequest,
     }
 }
 

@@ -1,0 +1,62 @@
+#![allow(missing_docs, clippy::unwrap_used)]
+use bytes::Bytes;
+use cachelayer::{CacheLayer, CacheSettings};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use std::convert::Infallible;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+fn request() -> Request<Empty<Bytes>> {
+    Request::get("http://api.example.com/v1/items?page=2&sort=name")
+        .header("accept", "application/json")
+        .header("user-agent", "bench/1.0")
+        .body(Empty::new())
+        .unwrap()
+}
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap();
+    let n: usize = std::env::args().nth(2).unwrap().parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
+        let body = body.clone();
+        async move {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .header("cache-control", "public, max-age=3600")
+                    .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
+                    .header("date", "Sat, 21 Nov 2026 20:00:00 GMT")
+                    .body(Full::new(body))
+                    .unwrap(),
+            )
+        }
+    });
+    rt.block_on(async {
+        match mode.as_str() {
+            "request" => {
+                for _ in 0..n {
+                    std::hint::black_box(request());
+                }
+            }
+            "inner" => {
+                let mut svc = origin;
+                for _ in 0..n {
+                    std::hint::black_box(svc.ready().await.unwrap().call(request()).await.unwrap());
+                }
+            }
+            _ => {
+                let mut svc = CacheLayer::new(CacheSettings::default()).layer(origin);
+                let r = svc.ready().await.unwrap().call(request()).await.unwrap();
+                r.into_body().collect().await.unwrap();
+                for _ in 0..n {
+                    std::hint::black_box(svc.ready().await.unwrap().call(request()).await.unwrap());
+                }
+            }
+        }
+    });
+}
