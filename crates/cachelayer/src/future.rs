@@ -124,6 +124,7 @@ where
             request.method(),
             request.uri(),
             request.headers(),
+            request.extensions(),
             &env.settings,
             now,
         );
@@ -255,8 +256,15 @@ where
     let mut outcome = CacheOutcome::Miss;
     let mut detail = None;
     let mut stored = None;
-    if let Some(entry) = found {
-        let verdict = lookup::evaluate(&entry, request.method(), request.headers(), &plan, now);
+    if let Some(entry) = found.filter(|_| !plan.force_refresh) {
+        let verdict = lookup::evaluate(
+            &entry,
+            request.method(),
+            request.headers(),
+            &plan,
+            &env.settings,
+            now,
+        );
         tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
         match verdict {
             Lookup::Fresh if plan.read => {
@@ -297,11 +305,14 @@ where
                 detail = Some(reason);
             }
         }
+    } else if plan.force_refresh {
+        outcome = CacheOutcome::ForwardedByRequest;
+        detail = Some("force-refresh");
     } else {
         tracing::debug!(key = %plan.key, "cache lookup: miss");
     }
 
-    if plan.directives.only_if_cached {
+    if plan.only_if_cached {
         // Offline: a stale response is still better than nothing when stale-if-error allows it.
         if let Some(entry) = stored
             .as_deref()

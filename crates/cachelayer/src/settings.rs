@@ -1,5 +1,6 @@
 //! [`CacheSettings`]: every setting of the cache, with requests-cache's names.
 
+use crate::rules::{FilterFn, KeyFn, UrlPattern, serde_url_rules};
 use cachelayer_policy::key::{DEFAULT_IGNORED_PARAMETERS, KeyOptions, MatchHeaders};
 use cachelayer_policy::{CacheKind, ExpireAfter, HeuristicFreshness};
 use http::{HeaderName, Method, StatusCode};
@@ -60,6 +61,14 @@ pub struct CacheSettings {
     /// never expire. Default: `None`.
     pub expire_after: Option<ExpireAfter>,
 
+    /// Per-URL expiration (requests-cache `urls_expire_after`): `(pattern, expiration)` rules in
+    /// order; the first pattern that matches the request URL gives the expiration (precedence
+    /// level 4, above `expire_after`). See [`UrlPattern`] for glob and regex matching. In settings
+    /// files: a map `{"*.site_1.com": "30s", "regex:site_2\\.com/resource_\\d": "7days"}` (document
+    /// order) or a list of `[pattern, expiration]` pairs. Default: none.
+    #[serde(with = "serde_url_rules")]
+    pub urls_expire_after: Vec<(UrlPattern, ExpireAfter)>,
+
     /// Heuristic freshness for responses with `Last-Modified` and no explicit freshness
     /// (RFC 9111 §4.2.2), used only with `cache_control`. Default: 10% of the time since
     /// `Last-Modified`, at most 24 hours.
@@ -104,6 +113,26 @@ pub struct CacheSettings {
     /// The cache's name in `Cache-Status` (RFC 9211 §2). Default: `"cachelayer"`.
     pub cache_status_name: String,
 
+    /// Revalidate every stored response that has a validator before using it, even when fresh
+    /// (requests-cache `always_revalidate`). Responses without a validator are used while
+    /// fresh. Default: `false`.
+    pub always_revalidate: bool,
+
+    /// Never contact the origin: a request with nothing usable stored gets a 504 "Not Cached"
+    /// (requests-cache `only_if_cached`; RFC 9111 §5.2.1.7). A stale response is still served
+    /// when `stale_if_error` allows it. Default: `false`.
+    pub only_if_cached: bool,
+
+    /// A predicate on responses (requests-cache `filter_fn`): `false` keeps a response out of
+    /// the cache, and a stored response out of use. Not (de)serialized. Default: none.
+    #[serde(skip)]
+    pub filter_fn: Option<FilterFn>,
+
+    /// A custom cache key function (requests-cache `key_fn`). Not (de)serialized. Default: none
+    /// (`cachelayer_policy::key::create_key`).
+    #[serde(skip)]
+    pub key_fn: Option<KeyFn>,
+
     /// Read from the cache but never write to it (requests-cache backend `read_only`).
     /// Default: `false`.
     pub read_only: bool,
@@ -119,6 +148,7 @@ impl Default for CacheSettings {
             shared: false,
             cache_control: true,
             expire_after: None,
+            urls_expire_after: Vec::new(),
             heuristic_freshness: HeuristicFreshness::default(),
             allowable_methods: vec![Method::GET, Method::HEAD],
             allowable_codes: None,
@@ -131,6 +161,10 @@ impl Default for CacheSettings {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             cache_status: true,
             cache_status_name: "cachelayer".to_owned(),
+            always_revalidate: false,
+            only_if_cached: false,
+            filter_fn: None,
+            key_fn: None,
             read_only: false,
             disabled: false,
         }
@@ -151,6 +185,21 @@ impl CacheSettings {
     pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
         self.expire_after = Some(expire_after.into());
         self
+    }
+
+    /// Appends a `urls_expire_after` rule (after the existing ones, so it matches last).
+    ///
+    /// # Errors
+    /// [`PatternError`](crate::PatternError) when the pattern (a glob, or a regex prefixed
+    /// `regex:`) does not compile.
+    pub fn url_expire_after(
+        mut self,
+        pattern: &str,
+        expire_after: impl Into<ExpireAfter>,
+    ) -> Result<Self, crate::PatternError> {
+        self.urls_expire_after
+            .push((pattern.parse()?, expire_after.into()));
+        Ok(self)
     }
 
     /// The cache kind the `shared` setting selects.

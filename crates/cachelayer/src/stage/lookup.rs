@@ -1,7 +1,10 @@
 //! Whether a stored response can serve a request (RFC 9111 §4).
 
+use crate::rules::ResponseView;
+use crate::settings::CacheSettings;
 use crate::stage::request::RequestPlan;
 use cachelayer_policy::freshness::{self, StoredFreshness, Usability};
+use cachelayer_policy::validators;
 use cachelayer_store::StoredResponse;
 use http::HeaderMap;
 use http::header::VARY;
@@ -29,6 +32,7 @@ pub(crate) fn evaluate(
     method: &http::Method,
     headers: &HeaderMap,
     plan: &RequestPlan,
+    settings: &CacheSettings,
     now: SystemTime,
 ) -> Lookup {
     if entry.request.method != *method {
@@ -37,6 +41,28 @@ pub(crate) fn evaluate(
     if !vary_matches(entry, headers) {
         return Lookup::Unusable("vary-mismatch");
     }
+    if let Some(filter) = &settings.filter_fn {
+        let view = ResponseView {
+            method: &entry.request.method,
+            url: &entry.request.url,
+            status: entry.status,
+            headers: &entry.headers,
+        };
+        if !filter.keep(&view) {
+            return Lookup::Unusable("filter");
+        }
+    }
+    let verdict = freshness_verdict(entry, plan, now);
+    if verdict == Lookup::Fresh
+        && settings.always_revalidate
+        && validators::has_validator(&entry.headers)
+    {
+        return Lookup::RejectedByRequest;
+    }
+    verdict
+}
+
+fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime) -> Lookup {
     let age = entry.age(now);
     let lifetime = entry.expires.map(|expires| {
         expires.duration_since(entry.created_at).unwrap_or_default() + entry.initial_age

@@ -1,11 +1,13 @@
 //! The policy decision on a request: cache it or bypass, and its key.
 
-use crate::settings::ActiveSettings;
+use crate::options::CacheOptions;
+use crate::rules::url_expiration;
+use crate::settings::{ActiveSettings, StaleWindow};
 use cachelayer_policy::expiration::{self, ExpirationInputs};
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, RequestDirectives};
 use http::header::{CACHE_CONTROL, PRAGMA};
-use http::{HeaderMap, Method, Uri};
+use http::{Extensions, HeaderMap, Method, Uri};
 use std::time::SystemTime;
 
 /// What the cache does with a request.
@@ -24,10 +26,20 @@ pub(crate) struct RequestPlan {
     pub(crate) directives: RequestDirectives,
     /// The expiration the request's `Cache-Control: max-age` asks for (precedence level 2).
     pub(crate) request_expire_after: Option<ExpireAfter>,
+    /// The per-request option (precedence level 3).
+    pub(crate) per_request_expire_after: Option<ExpireAfter>,
+    /// The first matching `urls_expire_after` rule (precedence level 4).
+    pub(crate) per_url_expire_after: Option<ExpireAfter>,
     /// The response may be stored.
     pub(crate) write: bool,
     /// A stored response may be used without revalidation.
     pub(crate) read: bool,
+    /// The stored response is ignored entirely and the request sent unconditionally.
+    pub(crate) force_refresh: bool,
+    /// The origin must not be contacted.
+    pub(crate) only_if_cached: bool,
+    /// The per-request `stale_if_error`, overriding the setting.
+    pub(crate) stale_if_error: Option<StaleWindow>,
 }
 
 /// Decides what to do with a request.
@@ -35,10 +47,15 @@ pub(crate) fn plan(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    extensions: &Extensions,
     settings: &ActiveSettings,
     now: SystemTime,
 ) -> Plan {
-    if settings.disabled {
+    let options = extensions
+        .get::<CacheOptions>()
+        .copied()
+        .unwrap_or_default();
+    if settings.disabled || options.disabled {
         return Plan::Bypass { detail: "disabled" };
     }
     if !settings.allows_method(method) {
@@ -50,8 +67,16 @@ pub(crate) fn plan(
         RequestDirectives::default()
     };
     let request_expire_after = directives.max_age.map(ExpireAfter::from);
+    let per_url_expire_after = if settings.urls_expire_after.is_empty() {
+        None
+    } else {
+        let url = key::normalize_url(uri, headers, &settings.ignored_parameters);
+        url_expiration(&settings.urls_expire_after, &url)
+    };
     let request_side = expiration::resolve_request_side(&ExpirationInputs {
         request: request_expire_after,
+        per_request: options.expire_after,
+        per_url: per_url_expire_after,
         session: settings.expire_after,
         ..ExpirationInputs::new(now)
     });
@@ -60,20 +85,28 @@ pub(crate) fn plan(
             detail: "do-not-cache",
         };
     }
-    let key = key::create_key(
-        &KeyInput {
-            method,
-            uri,
-            headers,
-            body: None,
-        },
-        &settings.key_options,
-    );
+    let input = KeyInput {
+        method,
+        uri,
+        headers,
+        body: None,
+    };
+    let key = match &settings.key_fn {
+        Some(key_fn) => key_fn.key(&input, &settings.key_options),
+        None => key::create_key(&input, &settings.key_options),
+    };
     Plan::Cache(RequestPlan {
         key,
-        read: !directives.no_cache,
+        read: !directives.no_cache && !options.refresh && !options.force_refresh,
         write: !directives.no_store && !settings.read_only,
+        force_refresh: options.force_refresh,
+        only_if_cached: directives.only_if_cached
+            || options.only_if_cached
+            || settings.only_if_cached,
+        stale_if_error: options.stale_if_error,
         directives,
         request_expire_after,
+        per_request_expire_after: options.expire_after,
+        per_url_expire_after,
     })
 }

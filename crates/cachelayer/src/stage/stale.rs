@@ -23,7 +23,9 @@ pub(crate) fn if_error_allowed(
         Ok(_) => std::time::Duration::ZERO,
         Err(staleness) => staleness,
     };
-    settings.stale_if_error.allows(staleness)
+    plan.stale_if_error
+        .unwrap_or(settings.stale_if_error)
+        .allows(staleness)
         || entry
             .stale
             .stale_if_error

@@ -1,5 +1,6 @@
 //! Whether the origin's response is stored, and the entry it becomes (RFC 9111 §3).
 
+use crate::rules::ResponseView;
 use crate::settings::{CacheSettings, StaleWindow};
 use crate::stage::request::RequestPlan;
 use bytes::Bytes;
@@ -78,6 +79,18 @@ pub(crate) fn prepare(
     if vary_star(response.headers) {
         return Err("vary-star");
     }
+    let url = key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters);
+    if let Some(filter) = &settings.filter_fn {
+        let view = ResponseView {
+            method: &request.method,
+            url: &url,
+            status: response.status,
+            headers: response.headers,
+        };
+        if !filter.keep(&view) {
+            return Err("filter");
+        }
+    }
 
     let initial_age =
         freshness::corrected_initial_age(response.headers, request_time, response_time);
@@ -110,7 +123,7 @@ pub(crate) fn prepare(
     Ok(StoredResponse {
         request: StoredRequest {
             method: request.method.clone(),
-            url: key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters),
+            url,
             headers: varied_request_headers(response.headers, &request.headers, settings),
         },
         status: response.status,
@@ -159,8 +172,8 @@ fn expiration_for(
         cache_control: settings.cache_control,
         response: explicit,
         request: plan.request_expire_after,
-        per_request: None,
-        per_url: None,
+        per_request: plan.per_request_expire_after,
+        per_url: plan.per_url_expire_after,
         session: settings.expire_after,
         heuristic,
         response_time,
