@@ -64,7 +64,7 @@ pub use body::CacheBody;
 pub use future::ResponseFuture;
 pub use info::{CacheInfo, CacheOutcome};
 pub use layer::CacheLayer;
-pub use options::CacheOptions;
+pub use options::{CacheOptions, KeyBody};
 pub use rules::{FilterFn, KeyFn, PatternError, ResponseView, UrlPattern};
 pub use service::CacheService;
 pub use settings::{CacheSettings, DEFAULT_MAX_BODY_SIZE, StaleWindow};

@@ -1,6 +1,7 @@
 //! Per-request options (requests-cache's request options), carried in the request's extensions.
 
 use crate::settings::StaleWindow;
+use bytes::Bytes;
 use cachelayer_policy::ExpireAfter;
 
 /// Cache options for one request (requests-cache's request options: `expire_after`, `refresh`,
@@ -38,3 +39,9 @@ pub struct CacheOptions {
     /// `cache_disabled()`).
     pub disabled: bool,
 }
+
+/// The request body as part of the cache key, put in the request's extensions by a layer that
+/// buffers request bodies (for cached POST requests: requests-cache keys them by body). When
+/// present, the cache key includes these bytes (see `cachelayer_policy::key::create_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBody(pub Bytes);

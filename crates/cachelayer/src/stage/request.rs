@@ -1,6 +1,6 @@
 //! The policy decision on a request: cache it or bypass, and its key.
 
-use crate::options::CacheOptions;
+use crate::options::{CacheOptions, KeyBody};
 use crate::rules::url_expiration;
 use crate::settings::{ActiveSettings, StaleWindow};
 use cachelayer_policy::expiration::{self, ExpirationInputs};
