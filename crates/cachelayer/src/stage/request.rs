@@ -85,11 +85,12 @@ pub(crate) fn plan(
             detail: "do-not-cache",
         };
     }
+    let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
     let input = KeyInput {
         method,
         uri,
         headers,
-        body: None,
+        body,
     };
     let key = match &settings.key_fn {
         Some(key_fn) => key_fn.key(&input, &settings.key_options),
