@@ -19,6 +19,7 @@
 
 pub mod entry;
 mod error;
+mod inspect;
 mod memory;
 mod store;
 
@@ -28,5 +29,6 @@ pub mod conformance;
 pub use cachelayer_policy::{CacheKey, Clock, ManualClock, SystemClock};
 pub use entry::{DecodeError, StalePolicy, StoredRequest, StoredResponse};
 pub use error::StoreError;
+pub use inspect::{EntryFilter, EntryInfo, EntryPredicate, default_delete, default_entries};
 pub use memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
 pub use store::{Store, StoreFuture};

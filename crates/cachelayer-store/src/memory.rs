@@ -1,6 +1,8 @@
+use crate::inspect::{EntryFilter, EntryInfo, Matcher, dedup_keys};
 use crate::{CacheKey, Clock, Store, StoreFuture, StoredResponse, SystemClock};
 use moka::Expiry;
 use moka::future::Cache;
+use moka::ops::compute::{CompResult, Op};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +21,9 @@ pub const DEFAULT_MAX_CAPACITY: u64 = 64 * 1024 * 1024;
 /// - Entries are kept as `Arc<StoredResponse>`, unserialized: a hit copies nothing.
 /// - Eviction and expiry work is amortized over cache operations in small batches; no request
 ///   waits for a full sweep.
+/// - [`entries`](Store::entries) and [`delete`](Store::delete) scan the entries in place, in one
+///   pass, without copying them; `delete` removes an entry only if it is still the one that
+///   matched (an entry replaced during the scan is kept).
 ///
 /// Cloning is cheap and clones share the same entries.
 #[derive(Clone)]
@@ -204,6 +209,71 @@ impl Store for MemoryStore {
         Box::pin(async move {
             cache.run_pending_tasks().await;
             Ok(cache.entry_count())
+        })
+    }
+
+    fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            Ok(self
+                .cache
+                .iter()
+                .filter(|(_, entry)| !entry.is_past_retention(now))
+                .map(|(key, entry)| EntryInfo::new(&key, &entry))
+                .collect())
+        })
+    }
+
+    fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        Box::pin(async move {
+            let now = self.clock.now();
+            let mut removed = 0;
+            match filter {
+                EntryFilter::All => {
+                    removed = self
+                        .cache
+                        .iter()
+                        .filter(|(_, entry)| !entry.is_past_retention(now))
+                        .count() as u64;
+                    self.cache.invalidate_all();
+                }
+                EntryFilter::Keys(keys) => {
+                    for key in dedup_keys(keys) {
+                        if let Some(entry) = self.cache.remove(&key).await {
+                            if !entry.is_past_retention(now) {
+                                removed += 1;
+                            }
+                        }
+                    }
+                }
+                filter => {
+                    let matcher = Matcher::new(&filter);
+                    let matched: Vec<(Arc<CacheKey>, Arc<StoredResponse>)> = self
+                        .cache
+                        .iter()
+                        .filter(|(key, entry)| {
+                            !entry.is_past_retention(now) && matcher.matches(key, entry)
+                        })
+                        .collect();
+                    for (key, seen) in matched {
+                        // Removed only if it is still the entry that matched.
+                        let result = self
+                            .cache
+                            .entry_by_ref(&*key)
+                            .and_compute_with(|current| {
+                                let same = current.is_some_and(|c| Arc::ptr_eq(c.value(), &seen));
+                                std::future::ready(if same { Op::Remove } else { Op::Nop })
+                            })
+                            .await;
+                        if matches!(result, CompResult::Removed(_)) {
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+            // Apply the removals to the entry count and weighted size now.
+            self.cache.run_pending_tasks().await;
+            Ok(removed)
         })
     }
 }

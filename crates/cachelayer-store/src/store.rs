@@ -1,3 +1,4 @@
+use crate::inspect::{self, EntryFilter, EntryInfo};
 use crate::{CacheKey, StoreError, StoredResponse};
 use std::fmt::Debug;
 use std::future::Future;
@@ -20,6 +21,19 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 /// - a record that cannot be decoded is a miss (`Ok(None)`) and is removed, never an error;
 /// - operations on different keys do not interfere; concurrent `put`s for one key leave one of
 ///   the entries whole.
+///
+/// Five methods are required (`get`, `put`, `remove`, `clear`, `keys`). The others have default
+/// implementations built on them, correct for any store but one round trip per entry; a store
+/// that can do better (one query, one scan) overrides them:
+/// - [`len`](Store::len): counts `keys`;
+/// - [`entries`](Store::entries): `keys`, then `get` for each (see
+///   [`default_entries`](crate::default_entries));
+/// - [`delete`](Store::delete): `keys`, `get` for each, `remove` for each match (see
+///   [`default_delete`](crate::default_delete)).
+///
+/// `entries` and `delete` take the store as `Arc<Self>` (`store.clone().delete(filter)` on an
+/// `Arc<dyn Store>`): their futures are `'static` and the default implementations call the store
+/// again after `keys` answers, so they keep a handle to it.
 #[allow(clippy::len_without_is_empty)] // `len` is a future; an `is_empty` would only repeat it.
 pub trait Store: Send + Sync + Debug + 'static {
     /// The entry stored under `key`, if any.
@@ -41,6 +55,38 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn len(&self) -> StoreFuture<u64> {
         let keys = self.keys();
         Box::pin(async move { Ok(keys.await?.len() as u64) })
+    }
+
+    /// A summary of every entry (requests-cache `filter()` / `responses`), in no particular order.
+    /// Entries a `get` would not return (past retention, undecodable) are left out.
+    ///
+    /// The default calls [`keys`](Store::keys) and then [`get`](Store::get) for each key, in turn
+    /// ([`default_entries`](crate::default_entries)); stores that can list entries in one pass
+    /// override it.
+    ///
+    /// # Errors
+    /// The store's error, when listing or reading fails.
+    fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
+        Box::pin(async move { inspect::default_entries(&*self).await })
+    }
+
+    /// Removes the entries `filter` matches (requests-cache `delete(...)` / `clear()`), and
+    /// returns how many it removed. Entries a `get` would not return (past retention,
+    /// undecodable) are not counted.
+    ///
+    /// Entries stored while the deletion runs may or may not be removed.
+    ///
+    /// The default uses [`len`](Store::len) + [`clear`](Store::clear) for [`EntryFilter::All`],
+    /// [`remove`](Store::remove) for [`EntryFilter::Keys`], and otherwise
+    /// [`keys`](Store::keys), [`get`](Store::get) for each and `remove` for each match
+    /// ([`default_delete`](crate::default_delete)); stores that can select and remove in one
+    /// pass override it.
+    ///
+    /// # Errors
+    /// The store's error, when listing, reading or removing fails; entries removed before the
+    /// error stay removed.
+    fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        Box::pin(async move { inspect::default_delete(&*self, filter).await })
     }
 }
 
@@ -65,5 +111,11 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     fn len(&self) -> StoreFuture<u64> {
         (**self).len()
+    }
+    fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
+        T::entries(Arc::clone(&*self))
+    }
+    fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        T::delete(Arc::clone(&*self), filter)
     }
 }
