@@ -112,7 +112,8 @@ impl<B> Recording<B> {
         };
         tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
         let key = pending.key.clone();
-        let write = pending.store.put(pending.key, Arc::new(pending.entry));
+        let write =
+            crate::stage::variant::put_entry(&pending.store, pending.key, Arc::new(pending.entry));
         self.write = Some(Box::pin(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");

@@ -8,6 +8,7 @@ use crate::stage::lookup::{self, Lookup};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
 use crate::stage::stale;
+use crate::stage::variant::{put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
 use cachelayer_policy::validators::{self, ConditionalOutcome};
@@ -82,6 +83,8 @@ struct LookupCtx<S, B> {
     plan: RequestPlan,
     /// When the request arrived: the "now" of its lookup.
     now: SystemTime,
+    /// The lookup is the second one, of a secondary key (`Vary`).
+    variant: bool,
 }
 
 struct OriginCtx {
@@ -149,6 +152,7 @@ where
                     env,
                     plan,
                     now,
+                    variant: false,
                 })),
             },
         };
@@ -177,6 +181,10 @@ where
                         }
                         AfterLookup::Forward(fut, ctx) => this.state.set(State::Origin {
                             fut,
+                            ctx: Some(ctx),
+                        }),
+                        AfterLookup::Variant(lookup, ctx) => this.state.set(State::Lookup {
+                            lookup,
                             ctx: Some(ctx),
                         }),
                     }
@@ -231,6 +239,11 @@ where
 enum AfterLookup<S: Service<Request<B>>, B, RB> {
     Respond(Response<CacheBody<RB>>),
     Forward(S::Future, Box<OriginCtx>),
+    /// Look up the secondary key of the variant the request selects.
+    Variant(
+        StoreFuture<Option<Arc<StoredResponse>>>,
+        Box<LookupCtx<S, B>>,
+    ),
 }
 
 /// Lookup -> serve from the store, or forward (with validators when revalidating).
@@ -247,6 +260,7 @@ where
         env,
         plan,
         now,
+        variant,
     } = ctx;
     let found = found.unwrap_or_else(|error| {
         tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
@@ -300,11 +314,35 @@ where
                 detail = Some("stale");
                 stored = Some(entry);
             }
+            Lookup::Unusable("vary-mismatch") if !variant => {
+                // Another variant is at the primary key: look up the one this request selects.
+                if let Some(key) = variant_key(&plan.key, &entry.headers, request.headers()) {
+                    tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
+                    let lookup = env.shared.store.get(&key);
+                    return AfterLookup::Variant(
+                        lookup,
+                        Box::new(LookupCtx {
+                            inner,
+                            request,
+                            env,
+                            plan,
+                            now,
+                            variant: true,
+                        }),
+                    );
+                }
+                outcome = CacheOutcome::Refreshed;
+                detail = Some("vary-mismatch");
+            }
             Lookup::Unusable(reason) => {
                 outcome = CacheOutcome::Refreshed;
                 detail = Some(reason);
             }
         }
+    } else if variant {
+        // The URL is stored, but not the variant this request selects (RFC 9211 `vary-miss`).
+        outcome = CacheOutcome::Refreshed;
+        detail = Some("vary-mismatch");
     } else if plan.force_refresh {
         outcome = CacheOutcome::ForwardedByRequest;
         detail = Some("force-refresh");
@@ -443,7 +481,7 @@ where
                     tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
                     let freshened = Arc::new(freshened);
                     info.stored = true;
-                    let write = env.shared.store.put(plan.key, freshened.clone());
+                    let write = put_entry(&env.shared.store, plan.key, freshened.clone());
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {

@@ -5,10 +5,12 @@
 //! 3. [`lookup`]: whether a stored response can serve the request (fresh, stale, other variant);
 //! 4. [`revalidate`]: conditional requests with the stored validators, and freshening with 304;
 //! 5. [`stale`]: serving stale responses when the origin fails (stale-if-error);
-//! 6. [`write`]: whether the origin's response is stored, and the entry it becomes.
+//! 6. [`write`]: whether the origin's response is stored, and the entry it becomes;
+//! 7. [`variant`]: secondary keys for responses that vary by request header fields.
 
 pub(crate) mod lookup;
 pub(crate) mod request;
 pub(crate) mod revalidate;
 pub(crate) mod stale;
+pub(crate) mod variant;
 pub(crate) mod write;
