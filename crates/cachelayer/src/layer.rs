@@ -92,6 +92,18 @@ impl CacheLayer {
         &self.shared.store
     }
 
+    /// A handle to list and remove the stored responses (requests-cache `session.cache`):
+    /// [`clear`](crate::Cache::clear), [`delete_expired`](crate::Cache::delete_expired),
+    /// [`delete_urls`](crate::Cache::delete_urls), [`reset_expiration`](crate::Cache::reset_expiration),
+    /// [`entries`](crate::Cache::entries), ... It uses this layer's store, clock and settings
+    /// (following [`set_settings`](Self::set_settings)); take it after
+    /// [`with_clock`](Self::with_clock), which makes a new layer. With a store shared by several
+    /// layers ([`with_shared_store`](Self::with_shared_store)), it sees and removes the entries of
+    /// all of them.
+    pub fn cache(&self) -> crate::Cache {
+        crate::Cache::from_shared(self.shared.clone())
+    }
+
     /// A copy of the current settings.
     pub fn settings(&self) -> CacheSettings {
         self.shared.settings.load().settings().clone()

@@ -51,6 +51,7 @@
 //! the response unstored.
 
 mod body;
+mod cache;
 mod future;
 mod info;
 mod layer;
@@ -61,6 +62,7 @@ mod settings;
 mod stage;
 
 pub use body::CacheBody;
+pub use cache::{Cache, EntryFilter, EntryInfo};
 pub use future::ResponseFuture;
 pub use info::{CacheInfo, CacheOutcome};
 pub use layer::CacheLayer;
