@@ -14,7 +14,9 @@
 //!    - no fragment;
 //! 3. the request headers chosen by [`MatchHeaders`], by lowercase name, in name order, minus
 //!    `ignored_parameters`;
-//! 4. the request body, when the caller passes one (cacheable POST requests).
+//! 4. the request body, when the caller passes one (cacheable POST requests), hashed as given:
+//!    callers normalize it first with [`normalize_body`] (JSON member order and whitespace, form
+//!    parameter order, `ignored_parameters` removed).
 //!
 //! These parts are hashed with BLAKE3 and the first 128 bits are the key, written as 32
 //! lowercase hex digits. The derivation is versioned and pinned by golden-vector tests: a key
@@ -35,9 +37,10 @@
 //! assert_eq!(key_a.to_string().len(), 32);
 //! ```
 
-use http::{HeaderMap, HeaderName, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -419,6 +422,323 @@ fn hex_value(b: u8) -> Option<u8> {
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
+}
+
+/// A request body in normal form, for the cache key (requests-cache's body normalization): two
+/// bodies a server reads the same way give the same bytes, and the credentials named in
+/// `ignored` are left out.
+///
+/// By the media type of `content_type` (compared case-insensitively, parameters such as
+/// `charset` aside):
+///
+/// - `application/json` and every `+json` type (`application/vnd.api+json`, ...): object
+///   members named in `ignored` are removed at every depth (in objects inside arrays too); the
+///   value is written compactly (no whitespace) with object members sorted by name (byte order,
+///   whatever serde_json's `preserve_order` feature says), arrays in their order, and strings
+///   and numbers as serde_json writes them (`"\u00e9"` becomes `"é"`, `1e2` becomes `100.0`).
+///   The body is returned unchanged when it is not valid JSON, when an object has a duplicate
+///   member name (servers disagree on which one wins), or when a number would not read back as
+///   the same decimal value once parsed into an `f64` and written again (an integer beyond 64
+///   bits, more significant digits than an `f64` holds, an underflow to zero): normalizing those
+///   could give two different requests one key.
+/// - `application/x-www-form-urlencoded`: the `&`-separated parameters get the treatment of a
+///   URL's query parameters ([`normalize_url`]): percent-encodings normalized, empty parameters
+///   and those whose name is in `ignored` dropped, the rest sorted by name, then value, and
+///   joined with `&`. A body that is not UTF-8 is returned unchanged.
+/// - anything else, or no `Content-Type`: unchanged.
+///
+/// Names in `ignored` are matched exactly (case-sensitively), as query parameters are. The
+/// result borrows `body` when nothing changes. Never fails and never panics; the work is linear
+/// in the size of the body.
+///
+/// [`create_key`] hashes the body it is given as it is: callers apply this function first.
+///
+/// ```
+/// use cachelayer_policy::key::{normalize_body, DEFAULT_IGNORED_PARAMETERS};
+/// use http::HeaderValue;
+///
+/// let ignored: Vec<String> = DEFAULT_IGNORED_PARAMETERS.iter().map(|s| s.to_string()).collect();
+/// let json = HeaderValue::from_static("application/json; charset=utf-8");
+/// let body = br#"{ "q": "rust", "api_key": "secret", "page": 2 }"#;
+/// assert_eq!(&*normalize_body(Some(&json), body, &ignored), br#"{"page":2,"q":"rust"}"#);
+///
+/// let form = HeaderValue::from_static("application/x-www-form-urlencoded");
+/// let body = b"q=rust&api_key=secret&page=2";
+/// assert_eq!(&*normalize_body(Some(&form), body, &ignored), b"page=2&q=rust");
+///
+/// let text = HeaderValue::from_static("text/plain");
+/// assert_eq!(&*normalize_body(Some(&text), b"b a", &ignored), b"b a");
+/// ```
+pub fn normalize_body<'a>(
+    content_type: Option<&HeaderValue>,
+    body: &'a [u8],
+    ignored: &[String],
+) -> Cow<'a, [u8]> {
+    let normalized = match body_kind(content_type) {
+        BodyKind::Json => normalize_json(body, ignored),
+        BodyKind::Form => normalize_form(body, ignored),
+        BodyKind::Other => None,
+    };
+    match normalized {
+        Some(out) if out != body => Cow::Owned(out),
+        _ => Cow::Borrowed(body),
+    }
+}
+
+/// How [`normalize_body`] treats a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+fn body_kind(content_type: Option<&HeaderValue>) -> BodyKind {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return BodyKind::Other;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return BodyKind::Other;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    if kind.eq_ignore_ascii_case("application") && subtype == "json"
+        || !kind.is_empty() && subtype.len() > "+json".len() && subtype.ends_with("+json")
+    {
+        BodyKind::Json
+    } else if kind.eq_ignore_ascii_case("application") && subtype == "x-www-form-urlencoded" {
+        BodyKind::Form
+    } else {
+        BodyKind::Other
+    }
+}
+
+/// The normal form of a form body, or `None` to keep it as it is.
+fn normalize_form(body: &[u8], ignored: &[String]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out = String::with_capacity(text.len() + 1);
+    push_normalized_query(&mut out, text, ignored);
+    let params = out.strip_prefix('?').unwrap_or(&out);
+    Some(params.as_bytes().to_vec())
+}
+
+/// The normal form of a JSON body, or `None` to keep it as it is.
+fn normalize_json(body: &[u8], ignored: &[String]) -> Option<Vec<u8>> {
+    let mut value: Json = serde_json::from_slice(body).ok()?;
+    if !numbers_read_back(body) {
+        return None;
+    }
+    value.remove_members(ignored);
+    let mut out = Vec::with_capacity(body.len());
+    value.write(&mut out).ok()?;
+    Some(out)
+}
+
+/// A JSON value as body normalization sees it: object members sorted by name in a `BTreeMap`
+/// (independent of serde_json's `preserve_order` feature), and a duplicate member name is an
+/// error instead of "the last one wins".
+#[derive(Debug)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(BTreeMap<String, Json>),
+}
+
+impl Json {
+    /// Removes the object members named in `ignored`, at every depth.
+    fn remove_members(&mut self, ignored: &[String]) {
+        match self {
+            Json::Array(items) => {
+                for item in items {
+                    item.remove_members(ignored);
+                }
+            }
+            Json::Object(members) => {
+                members.retain(|name, _| !ignored.iter().any(|i| i == name));
+                for member in members.values_mut() {
+                    member.remove_members(ignored);
+                }
+            }
+            Json::Null | Json::Bool(_) | Json::Number(_) | Json::String(_) => {}
+        }
+    }
+
+    /// Writes the value compactly, object members in name order.
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        match self {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(true) => out.extend_from_slice(b"true"),
+            Json::Bool(false) => out.extend_from_slice(b"false"),
+            Json::Number(n) => serde_json::to_writer(&mut *out, n)?,
+            Json::String(s) => serde_json::to_writer(&mut *out, s)?,
+            Json::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out)?;
+                }
+                out.push(b']');
+            }
+            Json::Object(members) => {
+                out.push(b'{');
+                for (i, (name, member)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, name)?;
+                    out.push(b':');
+                    member.write(out)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
+        serde_json::Number::from_f64(v)
+            .map(Json::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut members = BTreeMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value()?;
+            if members.insert(name, value).is_some() {
+                return Err(serde::de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// Whether every number of `json` (valid JSON) reads back as the same decimal value once
+/// parsed by serde_json and written again. If so, equal normalized bodies had equal numbers.
+fn numbers_read_back(json: &[u8]) -> bool {
+    let mut i = 0;
+    let mut in_string = false;
+    while let Some(&b) = json.get(i) {
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+        } else if b == b'"' {
+            in_string = true;
+            i += 1;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while json
+                .get(i)
+                .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+            {
+                i += 1;
+            }
+            let token = json
+                .get(start..i)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or("");
+            if !number_reads_back(token) {
+                return false;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn number_reads_back(token: &str) -> bool {
+    let Ok(number) = serde_json::from_str::<serde_json::Number>(token) else {
+        return false;
+    };
+    match (decimal_value(token), decimal_value(&number.to_string())) {
+        (Some(written), Some(read)) => written == read,
+        _ => false,
+    }
+}
+
+/// A JSON number's exact decimal value as (negative, significant digits without leading or
+/// trailing zeros, power of ten of the last digit); every zero is `(false, "", 0)`.
+fn decimal_value(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = int.chars().chain(frac.chars()).collect();
+    let significant = digits.trim_start_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let trimmed = significant.trim_end_matches('0');
+    let exponent = exponent
+        .checked_sub(i64::try_from(frac.len()).ok()?)?
+        .checked_add(i64::try_from(significant.len() - trimmed.len()).ok()?)?;
+    Some((negative, trimmed.to_owned(), exponent))
 }
 
 /// The cache key of a request, as described in the module docs.
@@ -1006,6 +1326,393 @@ mod tests {
             "http://e.com/p",
             "empty port dropped"
         );
+    }
+
+    /// (name, content type, body, ignored, expected)
+    type BodyCase = (
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static [&'static str],
+        &'static str,
+    );
+
+    const JSON: &str = "application/json";
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    fn normalized(content_type: Option<&str>, body: &[u8], ignore: &[&str]) -> Vec<u8> {
+        let content_type = content_type.map(|v| HeaderValue::from_str(v).unwrap());
+        normalize_body(content_type.as_ref(), body, &ignored(ignore)).into_owned()
+    }
+
+    #[test]
+    fn normalize_body_cases() {
+        // (name, content type, body, ignored, expected)
+        let cases: &[BodyCase] = &[
+            (
+                "JSON keys sorted",
+                Some(JSON),
+                r#"{"b":1,"a":2}"#,
+                &[],
+                r#"{"a":2,"b":1}"#,
+            ),
+            (
+                "JSON nested objects sorted",
+                Some(JSON),
+                r#"{"z":{"y":1,"x":{"d":0,"c":0}},"a":null}"#,
+                &[],
+                r#"{"a":null,"z":{"x":{"c":0,"d":0},"y":1}}"#,
+            ),
+            (
+                "JSON arrays keep order",
+                Some(JSON),
+                "[3,1,2]",
+                &[],
+                "[3,1,2]",
+            ),
+            (
+                "JSON whitespace dropped",
+                Some(JSON),
+                " {\n\t\"a\" : [ 1 , true , \"x y\" ] }\r\n",
+                &[],
+                r#"{"a":[1,true,"x y"]}"#,
+            ),
+            (
+                "JSON ignored key removed",
+                Some(JSON),
+                r#"{"api_key":"x","q":1}"#,
+                &["api_key"],
+                r#"{"q":1}"#,
+            ),
+            (
+                "JSON ignored key removed at every depth, in arrays too",
+                Some(JSON),
+                r#"{"a":{"api_key":1,"b":[{"api_key":2,"c":3}]}}"#,
+                &["api_key"],
+                r#"{"a":{"b":[{"c":3}]}}"#,
+            ),
+            (
+                "JSON ignored names are exact",
+                Some(JSON),
+                r#"{"API_KEY":1}"#,
+                &["api_key"],
+                r#"{"API_KEY":1}"#,
+            ),
+            (
+                "JSON ignored name as a value is kept",
+                Some(JSON),
+                r#"["api_key",{"k":"api_key"}]"#,
+                &["api_key"],
+                r#"["api_key",{"k":"api_key"}]"#,
+            ),
+            (
+                "JSON string escapes canonical",
+                Some(JSON),
+                r#"{"s":"\u00e9\/\t\""}"#,
+                &[],
+                "{\"s\":\"\u{e9}/\\t\\\"\"}",
+            ),
+            (
+                "JSON sorting is by bytes, inside strings with escapes",
+                Some(JSON),
+                r#"{"b\"":1,"b":2,"a\\":3}"#,
+                &[],
+                r#"{"a\\":3,"b":2,"b\"":1}"#,
+            ),
+            ("JSON scalars", Some(JSON), " -12 ", &[], "-12"),
+            (
+                "JSON exact float",
+                Some(JSON),
+                "[1.5,1e2,-0.25E1]",
+                &[],
+                "[1.5,100.0,-2.5]",
+            ),
+            (
+                "JSON u64 kept",
+                Some(JSON),
+                "18446744073709551615",
+                &[],
+                "18446744073709551615",
+            ),
+            (
+                "JSON negative zero",
+                Some(JSON),
+                "[-0,-0.0,0]",
+                &[],
+                "[-0.0,-0.0,0]",
+            ),
+            (
+                "JSON beyond 64 bits unchanged",
+                Some(JSON),
+                r#"{"b":1, "id":123456789012345678901234567890}"#,
+                &[],
+                r#"{"b":1, "id":123456789012345678901234567890}"#,
+            ),
+            (
+                "JSON more digits than f64 unchanged",
+                Some(JSON),
+                r#"{"b":1, "x":0.10000000000000000000001}"#,
+                &[],
+                r#"{"b":1, "x":0.10000000000000000000001}"#,
+            ),
+            (
+                "JSON underflow unchanged",
+                Some(JSON),
+                r#"{"b":1, "x":1e-400}"#,
+                &[],
+                r#"{"b":1, "x":1e-400}"#,
+            ),
+            (
+                "JSON numbers inside strings are text",
+                Some(JSON),
+                r#"{"b":"0.10000000000000000000001","a":"1e-400"}"#,
+                &[],
+                r#"{"a":"1e-400","b":"0.10000000000000000000001"}"#,
+            ),
+            (
+                "JSON duplicate member unchanged",
+                Some(JSON),
+                r#"{"b":1,"a":1,"a":2}"#,
+                &[],
+                r#"{"b":1,"a":1,"a":2}"#,
+            ),
+            (
+                "invalid JSON unchanged",
+                Some(JSON),
+                r#"{"b":1,"a":"#,
+                &[],
+                r#"{"b":1,"a":"#,
+            ),
+            (
+                "trailing garbage unchanged",
+                Some(JSON),
+                r#"{"b":1} x"#,
+                &[],
+                r#"{"b":1} x"#,
+            ),
+            ("empty JSON body unchanged", Some(JSON), "", &[], ""),
+            (
+                "JSON with parameters and case",
+                Some("Application/JSON; charset=UTF-8"),
+                r#"{"b":1,"a":2}"#,
+                &[],
+                r#"{"a":2,"b":1}"#,
+            ),
+            (
+                "+json types",
+                Some("application/vnd.api+json"),
+                r#"{"b":1,"a":2}"#,
+                &[],
+                r#"{"a":2,"b":1}"#,
+            ),
+            (
+                "json-like text unchanged",
+                Some("application/jsonx"),
+                r#"{"b":1,"a":2}"#,
+                &[],
+                r#"{"b":1,"a":2}"#,
+            ),
+            (
+                "form sorted by name then value",
+                Some(FORM),
+                "b=2&a=2&a=1",
+                &[],
+                "a=1&a=2&b=2",
+            ),
+            (
+                "form empty pieces dropped",
+                Some(FORM),
+                "&&b=1&&a=&",
+                &[],
+                "a=&b=1",
+            ),
+            (
+                "form ignored dropped",
+                Some(FORM),
+                "q=rust&api_key=secret&access_token=t",
+                &["api_key", "access_token"],
+                "q=rust",
+            ),
+            (
+                "form ignored matched after percent-normalization",
+                Some(FORM),
+                "api%5Fkey=s&q=%7e",
+                &["api_key"],
+                "q=~",
+            ),
+            (
+                "form charset parameter",
+                Some("application/x-www-form-urlencoded;charset=UTF-8"),
+                "b=1&a=1",
+                &[],
+                "a=1&b=1",
+            ),
+            (
+                "form only ignored",
+                Some(FORM),
+                "api_key=1",
+                &["api_key"],
+                "",
+            ),
+            (
+                "other type unchanged",
+                Some("text/plain"),
+                r#"{"b":1,"a":2}"#,
+                &["b"],
+                r#"{"b":1,"a":2}"#,
+            ),
+            (
+                "no content type unchanged",
+                None,
+                "b=1&a=1",
+                &["b"],
+                "b=1&a=1",
+            ),
+            (
+                "no subtype unchanged",
+                Some("json"),
+                r#"{"b":1,"a":2}"#,
+                &[],
+                r#"{"b":1,"a":2}"#,
+            ),
+        ];
+        for (name, content_type, body, ignore, expected) in cases {
+            let actual = normalized(*content_type, body.as_bytes(), ignore);
+            assert_eq!(
+                String::from_utf8_lossy(&actual),
+                *expected,
+                "{name}: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_body_equivalences() {
+        let defaults: Vec<&str> = DEFAULT_IGNORED_PARAMETERS.to_vec();
+        // (content type, bodies normalizing to one form)
+        let groups: &[(&str, &[&str])] = &[
+            (
+                JSON,
+                &[
+                    r#"{"b":1,"a":2}"#,
+                    r#"{"a":2,"b":1}"#,
+                    "{ \"a\": 2,\n \"b\": 1 }",
+                ],
+            ),
+            (
+                JSON,
+                &[
+                    r#"{"api_key":"x","q":1}"#,
+                    r#"{"q":1}"#,
+                    r#"{"q":1,"access_token":"t"}"#,
+                ],
+            ),
+            (
+                JSON,
+                &[
+                    r#"{"x":{"b":[1,{"d":1,"c":2}],"a":0}}"#,
+                    r#"{"x":{"a":0,"b":[1,{"c":2,"d":1}]}}"#,
+                ],
+            ),
+            (FORM, &["a=1&b=2", "b=2&a=1", "b=2&apikey=k&a=1&"]),
+        ];
+        for (content_type, group) in groups {
+            let first = normalized(Some(content_type), group[0].as_bytes(), &defaults);
+            for body in &group[1..] {
+                assert_eq!(
+                    normalized(Some(content_type), body.as_bytes(), &defaults),
+                    first,
+                    "{body} vs {}",
+                    group[0]
+                );
+            }
+        }
+        // (content type, bodies that must stay apart)
+        let apart: &[(&str, &str, &str)] = &[
+            (JSON, "[1,2]", "[2,1]"),
+            (JSON, r#"{"a":1}"#, r#"{"a":"1"}"#),
+            (JSON, r#"{"a":1}"#, r#"{"a":1.0}"#),
+            (JSON, r#"{"a":0.1}"#, r#"{"a":0.10000000000000000000001}"#),
+            (JSON, r#"{"a":0}"#, r#"{"a":1e-400}"#),
+            (JSON, r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            (JSON, r#"{"a":{"q":1}}"#, r#"{"a":{"q":2}}"#),
+            (FORM, "a=1&a=2", "a=1"),
+            (FORM, "a=1", "a=2"),
+        ];
+        for (content_type, a, b) in apart {
+            assert_ne!(
+                normalized(Some(content_type), a.as_bytes(), &defaults),
+                normalized(Some(content_type), b.as_bytes(), &defaults),
+                "{a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_body_borrows_when_unchanged() {
+        let json = HeaderValue::from_static(JSON);
+        let text = HeaderValue::from_static("text/plain");
+        for (content_type, body) in [
+            (Some(&json), &br#"{"a":1,"b":[2]}"#[..]),
+            (Some(&json), b"not json"),
+            (Some(&text), b"b=1&a=2"),
+            (None, b"b=1&a=2"),
+        ] {
+            assert!(
+                matches!(normalize_body(content_type, body, &[]), Cow::Borrowed(_)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_body_never_panics_on_odd_input() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let long_exponent = format!("[1e{}]", "9".repeat(40));
+        let inputs: [&[u8]; 12] = [
+            b"\xff\xfe",
+            b"\"\\",
+            b"\"\\u12",
+            b"[1e]",
+            b"[-]",
+            b"[1e999]",
+            b"[01]",
+            b"{\"a\":NaN}",
+            deep.as_bytes(),
+            long_exponent.as_bytes(),
+            b"=&=&%&%zz=%",
+            b"\0",
+        ];
+        for content_type in [JSON, FORM, "application/+json", "/", ";", ""] {
+            let content_type = HeaderValue::from_str(content_type).unwrap();
+            for body in inputs {
+                let _ = normalize_body(Some(&content_type), body, &ignored(&["a"]));
+            }
+        }
+        let binary = HeaderValue::from_bytes(b"application/json\xff").unwrap();
+        assert_eq!(&*normalize_body(Some(&binary), b"{ }", &[]), b"{ }");
+    }
+
+    #[test]
+    fn decimal_values() {
+        assert_eq!(decimal_value("1.50e1"), Some((false, "15".into(), 0)));
+        assert_eq!(decimal_value("-0.0"), Some((false, String::new(), 0)));
+        assert_eq!(decimal_value("1200"), Some((false, "12".into(), 2)));
+        assert_eq!(decimal_value("-1.2E-3"), Some((true, "12".into(), -4)));
+        assert_eq!(decimal_value("1e+2"), decimal_value("100.0"));
+        assert_eq!(decimal_value("1e"), None);
+        assert_eq!(decimal_value("1x"), None);
+    }
+
+    #[test]
+    fn golden_body_is_already_normal() {
+        // The golden POST body is its own normal form: keys made by the body-keying layer for it
+        // are the golden key.
+        let json = HeaderValue::from_static(JSON);
+        let body = b"{\"query\":\"{ a }\"}";
+        let normal = normalize_body(Some(&json), body, &KeyOptions::default().ignored_parameters);
+        assert!(matches!(normal, Cow::Borrowed(_)));
     }
 
     /// These vectors pin the key format (`cachelayer-key-v1`) across releases: stores written by
