@@ -1,13 +1,26 @@
 //! The store conformance suite on [`RedisStore`](cachelayer_redis::RedisStore), against the Redis
 //! at `CACHELAYER_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`), each test in its own
-//! namespace. Fails when Redis is not running.
+//! namespace, and on a [`TieredStore`] of a [`MemoryStore`] in front of one. Fails when Redis is
+//! not running.
 
 mod common;
 
+use cachelayer_store::{MemoryStore, TieredStore};
 use common::{TestRedis, write_raw};
+use std::sync::Arc;
 
 async fn make_store() -> TestRedis {
     TestRedis::new("conformance").await
 }
 
 cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
+
+mod memory_over_redis {
+    use super::*;
+
+    async fn make_tiered() -> TieredStore {
+        TieredStore::new(Arc::new(MemoryStore::new()), Arc::new(make_store().await))
+    }
+
+    cachelayer_store::store_conformance_tests!(make_tiered);
+}

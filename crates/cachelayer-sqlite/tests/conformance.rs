@@ -1,8 +1,8 @@
 //! The store conformance suite on [`SqliteStore`] (a file in a temporary directory), including
-//! the corrupt-record check.
+//! the corrupt-record check, and on a [`TieredStore`] of a [`MemoryStore`] in front of one.
 
 use cachelayer_sqlite::SqliteStore;
-use cachelayer_store::{CacheKey, Store, StoreFuture, StoredResponse};
+use cachelayer_store::{CacheKey, MemoryStore, Store, StoreFuture, StoredResponse, TieredStore};
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -54,3 +54,13 @@ async fn write_raw(store: &TempSqlite, key: CacheKey, record: Vec<u8>) {
 }
 
 cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
+
+mod memory_over_sqlite {
+    use super::*;
+
+    async fn make_tiered() -> TieredStore {
+        TieredStore::new(Arc::new(MemoryStore::new()), Arc::new(make_store().await))
+    }
+
+    cachelayer_store::store_conformance_tests!(make_tiered);
+}

@@ -22,6 +22,7 @@ mod error;
 mod inspect;
 mod memory;
 mod store;
+mod tiered;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -32,3 +33,4 @@ pub use error::StoreError;
 pub use inspect::{EntryFilter, EntryInfo, EntryPredicate, default_delete, default_entries};
 pub use memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
 pub use store::{Store, StoreFuture};
+pub use tiered::TieredStore;
