@@ -308,46 +308,81 @@ async fn a_body_dropped_before_its_end_is_not_stored() {
 }
 
 #[tokio::test]
-async fn head_responses_are_cached_apart_from_get() {
+async fn head_is_answered_from_the_stored_get_response() {
     let (mut cache, clock) = cached_client(CacheSettings::default());
     let origin = Origin::start(&clock).await;
-    origin.route("/head", |_| {
-        Reply::ok("body of the resource").header("cache-control", "max-age=60")
+    origin.route("/head", |seen| {
+        if seen.header("if-none-match") == Some("\"h1\"") {
+            Reply::not_modified()
+                .header("etag", "\"h1\"")
+                .header("cache-control", "max-age=60")
+        } else {
+            Reply::ok("body of the resource")
+                .header("etag", "\"h1\"")
+                .header("cache-control", "max-age=60")
+        }
     });
     let url = origin.url("/head");
 
+    // Nothing stored: the HEAD goes to the origin, and its (bodiless) response is not stored,
+    // so that it can never stand in for the GET response (RFC 9111 §4.3.5).
     let first = send(&mut cache, request(Method::HEAD, &url, &[])).await;
     assert_eq!(first.status, 200);
     assert!(first.body.is_empty());
-    assert_eq!(first.header("content-length"), Some("20"));
-    assert!(first.info.stored, "{:?}", first.info);
+    assert!(!first.info.stored, "{:?}", first.info);
+    assert_eq!(first.info.detail, Some("head"));
     let second = send(&mut cache, request(Method::HEAD, &url, &[])).await;
-    assert_eq!(second.info.outcome, CacheOutcome::Hit);
-    assert!(second.body.is_empty(), "a HEAD hit has no body");
-    assert_eq!(second.header("content-length"), Some("20"));
-    assert_eq!(origin.hits("/head"), 1);
-
-    // A GET has its own key: the stored HEAD response has no body to give it.
-    let get_first = send(&mut cache, get(&url)).await;
+    assert!(!second.info.from_cache);
     assert_eq!(origin.hits("/head"), 2);
+
+    // A GET is stored; HEAD requests are then answered from it, headers only.
+    let get_first = send(&mut cache, get(&url)).await;
     assert_eq!(get_first.info.outcome, CacheOutcome::Miss);
     assert_eq!(get_first.text(), "body of the resource");
-    assert_ne!(get_first.info.cache_key, first.info.cache_key);
+    assert_eq!(
+        get_first.info.cache_key, first.info.cache_key,
+        "HEAD and GET share the key"
+    );
+    let head_hit = send(&mut cache, request(Method::HEAD, &url, &[])).await;
+    assert_eq!(head_hit.info.outcome, CacheOutcome::Hit);
+    assert!(head_hit.body.is_empty(), "a HEAD hit has no body");
+    assert_eq!(head_hit.header("content-length"), Some("20"));
+    assert_eq!(head_hit.header("etag"), Some("\"h1\""));
     let get_hit = send(&mut cache, get(&url)).await;
     assert_eq!(get_hit.info.outcome, CacheOutcome::Hit);
-    assert_eq!(get_hit.text(), "body of the resource");
-    assert_eq!(origin.hits("/head"), 2);
+    assert_eq!(
+        get_hit.text(),
+        "body of the resource",
+        "the GET entry keeps its body"
+    );
+    assert_eq!(origin.hits("/head"), 3);
+
+    // Stale: a HEAD revalidates the stored GET response, and the 304 freshens it.
+    clock.advance(Duration::from_secs(61));
+    let head_revalidated = send(&mut cache, request(Method::HEAD, &url, &[])).await;
+    assert_eq!(head_revalidated.info.outcome, CacheOutcome::Revalidated);
+    assert!(head_revalidated.body.is_empty());
+    assert_eq!(
+        origin.last_request("/head").header("if-none-match"),
+        Some("\"h1\"")
+    );
+    let get_after = send(&mut cache, get(&url)).await;
+    assert_eq!(
+        get_after.info.outcome,
+        CacheOutcome::Hit,
+        "freshened by the HEAD's 304"
+    );
+    assert_eq!(get_after.text(), "body of the resource");
+    assert_eq!(origin.hits("/head"), 4);
     let methods: Vec<Method> = origin
         .requests("/head")
         .into_iter()
         .map(|s| s.method)
         .collect();
-    assert_eq!(methods, [Method::HEAD, Method::GET]);
-
-    // And the HEAD entry is still there, still bodiless.
-    let head_again = send(&mut cache, request(Method::HEAD, &url, &[])).await;
-    assert_eq!(head_again.info.outcome, CacheOutcome::Hit);
-    assert!(head_again.body.is_empty());
+    assert_eq!(
+        methods,
+        [Method::HEAD, Method::HEAD, Method::GET, Method::HEAD]
+    );
 }
 
 #[tokio::test]

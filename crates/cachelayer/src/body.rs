@@ -8,6 +8,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use sync_wrapper::SyncWrapper;
 
 /// The body of a response from [`CacheService`](crate::CacheService): either a stored body
 /// (a hit: one [`Bytes`], nothing copied), or the origin's body streamed through, recorded for
@@ -34,7 +35,9 @@ struct Recording<B> {
     size: usize,
     limit: usize,
     pending: Option<PendingWrite>,
-    write: Option<StoreFuture<()>>,
+    /// The store write, once started. `SyncWrapper` makes the body `Sync` (it is only ever
+    /// polled through `&mut`), so it fits `BoxBody` and other `Sync` body types.
+    write: Option<SyncWrapper<StoreFuture<()>>>,
     inner_done: bool,
 }
 
@@ -114,17 +117,17 @@ impl<B> Recording<B> {
         let key = pending.key.clone();
         let write =
             crate::stage::variant::put_entry(&pending.store, pending.key, Arc::new(pending.entry));
-        self.write = Some(Box::pin(async move {
+        self.write = Some(SyncWrapper::new(Box::pin(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");
             }
             Ok(())
-        }));
+        })));
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(write) = self.write.as_mut() {
-            let _ = ready!(write.as_mut().poll(cx));
+            let _ = ready!(write.get_mut().as_mut().poll(cx));
             self.write = None;
         }
         Poll::Ready(())
@@ -137,7 +140,7 @@ impl<B> Drop for Recording<B> {
         // last bytes) finishes in the background when a tokio runtime is there.
         if let Some(write) = self.write.take() {
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(write);
+                handle.spawn(write.into_inner());
             }
         }
     }
@@ -225,5 +228,17 @@ impl<B> fmt::Debug for CacheBody<B> {
                 .field("storing", &rec.pending.is_some())
                 .finish_non_exhaustive(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `CacheBody` fits `BoxBody` and other `Send + Sync` body types.
+    #[test]
+    fn cache_body_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CacheBody<http_body_util::Full<Bytes>>>();
     }
 }

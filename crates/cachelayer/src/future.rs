@@ -4,6 +4,7 @@ use crate::body::{CacheBody, PendingWrite};
 use crate::info::{CacheInfo, CacheOutcome, age_header};
 use crate::layer::Shared;
 use crate::settings::ActiveSettings;
+use crate::stage::invalidate;
 use crate::stage::lookup::{self, Lookup};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
@@ -11,6 +12,7 @@ use crate::stage::stale;
 use crate::stage::variant::{put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
+use cachelayer_policy::CacheKey;
 use cachelayer_policy::validators::{self, ConditionalOutcome};
 use cachelayer_store::{StoreFuture, StoredResponse};
 use http::header::{AGE, HeaderName};
@@ -60,6 +62,11 @@ pin_project! {
             write: StoreFuture<()>,
             ctx: Option<Box<FreshenCtx>>,
         },
+        // Waiting for the store to remove what an unsafe request invalidated.
+        Invalidate {
+            remove: StoreFuture<()>,
+            pending: Option<(S::Response, Box<OriginCtx>)>,
+        },
         Done,
     }
 }
@@ -93,6 +100,10 @@ struct OriginCtx {
     cached: Option<CachedRequest>,
     outcome: CacheOutcome,
     detail: Option<&'static str>,
+    /// For a bypassed unsafe request: what invalidation needs of it.
+    unsafe_request: Option<RequestSnapshot>,
+    /// Invalidation has run.
+    invalidated: bool,
 }
 
 struct CachedRequest {
@@ -134,6 +145,12 @@ where
         let state = match plan {
             Plan::Bypass { detail } => {
                 tracing::debug!(method = %request.method(), uri = %request.uri(), detail, "cache bypass");
+                let unsafe_request =
+                    invalidate::is_unsafe(request.method()).then(|| RequestSnapshot {
+                        method: request.method().clone(),
+                        uri: request.uri().clone(),
+                        headers: request.headers().clone(),
+                    });
                 State::Origin {
                     fut: inner.call(request),
                     ctx: Some(Box::new(OriginCtx {
@@ -141,6 +158,8 @@ where
                         cached: None,
                         outcome: CacheOutcome::Bypass,
                         detail: Some(detail),
+                        unsafe_request,
+                        invalidated: false,
                     })),
                 }
             }
@@ -192,15 +211,21 @@ where
                 StateProj::Origin { fut, ctx } => {
                     let result = ready!(fut.poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
-                    match after_origin(result, *ctx) {
-                        AfterOrigin::Respond(response) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(response);
-                        }
-                        AfterOrigin::Freshen(write, ctx) => this.state.set(State::Freshen {
-                            write,
-                            ctx: Some(ctx),
-                        }),
+                    if let Some(output) =
+                        continue_after_origin(this.state.as_mut(), after_origin(result, *ctx))
+                    {
+                        return Poll::Ready(output);
+                    }
+                }
+                StateProj::Invalidate { remove, pending } => {
+                    let _ = ready!(remove.as_mut().poll(cx));
+                    let (response, ctx) = pending
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    if let Some(output) =
+                        continue_after_origin(this.state.as_mut(), after_origin(Ok(response), *ctx))
+                    {
+                        return Poll::Ready(output);
                     }
                 }
                 StateProj::Freshen { write, ctx } => {
@@ -226,11 +251,42 @@ where
             State::Lookup { .. } => "lookup",
             State::Origin { .. } => "origin",
             State::Freshen { .. } => "freshen",
+            State::Invalidate { .. } => "invalidate",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
             .finish()
+    }
+}
+
+/// Moves to the state `after` asks for; `Some(output)` when the future is done.
+fn continue_after_origin<S, B, RB>(
+    mut state: Pin<&mut State<S, B>>,
+    after: AfterOrigin<RB, S::Error>,
+) -> Option<Result<Response<CacheBody<RB>>, S::Error>>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+{
+    match after {
+        AfterOrigin::Respond(output) => {
+            state.set(State::Done);
+            Some(output)
+        }
+        AfterOrigin::Freshen(write, ctx) => {
+            state.set(State::Freshen {
+                write,
+                ctx: Some(ctx),
+            });
+            None
+        }
+        AfterOrigin::Invalidate(remove, response, ctx) => {
+            state.set(State::Invalidate {
+                remove,
+                pending: Some((response, ctx)),
+            });
+            None
+        }
     }
 }
 
@@ -396,6 +452,8 @@ where
             }),
             outcome,
             detail,
+            unsafe_request: None,
+            invalidated: false,
         }),
     )
 }
@@ -403,18 +461,62 @@ where
 enum AfterOrigin<RB, E> {
     Respond(Result<Response<CacheBody<RB>>, E>),
     Freshen(StoreFuture<()>, Box<FreshenCtx>),
+    /// Remove invalidated entries, then go on with the response.
+    Invalidate(StoreFuture<()>, Response<RB>, Box<OriginCtx>),
+}
+
+/// The keys a response invalidates (RFC 9111 §4.4 for unsafe methods; §4.3.5 for a HEAD whose
+/// 200 shows the stored GET response changed); `None` when there is nothing to remove.
+fn invalidation<RB>(ctx: &OriginCtx, response: &Response<RB>) -> Option<Vec<CacheKey>> {
+    if ctx.invalidated {
+        return None;
+    }
+    let (request, cached) = match (&ctx.cached, &ctx.unsafe_request) {
+        (Some(cached), _) => (&cached.snapshot, Some(cached)),
+        (None, Some(request)) => (request, None),
+        (None, None) => return None,
+    };
+    if let Some(cached) = cached {
+        let stored_get_changed = request.method == Method::HEAD
+            && response.status() == StatusCode::OK
+            && cached.stored.is_some();
+        if stored_get_changed {
+            return Some(vec![cached.plan.key.clone()]);
+        }
+    }
+    let keys = invalidate::keys_to_invalidate(
+        &request.method,
+        &request.uri,
+        &request.headers,
+        response.status(),
+        response.headers(),
+        &ctx.env.settings,
+    );
+    (!keys.is_empty()).then_some(keys)
 }
 
 /// The origin answered (or failed) -> 304 freshening, stale-if-error, or store the response.
-fn after_origin<RB, E>(result: Result<Response<RB>, E>, ctx: OriginCtx) -> AfterOrigin<RB, E>
+fn after_origin<RB, E>(result: Result<Response<RB>, E>, mut ctx: OriginCtx) -> AfterOrigin<RB, E>
 where
     RB: Body<Data = Bytes>,
 {
+    let result = match result {
+        Ok(response) => match invalidation(&ctx, &response) {
+            Some(keys) => {
+                ctx.invalidated = true;
+                let remove = invalidate::remove_all(&ctx.env.shared.store, keys);
+                return AfterOrigin::Invalidate(remove, response, Box::new(ctx));
+            }
+            None => Ok(response),
+        },
+        Err(error) => Err(error),
+    };
     let OriginCtx {
         env,
         cached,
         outcome,
         detail,
+        ..
     } = ctx;
     let now = env.now();
     let Some(cached) = cached else {
@@ -553,7 +655,7 @@ where
     let body = if status == StatusCode::NOT_MODIFIED {
         CacheBody::origin(body)
     } else {
-        match write::prepare(&snapshot, &plan, head, &env.settings, request_time, now) {
+        match write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now) {
             Ok(entry) => {
                 tracing::debug!(key = %plan.key, expires = ?entry.expires, "response will be stored");
                 info.stored = true;

@@ -69,8 +69,16 @@ pub struct CacheInfo {
     pub expires: Option<SystemTime>,
     /// The served response was stale (requests-cache `is_expired`).
     pub is_expired: bool,
-    /// Why the response was not stored, or why a stored response was not used, as a short
-    /// token (for example `no-store`, `body-too-large`).
+    /// Why the response was not stored, or why a stored response was not used, as a short token
+    /// (also the `Cache-Status` `detail`):
+    ///
+    /// - bypass: `disabled`, `method` (not in `allowable_methods`), `do-not-cache`;
+    /// - a stored response not used: `stale`, `vary-mismatch`, `method-mismatch`, `filter`,
+    ///   `force-refresh`;
+    /// - not stored: `no-store`, `request-no-store`, `private`, `authorization`,
+    ///   `must-understand`, `status-not-storable`, `status-not-allowed`, `method-not-cacheable`,
+    ///   `no-freshness-information`, `stale-without-validator`, `body-too-large`, `vary-star`,
+    ///   `filter`, `head`, `read-only`, `do-not-cache`.
     pub detail: Option<&'static str>,
 }
 
@@ -133,8 +141,11 @@ impl CacheInfo {
                 match expires.duration_since(now) {
                     Ok(left) => push_int(&mut out, left.as_secs()),
                     Err(e) => {
-                        out.push('-');
-                        push_int(&mut out, e.duration().as_secs());
+                        let stale_for = e.duration().as_secs();
+                        if stale_for > 0 {
+                            out.push('-');
+                        }
+                        push_int(&mut out, stale_for);
                     }
                 }
             }

@@ -113,6 +113,11 @@ pub struct CacheSettings {
     /// The cache's name in `Cache-Status` (RFC 9211 §2). Default: `"cachelayer"`.
     pub cache_status_name: String,
 
+    /// Targeted cache-control fields (RFC 9213), used by a shared cache only: the first of these
+    /// response fields with a valid value replaces `Cache-Control` and `Expires` for this cache's
+    /// decisions (the fields are still stored and forwarded). Default: `["CDN-Cache-Control"]`.
+    pub targeted_cache_control: Vec<String>,
+
     /// Revalidate every stored response that has a validator before using it, even when fresh
     /// (requests-cache `always_revalidate`). Responses without a validator are used while
     /// fresh. Default: `false`.
@@ -161,6 +166,7 @@ impl Default for CacheSettings {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             cache_status: true,
             cache_status_name: "cachelayer".to_owned(),
+            targeted_cache_control: vec!["CDN-Cache-Control".to_owned()],
             always_revalidate: false,
             only_if_cached: false,
             filter_fn: None,

@@ -35,7 +35,8 @@ pub(crate) fn evaluate(
     settings: &CacheSettings,
     now: SystemTime,
 ) -> Lookup {
-    if entry.request.method != *method {
+    let head_of_get = method == http::Method::HEAD && entry.request.method == http::Method::GET;
+    if entry.request.method != *method && !head_of_get {
         return Lookup::Unusable("method-mismatch");
     }
     if !vary_matches(entry, headers) {

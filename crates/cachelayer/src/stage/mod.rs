@@ -6,8 +6,10 @@
 //! 4. [`revalidate`]: conditional requests with the stored validators, and freshening with 304;
 //! 5. [`stale`]: serving stale responses when the origin fails (stale-if-error);
 //! 6. [`write`]: whether the origin's response is stored, and the entry it becomes;
-//! 7. [`variant`]: secondary keys for responses that vary by request header fields.
+//! 7. [`variant`]: secondary keys for responses that vary by request header fields;
+//! 8. [`invalidate`]: removing stored responses after unsafe requests.
 
+pub(crate) mod invalidate;
 pub(crate) mod lookup;
 pub(crate) mod request;
 pub(crate) mod revalidate;

@@ -86,8 +86,14 @@ pub(crate) fn plan(
         };
     }
     let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
+    // A HEAD is answered from the stored GET response (RFC 9111 §4.3.5): same key.
+    let key_method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     let input = KeyInput {
-        method,
+        method: key_method,
         uri,
         headers,
         body,

@@ -32,9 +32,32 @@ pub(crate) struct ResponseHead<'a> {
     pub(crate) headers: &'a HeaderMap,
 }
 
-/// Decides whether a response is stored; when it is, the entry (with an empty body, filled in
-/// when the body has been read).
-pub(crate) fn prepare(
+/// Decides whether a new response from the origin is stored; when it is, the entry (with an
+/// empty body, filled in when the body has been read). Responses to HEAD are never stored: they
+/// share the GET response's key and have no body (RFC 9111 §4.3.5).
+pub(crate) fn prepare_new(
+    request: &RequestSnapshot,
+    plan: &RequestPlan,
+    response: ResponseHead<'_>,
+    settings: &CacheSettings,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Result<StoredResponse, &'static str> {
+    if request.method == Method::HEAD {
+        return Err("head");
+    }
+    prepare(
+        request,
+        plan,
+        response,
+        settings,
+        request_time,
+        response_time,
+    )
+}
+
+/// Decides whether a response may be stored, and builds its entry (with an empty body).
+fn prepare(
     request: &RequestSnapshot,
     plan: &RequestPlan,
     response: ResponseHead<'_>,
@@ -52,14 +75,18 @@ pub(crate) fn prepare(
     if !settings.allows_status(response.status) {
         return Err("status-not-allowed");
     }
-    let directives = ResponseDirectives::from_headers(response.headers);
+    // The headers the policy reads: with a targeted field (RFC 9213), its value stands for
+    // Cache-Control and Expires is ignored. What is stored is the response as it came.
+    let targeted = targeted_policy_headers(response.headers, settings);
+    let policy_headers = targeted.as_ref().unwrap_or(response.headers);
+    let directives = ResponseDirectives::from_headers(policy_headers);
     let kind = settings.cache_kind();
     let storable = storable::check(&Exchange {
         method: &request.method,
         request_headers: &request.headers,
         request: &plan.directives,
         status: response.status,
-        response_headers: response.headers,
+        response_headers: policy_headers,
         response: &directives,
         kind,
     });
@@ -97,7 +124,7 @@ pub(crate) fn prepare(
     let entry_times = expiration_for(
         &directives,
         response.status,
-        response.headers,
+        policy_headers,
         plan,
         settings,
         response_time,
@@ -115,7 +142,11 @@ pub(crate) fn prepare(
     let has_validator = validators::has_validator(response.headers);
     if entry_times.fresh_for_zero && !has_validator {
         // Stale at once and impossible to revalidate: it could never be reused.
-        return Err("stale-without-validator");
+        return Err(if entry_times.source == ExpirationSource::Default {
+            "no-freshness-information"
+        } else {
+            "stale-without-validator"
+        });
     }
 
     let stale = stale_policy(&directives, settings);
@@ -261,6 +292,24 @@ pub(crate) fn storable_headers(
         }
     }
     stored
+}
+
+/// With a shared cache and a targeted cache-control field (RFC 9213 §2.1) in the response: the
+/// response's header fields with `Cache-Control` replaced by the first valid targeted field and
+/// `Expires` removed. `None` when no targeted field applies.
+fn targeted_policy_headers(headers: &HeaderMap, settings: &CacheSettings) -> Option<HeaderMap> {
+    if !settings.shared {
+        return None;
+    }
+    let value = settings.targeted_cache_control.iter().find_map(|name| {
+        let value = headers.get(name.as_str())?;
+        let text = value.to_str().ok()?.trim();
+        (!text.is_empty()).then(|| value.clone())
+    })?;
+    let mut policy = headers.clone();
+    policy.insert(header::CACHE_CONTROL, value);
+    policy.remove(header::EXPIRES);
+    Some(policy)
 }
 
 /// Removes the hop-by-hop fields of RFC 9110 §7.6.1: `Connection` and the fields it lists,
