@@ -23,7 +23,8 @@ pub const DEFAULT_MAX_CAPACITY: u64 = 64 * 1024 * 1024;
 ///   waits for a full sweep.
 /// - [`entries`](Store::entries) and [`delete`](Store::delete) scan the entries in place, in one
 ///   pass, without copying them; `delete` removes an entry only if it is still the one that
-///   matched (an entry replaced during the scan is kept).
+///   matched (an entry replaced during the scan is kept), and drops the entries past retention
+///   it meets (without counting them).
 ///
 /// Cloning is cheap and clones share the same entries.
 #[derive(Clone)]
@@ -247,12 +248,14 @@ impl Store for MemoryStore {
                     }
                 }
                 filter => {
+                    // Entries past retention met on the way are dropped too (they are already
+                    // gone for `get`), but not counted.
                     let matcher = Matcher::new(&filter);
                     let matched: Vec<(Arc<CacheKey>, Arc<StoredResponse>)> = self
                         .cache
                         .iter()
                         .filter(|(key, entry)| {
-                            !entry.is_past_retention(now) && matcher.matches(key, entry)
+                            entry.is_past_retention(now) || matcher.matches(key, entry)
                         })
                         .collect();
                     for (key, seen) in matched {
@@ -265,7 +268,8 @@ impl Store for MemoryStore {
                                 std::future::ready(if same { Op::Remove } else { Op::Nop })
                             })
                             .await;
-                        if matches!(result, CompResult::Removed(_)) {
+                        if matches!(result, CompResult::Removed(_)) && !seen.is_past_retention(now)
+                        {
                             removed += 1;
                         }
                     }

@@ -44,6 +44,7 @@
 use crate::layer::Shared;
 use crate::options::KeyBody;
 use crate::settings::{ActiveSettings, CacheSettings, StaleWindow};
+use crate::stage::variant::variant_key;
 use arc_swap::ArcSwap;
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, SystemClock, validators};
@@ -119,6 +120,14 @@ pub use cachelayer_store::{EntryFilter, EntryInfo};
 /// entries of all of them. Only key derivation (`delete_urls`, `delete_requests`,
 /// `contains_url`, `contains_request`, `create_key`) follows the settings of the layer the
 /// handle came from.
+///
+/// # Responses with `Vary`
+///
+/// A response with `Vary` is stored under two keys: the request's key (the latest variant of
+/// the URL) and a secondary key for its variant (RFC 9111 §4.1). Listings, [`len`](Self::len)
+/// and [`size_bytes`](Self::size_bytes) show both entries, and removals count both.
+/// [`delete_keys`](Self::delete_keys) and [`delete_requests`](Self::delete_requests) remove both
+/// copies of what they delete; [`delete_urls`](Self::delete_urls) removes every variant.
 ///
 /// # Concurrency
 ///
@@ -204,12 +213,16 @@ impl Cache {
         self.delete(EntryFilter::OlderThan(cutoff)).await
     }
 
-    /// Removes the responses stored under `keys` and returns how many there were
+    /// Removes the responses stored under `keys` and returns how many entries it removed
     /// (requests-cache `delete('e25f7e6326966e82', ...)`). Keys come from
     /// [`CacheInfo::cache_key`](crate::CacheInfo::cache_key), from [`entries`](Self::entries),
     /// [`keys`](Self::keys) or [`create_key`](Self::create_key), or from their text form
     /// (`"…".parse::<CacheKey>()`, as `Cache-Status` and listings print them). Unknown keys are
     /// ignored.
+    ///
+    /// A response with `Vary` is stored twice: under the request's key and under a secondary
+    /// key for its variant (RFC 9111 §4.1). Deleting the request's key removes both copies (two
+    /// entries). Reads each entry before removing it (one `get` per key).
     ///
     /// # Errors
     /// The store's error.
@@ -217,11 +230,18 @@ impl Cache {
         &self,
         keys: impl IntoIterator<Item = CacheKey>,
     ) -> Result<u64, StoreError> {
-        let keys: Vec<CacheKey> = keys.into_iter().collect();
-        if keys.is_empty() {
+        let store = &self.shared.store;
+        let mut remove = Vec::new();
+        for key in keys {
+            if let Some(entry) = read(store, &key).await? {
+                remove.extend(variant_key(&key, &entry.headers, &entry.request.headers));
+            }
+            remove.push(key);
+        }
+        if remove.is_empty() {
             return Ok(0);
         }
-        self.delete(EntryFilter::Keys(keys)).await
+        self.delete(EntryFilter::Keys(remove)).await
     }
 
     /// Removes the responses to requests for these URLs, whatever the request method and header
@@ -251,12 +271,16 @@ impl Cache {
         self.delete(EntryFilter::Urls(urls)).await
     }
 
-    /// Removes the responses stored for these requests and returns how many (requests-cache
-    /// `delete(requests=[...])`). Each request is keyed as the cache keys it (see
+    /// Removes the responses stored for these requests and returns how many entries it removed
+    /// (requests-cache `delete(requests=[...])`). Each request is keyed as the cache keys it (see
     /// [`create_key`](Self::create_key)): method, URL, the header fields `match_headers`
     /// selects, the [`KeyBody`](crate::KeyBody) extension when present, or the settings'
     /// `key_fn`. Only the request head is read; the body type does not matter
     /// (`Request<()>` will do).
+    ///
+    /// For a response with `Vary`, the variant the request's header fields select is removed
+    /// (both its copies, when it is also the latest variant stored under the request's key);
+    /// other variants stay.
     ///
     /// # Errors
     /// The store's error.
@@ -264,8 +288,14 @@ impl Cache {
         &self,
         requests: impl IntoIterator<Item = &'a Request<B>>,
     ) -> Result<u64, StoreError> {
-        let keys: Vec<CacheKey> = requests.into_iter().map(|r| self.create_key(r)).collect();
-        self.delete_keys(keys).await
+        let mut remove = Vec::new();
+        for request in requests {
+            remove.extend(self.keys_answering(request).await?);
+        }
+        if remove.is_empty() {
+            return Ok(0);
+        }
+        self.delete(EntryFilter::Keys(remove)).await
     }
 
     /// Removes the entries whose record cannot be read, and returns how many (requests-cache
@@ -338,11 +368,8 @@ impl Cache {
         let store = &self.shared.store;
         let mut changed = 0;
         for key in store.keys().await? {
-            let entry = match store.get(&key).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => continue,
-                Err(error) if error.is_decode() => continue,
-                Err(error) => return Err(error),
+            let Some(entry) = read(store, &key).await? else {
+                continue;
             };
             let has_validator = validators::has_validator(&entry.headers);
             let retain_until = retain_until(expires, has_validator, &entry.stale, stale_if_error);
@@ -366,7 +393,8 @@ impl Cache {
     /// `create_key(request)`): the settings' `key_fn` when set, otherwise
     /// `cachelayer_policy::key::create_key` with the settings' `match_headers` and
     /// `ignored_parameters`, and the request's [`KeyBody`](crate::KeyBody) extension as the body.
-    /// Only the request head is read.
+    /// A `HEAD` request has the key of the `GET` (the cache answers it from the stored `GET`
+    /// response). Only the request head is read.
     pub fn create_key<B>(&self, request: &Request<B>) -> CacheKey {
         let settings = self.shared.settings.load();
         let body = request.extensions().get::<KeyBody>().map(|b| &b.0[..]);
@@ -407,14 +435,37 @@ impl Cache {
         self.contains_key(&key).await
     }
 
-    /// `true` when a response is stored under the key of `request` (requests-cache
-    /// `contains(request=...)`; see [`create_key`](Self::create_key)).
+    /// `true` when a response to `request` is stored (requests-cache `contains(request=...)`):
+    /// under its key (see [`create_key`](Self::create_key)) and, for a response with `Vary`, for
+    /// the variant the request's header fields select. Whether it is fresh does not matter.
     ///
     /// # Errors
     /// The store's error.
     pub async fn contains_request<B>(&self, request: &Request<B>) -> Result<bool, StoreError> {
-        let key = self.create_key(request);
-        self.contains_key(&key).await
+        for key in self.keys_answering(request).await? {
+            if self.contains_key(&key).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The keys under which the response that would answer `request` is stored: the request's
+    /// key, unless another variant is stored there, and the secondary key of the request's
+    /// variant when the stored response varies.
+    async fn keys_answering<B>(&self, request: &Request<B>) -> Result<Vec<CacheKey>, StoreError> {
+        let primary = self.create_key(request);
+        let Some(entry) = read(&self.shared.store, &primary).await? else {
+            return Ok(vec![primary]);
+        };
+        let Some(own) = variant_key(&primary, &entry.headers, request.headers()) else {
+            return Ok(vec![primary]);
+        };
+        if variant_key(&primary, &entry.headers, &entry.request.headers).as_ref() == Some(&own) {
+            Ok(vec![primary, own])
+        } else {
+            Ok(vec![own])
+        }
     }
 
     /// A summary of every stored response: key, method, normalized URL, status, `created_at`,
@@ -475,6 +526,17 @@ impl Cache {
     }
 }
 
+/// The entry under `key`; `None` for an unreadable record (a decode error), like a miss.
+async fn read(
+    store: &Arc<dyn Store>,
+    key: &CacheKey,
+) -> Result<Option<Arc<StoredResponse>>, StoreError> {
+    match store.get(key).await {
+        Err(error) if error.is_decode() => Ok(None),
+        other => other,
+    }
+}
+
 /// The key of a request, as the request stage derives it.
 fn key_of(
     settings: &ActiveSettings,
@@ -483,6 +545,12 @@ fn key_of(
     headers: &HeaderMap,
     body: Option<&[u8]>,
 ) -> CacheKey {
+    // A HEAD is answered from the stored GET response (RFC 9111 §4.3.5): same key.
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     let input = KeyInput {
         method,
         uri,
@@ -597,6 +665,14 @@ mod tests {
         let head = Request::head("http://example.com/a?a=2&b=1")
             .body(())
             .unwrap();
-        assert_ne!(cache.create_key(&head), cache.create_key(&b));
+        assert_eq!(
+            cache.create_key(&head),
+            cache.create_key(&b),
+            "HEAD: the GET key"
+        );
+        let delete = Request::delete("http://example.com/a?a=2&b=1")
+            .body(())
+            .unwrap();
+        assert_ne!(cache.create_key(&delete), cache.create_key(&b));
     }
 }
