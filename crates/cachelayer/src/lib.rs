@@ -56,6 +56,7 @@ mod future;
 mod info;
 mod layer;
 mod options;
+mod request_body;
 mod rules;
 mod service;
 mod settings;
@@ -67,6 +68,9 @@ pub use future::ResponseFuture;
 pub use info::{CacheInfo, CacheOutcome};
 pub use layer::CacheLayer;
 pub use options::{CacheOptions, KeyBody};
+pub use request_body::{
+    BoxError, DEFAULT_KEY_BODY_LIMIT, KeyRequestBody, KeyRequestBodyFuture, KeyRequestBodyLayer,
+};
 pub use rules::{FilterFn, KeyFn, PatternError, ResponseView, UrlPattern};
 pub use service::CacheService;
 pub use settings::{CacheSettings, DEFAULT_MAX_BODY_SIZE, StaleWindow};
