@@ -34,7 +34,8 @@
 //! ```
 
 use cachelayer_store::{
-    CacheKey, Clock, Store, StoreError, StoreFuture, StoredResponse, SystemClock,
+    CacheKey, Clock, EntryFilter, EntryInfo, Store, StoreError, StoreFuture, StoredResponse,
+    SystemClock, default_delete,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisResult};
@@ -56,6 +57,9 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_millis(500);
 /// How many keys one `SCAN` round asks for, and how many deletions one pipeline carries.
 const BATCH: usize = 500;
 
+/// How many records one `MGET` reads when listing or filtering (records may be megabytes).
+const MGET_BATCH: usize = 32;
+
 /// Deletes `KEYS[1]` only while it still holds `ARGV[1]`: a record read as unusable is removed
 /// unless another writer replaced it meanwhile.
 const DELETE_IF_UNCHANGED: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -64,6 +68,11 @@ const DELETE_IF_UNCHANGED: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then
 ///
 /// See the [crate documentation](crate). Make one with [`RedisStore::connect`] or
 /// [`RedisStore::builder`]. Cloning is cheap; clones share the connection and the error count.
+///
+/// [`Store::entries`] and [`Store::delete`] are overridden: they walk the namespace with `SCAN`,
+/// read records with `MGET` (32 at a time) only when the filter needs them (not for
+/// [`EntryFilter::All`] and [`EntryFilter::Keys`]), and delete with pipelined `UNLINK`s, whose
+/// replies give the count.
 ///
 /// Every operation must be awaited inside a Tokio runtime. Each returns within the operation
 /// timeout (`keys`, `len` and `clear` within it per round trip: one `SCAN` page or one batch of
@@ -265,10 +274,13 @@ impl Inner {
     }
 
     /// Sends one pipeline within the operation timeout, counting a failure.
-    async fn query_pipeline(&self, pipe: &redis::Pipeline) -> Result<(), StoreError> {
+    async fn query_pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
         let attempt = async {
             let mut conn = self.connection().await?;
-            pipe.query_async::<()>(&mut conn).await
+            pipe.query_async::<T>(&mut conn).await
         };
         self.counted(tokio::time::timeout(self.timeout, attempt).await)
     }
@@ -335,19 +347,116 @@ impl Inner {
         }
     }
 
-    async fn clear(&self) -> Result<(), StoreError> {
+    /// Unlinks `keys` (Redis keys) in pipelined batches; returns how many existed.
+    async fn unlink(&self, keys: &[impl redis::ToRedisArgs + Sync]) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for chunk in keys.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("UNLINK").arg(key);
+            }
+            removed += self
+                .query_pipeline::<Vec<u64>>(&pipe)
+                .await?
+                .into_iter()
+                .sum::<u64>();
+        }
+        Ok(removed)
+    }
+
+    /// The entries a `get` would return under `keys` (Redis keys from a `SCAN`), read with
+    /// `MGET` in small batches: their Redis key, cache key and entry.
+    async fn load(
+        &self,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<(Vec<u8>, CacheKey, StoredResponse)>, StoreError> {
+        let now = self.clock.now();
+        let prefix = self.prefix.as_bytes();
+        let mut out = Vec::new();
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let chunk: Vec<Vec<u8>> = keys.by_ref().take(MGET_BATCH).collect();
+            let mut mget = redis::cmd("MGET");
+            mget.arg(&chunk);
+            let records = self.query::<Vec<Option<Vec<u8>>>>(&mget).await?;
+            for (redis_key, record) in chunk.into_iter().zip(records) {
+                let Some(record) = record else { continue };
+                let Some(key) = redis_key
+                    .strip_prefix(prefix)
+                    .and_then(|rest| std::str::from_utf8(rest).ok())
+                    .map(CacheKey::custom)
+                else {
+                    continue;
+                };
+                match StoredResponse::decode(&record) {
+                    Ok(entry) if !entry.is_past_retention(now) => {
+                        out.push((redis_key, key, entry));
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::debug!(%key, %error, "leaving an unreadable record out"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn entries(&self) -> Result<Vec<EntryInfo>, StoreError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
         let mut cursor = 0;
         loop {
             let (next, batch) = self.scan(cursor).await?;
-            for chunk in batch.chunks(BATCH) {
-                let mut pipe = redis::pipe();
-                for key in chunk {
-                    pipe.cmd("UNLINK").arg(key).ignore();
-                }
-                self.query_pipeline(&pipe).await?;
+            let batch = batch
+                .into_iter()
+                .filter(|key| seen.insert(key.clone()))
+                .collect();
+            for (_, key, entry) in self.load(batch).await? {
+                out.push(EntryInfo::new(&key, &entry));
             }
             if next == 0 {
-                return Ok(());
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Deletes the entries `filter` matches (all but `All` and `Keys`, which need no reading).
+    async fn delete_matching(&self, filter: &EntryFilter) -> Result<u64, StoreError> {
+        let urls: HashSet<&str> = match filter {
+            EntryFilter::Urls(urls) => urls.iter().map(String::as_str).collect(),
+            _ => HashSet::new(),
+        };
+        let mut removed = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, batch) = self.scan(cursor).await?;
+            let victims: Vec<Vec<u8>> = self
+                .load(batch)
+                .await?
+                .into_iter()
+                .filter(|(_, key, entry)| match filter {
+                    EntryFilter::Urls(_) => urls.contains(entry.request.url.as_str()),
+                    filter => filter.matches(key, entry),
+                })
+                .map(|(redis_key, _, _)| redis_key)
+                .collect();
+            removed += self.unlink(&victims).await?;
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Unlinks every key of the namespace; returns how many there were.
+    async fn clear(&self) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, batch) = self.scan(cursor).await?;
+            removed += self.unlink(&batch).await?;
+            if next == 0 {
+                return Ok(removed);
             }
             cursor = next;
         }
@@ -452,7 +561,7 @@ impl Store for RedisStore {
 
     fn clear(&self) -> StoreFuture<()> {
         let inner = self.inner.clone();
-        boxed(async move { inner.clear().await })
+        boxed(async move { inner.clear().await.map(|_| ()) })
     }
 
     fn keys(&self) -> StoreFuture<Vec<CacheKey>> {
@@ -463,6 +572,29 @@ impl Store for RedisStore {
     fn len(&self) -> StoreFuture<u64> {
         let inner = self.inner.clone();
         boxed(async move { Ok(inner.keys().await?.len() as u64) })
+    }
+
+    fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
+        boxed(async move { self.inner.entries().await })
+    }
+
+    fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        boxed(async move {
+            match filter {
+                EntryFilter::All => self.inner.clear().await,
+                EntryFilter::Keys(keys) => {
+                    let keys: HashSet<String> =
+                        keys.iter().map(|key| self.redis_key(key)).collect();
+                    let keys: Vec<String> = keys.into_iter().collect();
+                    self.inner.unlink(&keys).await
+                }
+                EntryFilter::Expired { .. }
+                | EntryFilter::OlderThan(_)
+                | EntryFilter::Urls(_)
+                | EntryFilter::Custom(_) => self.inner.delete_matching(&filter).await,
+                other => default_delete(&*self, other).await,
+            }
+        })
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use cachelayer_redis::RedisStore;
 use cachelayer_store::conformance::sample_entry;
-use cachelayer_store::{CacheKey, Clock, ManualClock, Store, StoreError};
+use cachelayer_store::{CacheKey, Clock, EntryFilter, ManualClock, Store, StoreError};
 use common::{TestRedis, delete_namespace, raw_connection, redis_url, unique_namespace};
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -164,6 +164,25 @@ async fn clear_and_keys_walk_more_than_one_batch() {
     assert_eq!(store.keys().await.unwrap().len(), 1_234);
     assert_eq!(store.len().await.unwrap(), 1_234);
     assert!(store.get(&k("many-1000")).await.unwrap().is_some());
+    let store = Arc::new(store.clone());
+    assert_eq!(store.clone().entries().await.unwrap().len(), 1_234);
+    let keys = vec![k("many-1"), k("many-2"), k("many-2"), k("absent")];
+    assert_eq!(
+        store.clone().delete(EntryFilter::Keys(keys)).await.unwrap(),
+        2
+    );
+    let removed = store
+        .clone()
+        .delete(EntryFilter::custom(|info| {
+            info.key.to_string().ends_with('7')
+        }))
+        .await
+        .unwrap();
+    assert_eq!(removed, 123, "many-7, many-17, ..., many-1227");
+    assert_eq!(
+        store.clone().delete(EntryFilter::All).await.unwrap(),
+        1_234 - 2 - 123
+    );
     store.clear().await.unwrap();
     assert_eq!(store.len().await.unwrap(), 0);
 }

@@ -39,9 +39,11 @@
 //! ```
 
 use cachelayer_store::{
-    CacheKey, Clock, Store, StoreError, StoreFuture, StoredResponse, SystemClock,
+    CacheKey, Clock, EntryFilter, EntryInfo, Store, StoreError, StoreFuture, StoredResponse,
+    SystemClock, default_delete,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -64,13 +66,13 @@ const ACCESS_RESOLUTION_MS: i64 = 1000;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
-    record BLOB NOT NULL,
     url TEXT,
     created_at INTEGER,
     expires INTEGER NULL,
     retain_until INTEGER NULL,
     size INTEGER,
-    accessed_at INTEGER
+    accessed_at INTEGER,
+    record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS responses_expires ON responses(expires);
 CREATE INDEX IF NOT EXISTS responses_created_at ON responses(created_at);
@@ -97,11 +99,16 @@ END;
 /// See the [crate documentation](crate) for the design. Open one with [`SqliteStore::open`] or
 /// [`SqliteStore::builder`].
 ///
-/// The database has one table, `responses(key TEXT PRIMARY KEY, record BLOB NOT NULL, url TEXT,
-/// created_at INTEGER, expires INTEGER NULL, retain_until INTEGER NULL, size INTEGER,
-/// accessed_at INTEGER)`, indexed on each time column; times are unix milliseconds (`expires` and
+/// The database has one table, `responses(key TEXT PRIMARY KEY, url TEXT, created_at INTEGER,
+/// expires INTEGER NULL, retain_until INTEGER NULL, size INTEGER, accessed_at INTEGER, record BLOB
+/// NOT NULL)`, indexed on each time column; times are unix milliseconds (`expires` and
 /// `retain_until` rounded up, `created_at` and `accessed_at` down), `size` is the record's length
-/// in bytes. A `totals` table, kept by triggers, holds the sum of `size`.
+/// in bytes. The record comes last so that reading the other columns never walks a large
+/// record's overflow pages. A `totals` table, kept by triggers, holds the sum of `size`.
+///
+/// [`Store::entries`] and [`Store::delete`] are overridden: one query each (filters on the
+/// URL, times and keys run in SQL; a [`EntryFilter::Custom`] predicate and the listing decode
+/// each record once, outside the write lock).
 ///
 /// Cloning is cheap and clones share the connection pool.
 #[derive(Clone)]
@@ -370,26 +377,20 @@ impl SqliteStore {
         .map_err(StoreError::backend)?
     }
 
-    /// Deletes every entry that is expired (stale: its `expires` is at or before `now`) or past
-    /// its [`retain_until`](StoredResponse::retain_until) at `now` — requests-cache's
-    /// `delete(expired=True)`. Stale entries that could still be revalidated or served stale are
-    /// deleted too. Returns how many entries were deleted.
+    /// Deletes every entry that is stale at `now` (its `expires` is `now` or earlier) —
+    /// requests-cache's `delete(expired=True)`, the same as
+    /// `store.delete(EntryFilter::Expired { now })`. Stale entries that could still be
+    /// revalidated or served stale go too; entries that never expire stay. Entries past their
+    /// [`retain_until`](StoredResponse::retain_until) by the store's clock are deleted as well,
+    /// uncounted. Returns how many entries were deleted.
     ///
     /// # Errors
     /// [`StoreError::is_backend`] on a database error; [`StoreError::is_timeout`] when the
     /// database stayed locked for the busy timeout.
     pub async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
-        let now = millis_floor(now);
-        self.run(move |conn, _| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                "DELETE FROM responses WHERE expires <= ?1 OR retain_until <= ?1",
-                [now],
-            )?;
-            tx.commit()?;
-            Ok(n as u64)
-        })
-        .await
+        let filter = EntryFilter::Expired { now };
+        self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+            .await
     }
 
     /// Deletes every entry past its [`retain_until`](StoredResponse::retain_until) at `now`: the
@@ -410,19 +411,16 @@ impl SqliteStore {
 
     /// Deletes every entry whose response was received
     /// ([`created_at`](StoredResponse::created_at)) before `time` — requests-cache's
-    /// `delete(older_than=...)`. Returns how many were deleted.
+    /// `delete(older_than=...)`, the same as `store.delete(EntryFilter::OlderThan(time))`.
+    /// Entries past their retention are deleted as well, uncounted. Returns how many entries
+    /// were deleted.
     ///
     /// # Errors
     /// As [`delete_expired`](Self::delete_expired).
     pub async fn delete_older_than(&self, time: SystemTime) -> Result<u64, StoreError> {
-        let time = millis_floor(time);
-        self.run(move |conn, _| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute("DELETE FROM responses WHERE created_at < ?1", [time])?;
-            tx.commit()?;
-            Ok(n as u64)
-        })
-        .await
+        let filter = EntryFilter::OlderThan(time);
+        self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+            .await
     }
 
     /// Rebuilds the database file to give the space of deleted entries back to the file system
@@ -732,6 +730,214 @@ impl Store for SqliteStore {
                 .await
         })
     }
+
+    fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
+        Box::pin(async move { self.run(entries_blocking).await })
+    }
+
+    fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        Box::pin(async move {
+            match filter {
+                EntryFilter::All
+                | EntryFilter::Keys(_)
+                | EntryFilter::Expired { .. }
+                | EntryFilter::OlderThan(_)
+                | EntryFilter::Urls(_) => {
+                    self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+                        .await
+                }
+                EntryFilter::Custom(predicate) => {
+                    let victims = self
+                        .run(move |conn, inner| custom_victims(conn, inner, &*predicate))
+                        .await?;
+                    self.run(move |conn, _| delete_victims(conn, &victims))
+                        .await
+                }
+                other => default_delete(&*self, other).await,
+            }
+        })
+    }
+}
+
+/// The condition on a row that a `get` at `?1` (unix ms) would still return.
+const LIVE: &str = "(retain_until IS NULL OR retain_until > ?1)";
+
+fn entries_blocking(conn: &mut Connection, inner: &Inner) -> rusqlite::Result<Vec<EntryInfo>> {
+    let now = inner.now();
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT key, record FROM responses WHERE {LIVE}"))?;
+    let mut rows = stmt.query([millis_floor(now)])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let key = CacheKey::custom(row.get_ref(0)?.as_str()?);
+        match StoredResponse::decode(row.get_ref(1)?.as_blob()?) {
+            Ok(entry) if !entry.is_past_retention(now) => out.push(EntryInfo::new(&key, &entry)),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%key, %error, "leaving an unreadable record out"),
+        }
+    }
+    Ok(out)
+}
+
+/// `delete` for the filters SQL can select by: in one write transaction. Rows past retention
+/// are deleted too, without being counted. A time filter decodes only the rows within the
+/// millisecond of its bound, to decide them exactly.
+fn delete_blocking(
+    conn: &mut Connection,
+    inner: &Inner,
+    filter: &EntryFilter,
+) -> rusqlite::Result<u64> {
+    let now_ms = millis_floor(inner.now());
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut removed = 0usize;
+    match filter {
+        EntryFilter::All => {
+            removed += tx.execute(&format!("DELETE FROM responses WHERE {LIVE}"), [now_ms])?;
+        }
+        EntryFilter::Keys(keys) => {
+            let keys: HashSet<String> = keys.iter().map(ToString::to_string).collect();
+            let mut delete =
+                tx.prepare_cached(&format!("DELETE FROM responses WHERE key = ?2 AND {LIVE}"))?;
+            for key in &keys {
+                removed += delete.execute(params![now_ms, key])?;
+            }
+        }
+        EntryFilter::Expired { now } => {
+            // `expires` is rounded up: `expires <= floor(now)` is surely stale, `floor(now) + 1`
+            // may be either.
+            let bound = millis_floor(*now);
+            removed += tx.execute(
+                &format!("DELETE FROM responses WHERE expires <= ?2 AND {LIVE}"),
+                [now_ms, bound],
+            )?;
+            removed += delete_decided(&tx, "expires", now_ms, bound + 1, |entry| {
+                entry.is_expired(*now)
+            })?;
+        }
+        EntryFilter::OlderThan(time) => {
+            // `created_at` is rounded down: `created_at < floor(t)` is surely older,
+            // `floor(t)` may be either.
+            let bound = millis_floor(*time);
+            removed += tx.execute(
+                &format!("DELETE FROM responses WHERE created_at < ?2 AND {LIVE}"),
+                [now_ms, bound],
+            )?;
+            removed += delete_decided(&tx, "created_at", now_ms, bound, |entry| {
+                entry.created_at < *time
+            })?;
+        }
+        EntryFilter::Urls(urls) => {
+            let urls: HashSet<&str> = urls.iter().map(String::as_str).collect();
+            let mut victims = Vec::new();
+            {
+                let mut stmt =
+                    tx.prepare_cached(&format!("SELECT rowid, url FROM responses WHERE {LIVE}"))?;
+                let mut rows = stmt.query([now_ms])?;
+                while let Some(row) = rows.next()? {
+                    if row
+                        .get_ref(1)?
+                        .as_str_or_null()?
+                        .is_some_and(|url| urls.contains(url))
+                    {
+                        victims.push(row.get::<_, i64>(0)?);
+                    }
+                }
+            }
+            let mut delete = tx.prepare_cached("DELETE FROM responses WHERE rowid = ?1")?;
+            for rowid in victims {
+                removed += delete.execute([rowid])?;
+            }
+        }
+        _ => {}
+    }
+    tx.execute("DELETE FROM responses WHERE retain_until <= ?1", [now_ms])?;
+    tx.commit()?;
+    Ok(removed as u64)
+}
+
+/// Deletes the live rows whose `column` equals `value` and whose decoded entry `matches`.
+fn delete_decided(
+    tx: &rusqlite::Transaction<'_>,
+    column: &str,
+    now_ms: i64,
+    value: i64,
+    matches: impl Fn(&StoredResponse) -> bool,
+) -> rusqlite::Result<usize> {
+    let mut victims = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT rowid, record FROM responses WHERE {column} = ?2 AND {LIVE}"
+        ))?;
+        let mut rows = stmt.query([now_ms, value])?;
+        while let Some(row) = rows.next()? {
+            if StoredResponse::decode(row.get_ref(1)?.as_blob()?).is_ok_and(|entry| matches(&entry))
+            {
+                victims.push(row.get::<_, i64>(0)?);
+            }
+        }
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM responses WHERE rowid = ?1")?;
+    let mut removed = 0;
+    for rowid in victims {
+        removed += delete.execute([rowid])?;
+    }
+    Ok(removed)
+}
+
+/// A row chosen for deletion by a predicate: its rowid, and the columns that tell whether it
+/// was replaced since.
+struct Victim {
+    rowid: i64,
+    created_at: Option<i64>,
+    size: Option<i64>,
+}
+
+/// The live rows a `Custom` predicate chooses, read without the write lock: each record is
+/// decoded and the predicate called once.
+fn custom_victims(
+    conn: &mut Connection,
+    inner: &Inner,
+    predicate: &(dyn Fn(&EntryInfo) -> bool + Send + Sync),
+) -> rusqlite::Result<Vec<Victim>> {
+    let now = inner.now();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT rowid, key, created_at, size, record FROM responses WHERE {LIVE}"
+    ))?;
+    let mut rows = stmt.query([millis_floor(now)])?;
+    let mut victims = Vec::new();
+    while let Some(row) = rows.next()? {
+        let Ok(entry) = StoredResponse::decode(row.get_ref(4)?.as_blob()?) else {
+            continue;
+        };
+        if entry.is_past_retention(now) {
+            continue;
+        }
+        let key = CacheKey::custom(row.get_ref(1)?.as_str()?);
+        if predicate(&EntryInfo::new(&key, &entry)) {
+            victims.push(Victim {
+                rowid: row.get(0)?,
+                created_at: row.get(2)?,
+                size: row.get(3)?,
+            });
+        }
+    }
+    Ok(victims)
+}
+
+/// Deletes the chosen rows that were not replaced meanwhile.
+fn delete_victims(conn: &mut Connection, victims: &[Victim]) -> rusqlite::Result<u64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut removed = 0;
+    {
+        let mut delete = tx.prepare_cached(
+            "DELETE FROM responses WHERE rowid = ?1 AND created_at IS ?2 AND size IS ?3",
+        )?;
+        for victim in victims {
+            removed += delete.execute(params![victim.rowid, victim.created_at, victim.size])?;
+        }
+    }
+    tx.commit()?;
+    Ok(removed as u64)
 }
 
 #[cfg(test)]

@@ -88,13 +88,13 @@ async fn file_is_in_wal_mode_with_the_documented_schema() {
         .unwrap();
     let expected = [
         ("key", "TEXT", 1),
-        ("record", "BLOB", 0),
         ("url", "TEXT", 0),
         ("created_at", "INTEGER", 0),
         ("expires", "INTEGER", 0),
         ("retain_until", "INTEGER", 0),
         ("size", "INTEGER", 0),
         ("accessed_at", "INTEGER", 0),
+        ("record", "BLOB", 0),
     ];
     let columns: Vec<(&str, &str, i64)> = columns
         .iter()

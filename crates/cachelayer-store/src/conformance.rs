@@ -20,12 +20,12 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::entry::FORMAT_VERSION;
-use crate::{CacheKey, StalePolicy, Store, StoredRequest, StoredResponse};
+use crate::{CacheKey, EntryFilter, EntryInfo, StalePolicy, Store, StoredRequest, StoredResponse};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A stored response for `url` with `body`, fresh for an hour from now and retained until
 /// `retain_until`.
@@ -358,6 +358,137 @@ where
     assert_same(&found, &good);
 }
 
+/// A time `secs` seconds into the inspection fixture, off the whole millisecond (to catch stores
+/// that round times).
+fn fixture_time(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::new(1_700_000_000 + secs, 123_456_789)
+}
+
+fn fixture_key(n: u8) -> CacheKey {
+    CacheKey::from_digest([n; 16])
+}
+
+/// The entries `entries` and `delete` are checked on, retained until evicted: (1) GET /a
+/// received at 0, stale at 10; (2) HEAD /a received at 5, stale at 100; (3) GET /b received at
+/// 20, never stale; (4) GET /c received at 30, stale at 50; (5) a 404 for GET /d received at 40,
+/// stale at 1000.
+fn inspection_fixture() -> Vec<(CacheKey, StoredResponse)> {
+    let entry = |method: Method, url: &str, created: u64, expires: Option<u64>| {
+        let mut entry = sample_entry(url, &b"fixture body"[..]);
+        entry.request.method = method;
+        entry.request_time = fixture_time(created);
+        entry.created_at = fixture_time(created);
+        entry.expires = expires.map(fixture_time);
+        entry.retain_until = None;
+        entry
+    };
+    let mut not_found = entry(Method::GET, "http://x.test/d", 40, Some(1000));
+    not_found.status = StatusCode::NOT_FOUND;
+    vec![
+        (
+            fixture_key(1),
+            entry(Method::GET, "http://x.test/a", 0, Some(10)),
+        ),
+        (
+            fixture_key(2),
+            entry(Method::HEAD, "http://x.test/a", 5, Some(100)),
+        ),
+        (
+            fixture_key(3),
+            entry(Method::GET, "http://x.test/b", 20, None),
+        ),
+        (
+            fixture_key(4),
+            entry(Method::GET, "http://x.test/c", 30, Some(50)),
+        ),
+        (fixture_key(5), not_found),
+    ]
+}
+
+/// Stores the fixture, and an entry past retention (which `entries` and `delete` must ignore).
+async fn fill_inspection_fixture(store: &dyn Store) {
+    for (key, entry) in inspection_fixture() {
+        store.put(key, Arc::new(entry)).await.unwrap();
+    }
+    let mut gone = sample_entry("http://x.test/a", &b"gone"[..]);
+    gone.retain_until = Some(SystemTime::now() - Duration::from_secs(1));
+    store.put(fixture_key(6), Arc::new(gone)).await.unwrap();
+}
+
+/// `entries` summarizes every entry ([`EntryInfo::new`]) and leaves out entries past retention.
+pub async fn entries_list_every_entry(store: Arc<dyn Store>) {
+    fill_inspection_fixture(&*store).await;
+    let mut entries = store.clone().entries().await.unwrap();
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let expected: Vec<EntryInfo> = inspection_fixture()
+        .iter()
+        .map(|(key, entry)| EntryInfo::new(key, entry))
+        .collect();
+    assert_eq!(entries, expected);
+}
+
+/// `delete` removes exactly the entries each [`EntryFilter`] matches (to the nanosecond at the
+/// bounds of `Expired` and `OlderThan`), counts them (not counting entries past retention), and
+/// leaves the others.
+pub async fn delete_removes_what_the_filter_matches(store: Arc<dyn Store>) {
+    let t = fixture_time;
+    let nano = Duration::from_nanos(1);
+    let cases: Vec<(EntryFilter, Vec<u8>)> = vec![
+        (EntryFilter::All, vec![1, 2, 3, 4, 5]),
+        (EntryFilter::Expired { now: t(10) - nano }, vec![]),
+        (EntryFilter::Expired { now: t(10) }, vec![1]),
+        (EntryFilter::Expired { now: t(50) }, vec![1, 4]),
+        (EntryFilter::Expired { now: t(5000) }, vec![1, 2, 4, 5]),
+        (EntryFilter::OlderThan(t(0)), vec![]),
+        (EntryFilter::OlderThan(t(20)), vec![1, 2]),
+        (EntryFilter::OlderThan(t(20) + nano), vec![1, 2, 3]),
+        (EntryFilter::Keys(vec![]), vec![]),
+        (
+            EntryFilter::Keys(vec![fixture_key(3), fixture_key(9), fixture_key(3)]),
+            vec![3],
+        ),
+        (
+            EntryFilter::Urls(vec!["http://x.test/a".into()]),
+            vec![1, 2],
+        ),
+        (
+            EntryFilter::Urls(vec!["http://x.test/b".into(), "http://x.test/A".into()]),
+            vec![3],
+        ),
+        (
+            EntryFilter::custom(|info| info.status == StatusCode::NOT_FOUND),
+            vec![5],
+        ),
+        (
+            EntryFilter::custom(|info| info.method == Method::HEAD || info.expires.is_none()),
+            vec![2, 3],
+        ),
+    ];
+    for (filter, expected) in cases {
+        store.clear().await.unwrap();
+        fill_inspection_fixture(&*store).await;
+        let removed = store.clone().delete(filter.clone()).await.unwrap();
+        assert_eq!(removed, expected.len() as u64, "count for {filter:?}");
+        let left: HashSet<CacheKey> = store.keys().await.unwrap().into_iter().collect();
+        let expected_left: HashSet<CacheKey> = (1..=5)
+            .filter(|n| !expected.contains(n))
+            .map(fixture_key)
+            .collect();
+        assert_eq!(left, expected_left, "left after {filter:?}");
+        for n in &expected {
+            assert!(
+                store.get(&fixture_key(*n)).await.unwrap().is_none(),
+                "{n} after {filter:?}"
+            );
+        }
+        assert_eq!(
+            store.clone().delete(filter.clone()).await.unwrap(),
+            0,
+            "nothing left to delete for {filter:?}"
+        );
+    }
+}
+
 /// Generates one `#[tokio::test]` per conformance check, each on a store from `$make().await`
 /// (an async function returning an empty store), in a module `store_conformance`.
 ///
@@ -423,6 +554,18 @@ macro_rules! store_conformance_tests {
         #[tokio::test]
         async fn large_body() {
             $crate::conformance::large_body(&$make().await).await
+        }
+        #[tokio::test]
+        async fn entries_list_every_entry() {
+            $crate::conformance::entries_list_every_entry(::std::sync::Arc::new($make().await))
+                .await
+        }
+        #[tokio::test]
+        async fn delete_removes_what_the_filter_matches() {
+            $crate::conformance::delete_removes_what_the_filter_matches(::std::sync::Arc::new(
+                $make().await,
+            ))
+            .await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_writers() {
