@@ -152,6 +152,7 @@ impl Cache {
                 settings: ArcSwap::from_pointee(ActiveSettings::new(CacheSettings::default())),
                 store,
                 clock: Arc::new(SystemClock),
+                flights: Arc::default(),
             }),
         }
     }
@@ -304,8 +305,9 @@ impl Cache {
     ///
     /// Reads every entry, one [`get`](Store::get) per key: stores drop an undecodable record
     /// when it is read (a `get` that returns nothing for a listed key) or report a decode error
-    /// (the record is then removed here). Both are counted; so is an entry removed by something
-    /// else between the listing and its read.
+    /// (the record is then removed here). Both are counted; so are a listed entry the store no
+    /// longer returns because it is past its retention (removed here too), and an entry removed
+    /// by something else between the listing and its read.
     ///
     /// # Errors
     /// The store's error other than a decode error.
