@@ -45,9 +45,8 @@ use crate::layer::Shared;
 use crate::options::KeyBody;
 use crate::settings::{ActiveSettings, CacheSettings, StaleWindow};
 use crate::stage::variant::variant_key;
-use arc_swap::ArcSwap;
 use cachelayer_policy::key::{self, KeyInput};
-use cachelayer_policy::{CacheKey, ExpireAfter, SystemClock, validators};
+use cachelayer_policy::{CacheKey, ExpireAfter, validators};
 use cachelayer_store::{StalePolicy, Store, StoreError, StoredResponse};
 use http::{HeaderMap, Method, Request, Uri};
 use std::sync::Arc;
@@ -142,19 +141,12 @@ pub struct Cache {
 impl Cache {
     /// A handle on `store` used without a layer (a maintenance tool purging a shared store):
     /// keys are derived with the default settings ([`CacheSettings::default`]) and time read
-    /// from the [`SystemClock`].
+    /// from the [`SystemClock`](crate::SystemClock).
     ///
     /// Prefer [`CacheLayer::cache`](crate::CacheLayer::cache) when there is a layer: its handle
     /// uses the layer's settings (`ignored_parameters`, `match_headers`, `key_fn`) and clock.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Cache {
-            shared: Arc::new(Shared {
-                settings: ArcSwap::from_pointee(ActiveSettings::new(CacheSettings::default())),
-                store,
-                clock: Arc::new(SystemClock),
-                flights: Arc::default(),
-            }),
-        }
+        crate::CacheLayer::with_shared_store(store, CacheSettings::default()).cache()
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
