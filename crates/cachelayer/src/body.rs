@@ -1,5 +1,6 @@
 //! [`CacheBody`]: the body of every response that passes through the cache.
 
+use crate::stage::coalesce::FlightGuard;
 use bytes::{Bytes, BytesMut};
 use cachelayer_policy::CacheKey;
 use cachelayer_store::{Store, StoreFuture, StoredResponse};
@@ -46,6 +47,9 @@ pub(crate) struct PendingWrite {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) key: CacheKey,
     pub(crate) entry: StoredResponse,
+    /// The coalescing flight this response answers: released once it is stored, so that the
+    /// requests waiting for it find it.
+    pub(crate) flight: Option<FlightGuard>,
 }
 
 impl<B> CacheBody<B> {
@@ -115,12 +119,14 @@ impl<B> Recording<B> {
         };
         tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
         let key = pending.key.clone();
+        let flight = pending.flight.take();
         let write =
             crate::stage::variant::put_entry(&pending.store, pending.key, Arc::new(pending.entry));
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");
             }
+            drop(flight);
             Ok(())
         })));
     }

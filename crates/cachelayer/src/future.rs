@@ -4,6 +4,7 @@ use crate::body::{CacheBody, PendingWrite};
 use crate::info::{CacheInfo, CacheOutcome, age_header};
 use crate::layer::Shared;
 use crate::settings::ActiveSettings;
+use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
 use crate::stage::lookup::{self, Lookup};
 use crate::stage::request::{self, Plan, RequestPlan};
@@ -62,6 +63,11 @@ pin_project! {
             write: StoreFuture<()>,
             ctx: Option<Box<FreshenCtx>>,
         },
+        // Waiting for another request's flight to the origin for the same key.
+        Wait {
+            wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+            ctx: Option<Box<LookupCtx<S, B>>>,
+        },
         // Waiting for the store to remove what an unsafe request invalidated.
         Invalidate {
             remove: StoreFuture<()>,
@@ -92,6 +98,8 @@ struct LookupCtx<S, B> {
     now: SystemTime,
     /// The lookup is the second one, of a secondary key (`Vary`).
     variant: bool,
+    /// The request waited for another's flight already: it does not wait again.
+    coalesced: bool,
 }
 
 struct OriginCtx {
@@ -104,6 +112,9 @@ struct OriginCtx {
     unsafe_request: Option<RequestSnapshot>,
     /// Invalidation has run.
     invalidated: bool,
+    /// This request leads the flight for its key (coalescing): released once its response is
+    /// stored or known not to be.
+    flight: Option<FlightGuard>,
 }
 
 struct CachedRequest {
@@ -122,6 +133,8 @@ struct FreshenCtx {
     info: CacheInfo,
     /// The origin's 304 header fields, when the 304 answers the client's own conditional request.
     client_not_modified: Option<HeaderMap>,
+    /// The coalescing flight, released once the freshened response is stored.
+    _flight: Option<FlightGuard>,
 }
 
 impl<S, B> ResponseFuture<S, B>
@@ -160,6 +173,7 @@ where
                         detail: Some(detail),
                         unsafe_request,
                         invalidated: false,
+                        flight: None,
                     })),
                 }
             }
@@ -172,6 +186,7 @@ where
                     plan,
                     now,
                     variant: false,
+                    coalesced: false,
                 })),
             },
         };
@@ -181,8 +196,11 @@ where
 
 impl<S, B, RB> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
-    RB: Body<Data = Bytes>,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Body<Data = Bytes> + Send + 'static,
 {
     type Output = Result<Response<CacheBody<RB>>, S::Error>;
 
@@ -206,7 +224,22 @@ where
                             lookup,
                             ctx: Some(ctx),
                         }),
+                        AfterLookup::Wait(wait, ctx) => this.state.set(State::Wait {
+                            wait,
+                            ctx: Some(ctx),
+                        }),
                     }
+                }
+                StateProj::Wait { wait, ctx } => {
+                    ready!(wait.as_mut().poll(cx));
+                    let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    ctx.now = ctx.env.now();
+                    tracing::debug!(key = %ctx.plan.key, "coalesced request: looking up again");
+                    let lookup = ctx.env.shared.store.get(&ctx.plan.key);
+                    this.state.set(State::Lookup {
+                        lookup,
+                        ctx: Some(ctx),
+                    });
                 }
                 StateProj::Origin { fut, ctx } => {
                     let result = ready!(fut.poll(cx));
@@ -251,6 +284,7 @@ where
             State::Lookup { .. } => "lookup",
             State::Origin { .. } => "origin",
             State::Freshen { .. } => "freshen",
+            State::Wait { .. } => "wait",
             State::Invalidate { .. } => "invalidate",
             State::Done => "done",
         };
@@ -300,6 +334,11 @@ enum AfterLookup<S: Service<Request<B>>, B, RB> {
         StoreFuture<Option<Arc<StoredResponse>>>,
         Box<LookupCtx<S, B>>,
     ),
+    /// Wait for the request in flight for the same key, then look up again.
+    Wait(
+        Pin<Box<dyn Future<Output = ()> + Send>>,
+        Box<LookupCtx<S, B>>,
+    ),
 }
 
 /// Lookup -> serve from the store, or forward (with validators when revalidating).
@@ -308,15 +347,20 @@ fn after_lookup<S, B, RB>(
     found: Result<Option<Arc<StoredResponse>>, cachelayer_store::StoreError>,
 ) -> AfterLookup<S, B, RB>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Body<Data = Bytes> + Send + 'static,
 {
     let LookupCtx {
-        mut inner,
-        mut request,
+        inner,
+        request,
         env,
         plan,
         now,
         variant,
+        coalesced,
     } = ctx;
     let found = found.unwrap_or_else(|error| {
         tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
@@ -384,6 +428,7 @@ where
                             plan,
                             now,
                             variant: true,
+                            coalesced,
                         }),
                     );
                 }
@@ -428,6 +473,104 @@ where
         return AfterLookup::Respond(gateway_timeout(info, &env, now));
     }
 
+    // Stale-while-revalidate (RFC 5861 §3): serve the stale response now, revalidate in the
+    // background, at most once per key at a time.
+    if let Some(entry) = stored.as_ref().filter(|e| {
+        detail == Some("stale")
+            && plan.read
+            && stale::while_revalidate_allowed(e, &plan, &env.settings, now)
+    }) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut info =
+                CacheInfo::new(CacheOutcome::StaleWhileRevalidate, Some(plan.key.clone()));
+            info.detail = Some("stale-while-revalidate");
+            let response = serve_stored(
+                entry,
+                info,
+                request.method(),
+                request.headers(),
+                &env,
+                now,
+                None,
+            );
+            match env.shared.flights.join(&plan.key) {
+                Join::Leader(guard) => {
+                    tracing::debug!(key = %plan.key, "serving stale; revalidating in the background");
+                    let entry = entry.clone();
+                    let (fut, ctx) = forward_to_origin(
+                        inner,
+                        request,
+                        env,
+                        plan,
+                        Some(entry),
+                        outcome,
+                        detail,
+                        Some(guard),
+                    );
+                    let background: ResponseFuture<S, B> = ResponseFuture {
+                        state: State::Origin {
+                            fut,
+                            ctx: Some(ctx),
+                        },
+                    };
+                    runtime.spawn(revalidate_in_background(background));
+                }
+                Join::Waiter(_) => {
+                    tracing::debug!(key = %plan.key, "serving stale; a revalidation is already running");
+                }
+            }
+            return AfterLookup::Respond(response);
+        }
+    }
+
+    // Coalescing: one request per key goes to the origin; the others wait for its response.
+    let mut flight = None;
+    if env.settings.coalesce_requests
+        && plan.read
+        && !coalesced
+        && tokio::runtime::Handle::try_current().is_ok()
+    {
+        match env.shared.flights.join(&plan.key) {
+            Join::Leader(guard) => flight = Some(guard),
+            Join::Waiter(waiter) => {
+                tracing::debug!(key = %plan.key, "coalesced: waiting for the request in flight");
+                let wait = waiter.wait(env.settings.coalesce_timeout);
+                return AfterLookup::Wait(
+                    wait,
+                    Box::new(LookupCtx {
+                        inner,
+                        request,
+                        env,
+                        plan,
+                        now,
+                        variant: false,
+                        coalesced: true,
+                    }),
+                );
+            }
+        }
+    }
+
+    let (fut, ctx) = forward_to_origin(inner, request, env, plan, stored, outcome, detail, flight);
+    AfterLookup::Forward(fut, ctx)
+}
+
+/// Sends the request to the origin (with the stored validators when revalidating `stored`): the
+/// inner service's future and what the `Origin` state needs.
+#[allow(clippy::too_many_arguments)]
+fn forward_to_origin<S, B>(
+    mut inner: S,
+    mut request: Request<B>,
+    env: Env,
+    plan: RequestPlan,
+    stored: Option<Arc<StoredResponse>>,
+    outcome: CacheOutcome,
+    detail: Option<&'static str>,
+    flight: Option<FlightGuard>,
+) -> (S::Future, Box<OriginCtx>)
+where
+    S: Service<Request<B>>,
+{
     let snapshot = RequestSnapshot {
         method: request.method().clone(),
         uri: request.uri().clone(),
@@ -439,23 +582,52 @@ where
     };
     let request_time = env.now();
     let fut = inner.call(request);
-    AfterLookup::Forward(
-        fut,
-        Box::new(OriginCtx {
-            env,
-            cached: Some(CachedRequest {
-                plan,
-                snapshot,
-                stored,
-                forward,
-                request_time,
-            }),
-            outcome,
-            detail,
-            unsafe_request: None,
-            invalidated: false,
+    let ctx = OriginCtx {
+        env,
+        cached: Some(CachedRequest {
+            plan,
+            snapshot,
+            stored,
+            forward,
+            request_time,
         }),
-    )
+        outcome,
+        detail,
+        unsafe_request: None,
+        invalidated: false,
+        flight,
+    };
+    (fut, Box::new(ctx))
+}
+
+/// Runs a background revalidation to its end: the response is stored (its body read to the
+/// end) or freshened; a failure is logged and keeps the stale response.
+async fn revalidate_in_background<S, B, RB>(revalidation: ResponseFuture<S, B>)
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Body<Data = Bytes> + Send + 'static,
+{
+    match revalidation.await {
+        Ok(response) => {
+            let status = response.status();
+            let mut body = response.into_body();
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            {
+                if frame.is_err() {
+                    tracing::warn!(%status, "background revalidation: the origin's body failed; the stale response stays");
+                    return;
+                }
+            }
+            tracing::debug!(%status, "background revalidation done");
+        }
+        Err(_) => {
+            tracing::warn!("background revalidation: the origin failed; the stale response stays")
+        }
+    }
 }
 
 enum AfterOrigin<RB, E> {
@@ -516,6 +688,7 @@ where
         cached,
         outcome,
         detail,
+        mut flight,
         ..
     } = ctx;
     let now = env.now();
@@ -593,6 +766,7 @@ where
                             request_headers: snapshot.headers,
                             info,
                             client_not_modified,
+                            _flight: flight.take(),
                         }),
                     );
                 }
@@ -616,6 +790,7 @@ where
                             request_headers: snapshot.headers,
                             info,
                             client_not_modified,
+                            _flight: flight.take(),
                         }),
                     );
                 }
@@ -672,6 +847,7 @@ where
                         store: env.shared.store.clone(),
                         key: plan.key,
                         entry,
+                        flight: flight.take(),
                     },
                 )
             }
@@ -697,6 +873,7 @@ fn respond_freshened<RB>(ctx: FreshenCtx) -> Response<CacheBody<RB>> {
         request_headers,
         info,
         client_not_modified,
+        ..
     } = ctx;
     let now = env.now();
     match client_not_modified {

@@ -17,6 +17,9 @@ pub enum CacheOutcome {
     /// A stored response was revalidated with the origin (304) and served from the cache
     /// (`fwd=stale; fwd-status=304`).
     Revalidated,
+    /// Served stale from the cache at once while it is revalidated in the background
+    /// (stale-while-revalidate, RFC 5861 §3; `hit` with a negative `ttl`).
+    StaleWhileRevalidate,
     /// Served stale from the cache because the origin failed (`fwd=stale` with the failure's
     /// `fwd-status`, RFC 5861 stale-if-error).
     StaleIfError,
@@ -90,6 +93,7 @@ impl CacheInfo {
                 outcome,
                 CacheOutcome::Hit
                     | CacheOutcome::StaleHit
+                    | CacheOutcome::StaleWhileRevalidate
                     | CacheOutcome::Revalidated
                     | CacheOutcome::StaleIfError
             ),
@@ -116,7 +120,9 @@ impl CacheInfo {
         let mut out = String::with_capacity(96);
         out.push_str(cache_name);
         match self.outcome {
-            CacheOutcome::Hit | CacheOutcome::StaleHit => out.push_str("; hit"),
+            CacheOutcome::Hit | CacheOutcome::StaleHit | CacheOutcome::StaleWhileRevalidate => {
+                out.push_str("; hit")
+            }
             CacheOutcome::Revalidated | CacheOutcome::StaleIfError => out.push_str("; fwd=stale"),
             CacheOutcome::Miss => out.push_str("; fwd=uri-miss"),
             CacheOutcome::Refreshed => match self.detail {

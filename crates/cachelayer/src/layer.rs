@@ -1,5 +1,6 @@
 use crate::service::CacheService;
 use crate::settings::{ActiveSettings, CacheSettings};
+use crate::stage::coalesce::Flights;
 use arc_swap::ArcSwap;
 use cachelayer_policy::{Clock, SystemClock};
 use cachelayer_store::{MemoryStore, Store};
@@ -12,6 +13,8 @@ pub(crate) struct Shared {
     pub(crate) settings: ArcSwap<ActiveSettings>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Requests in progress to the origin, by key (request coalescing).
+    pub(crate) flights: Arc<Flights>,
 }
 
 impl fmt::Debug for Shared {
@@ -20,6 +23,7 @@ impl fmt::Debug for Shared {
             .field("settings", &self.settings.load())
             .field("store", &self.store)
             .field("clock", &self.clock)
+            .field("flights", &self.flights)
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl CacheLayer {
                 settings: ArcSwap::from_pointee(ActiveSettings::new(settings)),
                 store,
                 clock: Arc::new(SystemClock),
+                flights: Arc::default(),
             }),
         }
     }
@@ -83,6 +88,7 @@ impl CacheLayer {
                 settings: ArcSwap::new(self.shared.settings.load_full()),
                 store: self.shared.store.clone(),
                 clock,
+                flights: Arc::default(),
             }),
         }
     }

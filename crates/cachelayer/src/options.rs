@@ -35,6 +35,8 @@ pub struct CacheOptions {
     pub only_if_cached: bool,
     /// Overrides the `stale_if_error` setting for this request.
     pub stale_if_error: Option<StaleWindow>,
+    /// Overrides the `stale_while_revalidate` setting for this request.
+    pub stale_while_revalidate: Option<StaleWindow>,
     /// Bypass the cache for this request: neither read nor write (requests-cache
     /// `cache_disabled()`).
     pub disabled: bool,

@@ -18,7 +18,13 @@ use tower_service::Service;
 /// - Its responses have a [`CacheBody`] and a [`CacheInfo`](crate::CacheInfo) extension.
 ///
 /// `S` must be `Clone` because the request waits for the store lookup before it reaches `S`;
-/// the service readied by `poll_ready` is the one that gets the request.
+/// the service readied by `poll_ready` is the one that gets the request. `S`, its future, its
+/// error and the bodies must be `Send + 'static`, because stale-while-revalidate refreshes run
+/// as tokio tasks.
+///
+/// A response passed through from the origin keeps the HTTP version it arrived with; a response
+/// served from the cache has the version it was stored with. A proxy that forwards responses to
+/// its own clients should set the version it speaks.
 #[derive(Clone, Debug)]
 pub struct CacheService<S> {
     inner: S,
@@ -54,8 +60,11 @@ impl<S> CacheService<S> {
 
 impl<S, B, RB> Service<Request<B>> for CacheService<S>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone,
-    RB: Body<Data = Bytes>,
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    RB: Body<Data = Bytes> + Send + 'static,
 {
     type Response = Response<CacheBody<RB>>;
     type Error = S::Error;

@@ -101,6 +101,26 @@ pub struct CacheSettings {
     /// that stale. Default: `false`.
     pub stale_if_error: StaleWindow,
 
+    /// Serve a stale stored response at once and revalidate it in the background (requests-cache
+    /// `stale_while_revalidate`; RFC 5861 §3). `false`: only when the response's own
+    /// `stale-while-revalidate` allows it; `true`: any staleness; a duration: at most that stale.
+    /// At most one background revalidation runs per key at a time; its failure keeps the stale
+    /// response. Needs a tokio runtime (without one, the request revalidates in the foreground).
+    /// Default: `false`.
+    pub stale_while_revalidate: StaleWindow,
+
+    /// Coalesce concurrent requests for one key that must go to the origin (nginx
+    /// `proxy_cache_lock`): one request goes, the others wait for its response to be stored and
+    /// are answered from the cache. A response that turns out not storable is not shared: the
+    /// waiting requests then go to the origin themselves. Needs a tokio runtime with timers.
+    /// Default: `true`.
+    pub coalesce_requests: bool,
+
+    /// How long a coalesced request waits for the request it follows before going to the origin
+    /// itself (nginx `proxy_cache_lock_timeout`). Default: 5 seconds.
+    #[serde(with = "serde_duration")]
+    pub coalesce_timeout: Duration,
+
     /// The largest response body stored, in bytes. A larger body (by `Content-Length`, or once
     /// streaming passes the limit) streams through to the caller and is not stored.
     /// Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
@@ -163,6 +183,9 @@ impl Default for CacheSettings {
                 .map(|s| s.to_string())
                 .collect(),
             stale_if_error: StaleWindow::Off,
+            stale_while_revalidate: StaleWindow::Off,
+            coalesce_requests: true,
+            coalesce_timeout: Duration::from_secs(5),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             cache_status: true,
             cache_status_name: "cachelayer".to_owned(),
@@ -339,6 +362,20 @@ impl<'de> Deserialize<'de> for StaleWindow {
             }
         }
         d.deserialize_any(Visitor)
+    }
+}
+
+mod serde_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

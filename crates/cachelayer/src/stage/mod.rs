@@ -9,6 +9,7 @@
 //! 7. [`variant`]: secondary keys for responses that vary by request header fields;
 //! 8. [`invalidate`]: removing stored responses after unsafe requests.
 
+pub(crate) mod coalesce;
 pub(crate) mod invalidate;
 pub(crate) mod lookup;
 pub(crate) mod request;

@@ -40,6 +40,8 @@ pub(crate) struct RequestPlan {
     pub(crate) only_if_cached: bool,
     /// The per-request `stale_if_error`, overriding the setting.
     pub(crate) stale_if_error: Option<StaleWindow>,
+    /// The per-request `stale_while_revalidate`, overriding the setting.
+    pub(crate) stale_while_revalidate: Option<StaleWindow>,
 }
 
 /// Decides what to do with a request.
@@ -111,6 +113,7 @@ pub(crate) fn plan(
             || options.only_if_cached
             || settings.only_if_cached,
         stale_if_error: options.stale_if_error,
+        stale_while_revalidate: options.stale_while_revalidate,
         directives,
         request_expire_after,
         per_request_expire_after: options.expire_after,

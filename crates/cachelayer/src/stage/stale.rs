@@ -42,3 +42,29 @@ pub(crate) fn is_error_status(status: StatusCode, settings: &CacheSettings) -> b
     status.is_server_error()
         || (settings.allowable_codes.is_some() && !settings.allows_status(status))
 }
+
+/// Whether a stale stored response may be served while it is revalidated in the background at
+/// `now` (RFC 5861 §3; requests-cache `stale_while_revalidate`): the request's option or the
+/// setting, or the response's own `stale-while-revalidate`, allows its staleness, and nothing
+/// requires revalidation first (`must-revalidate`, `no-cache`).
+pub(crate) fn while_revalidate_allowed(
+    entry: &StoredResponse,
+    plan: &RequestPlan,
+    settings: &CacheSettings,
+    now: SystemTime,
+) -> bool {
+    if entry.stale.must_revalidate {
+        return false;
+    }
+    let staleness = match entry.time_to_live(now) {
+        Ok(_) => std::time::Duration::ZERO,
+        Err(staleness) => staleness,
+    };
+    plan.stale_while_revalidate
+        .unwrap_or(settings.stale_while_revalidate)
+        .allows(staleness)
+        || entry
+            .stale
+            .stale_while_revalidate
+            .is_some_and(|max| staleness <= max)
+}

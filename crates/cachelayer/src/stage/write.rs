@@ -256,10 +256,12 @@ fn retain_until(
     }
     let mut window = Duration::ZERO;
     if !stale.must_revalidate {
-        match settings.stale_if_error {
-            StaleWindow::Any => return None,
-            StaleWindow::AtMost(max) => window = window.max(max),
-            StaleWindow::Off => {}
+        for setting in [settings.stale_if_error, settings.stale_while_revalidate] {
+            match setting {
+                StaleWindow::Any => return None,
+                StaleWindow::AtMost(max) => window = window.max(max),
+                StaleWindow::Off => {}
+            }
         }
         window = window
             .max(stale.stale_if_error.unwrap_or_default())
@@ -420,5 +422,8 @@ pub(crate) fn freshen(
     };
     let mut entry = prepare(request, plan, head, settings, request_time, response_time)?;
     entry.body = stored.body.clone();
+    // It still answers the request it was stored for (a HEAD or a differently-varied request
+    // may have revalidated it).
+    entry.request = stored.request.clone();
     Ok(entry)
 }

@@ -1,0 +1,178 @@
+//! Request coalescing (nginx `proxy_cache_lock`, Varnish request coalescing): concurrent requests
+//! that must go to the origin for one key send one request; the others wait for it to be stored,
+//! then look the key up again.
+//!
+//! A *flight* is the one request in progress for a key. The first request to need the origin
+//! leads it and holds a [`FlightGuard`]; requests that arrive meanwhile get a [`Waiter`], which
+//! resolves when the guard is dropped (the response has been stored, or turned out not storable,
+//! or the leader failed or was cancelled) or after the wait limit. Waiters then look the key up
+//! again once, and go to the origin themselves if nothing usable was stored: an uncacheable
+//! response is never handed to another request.
+//!
+//! Background revalidations (stale-while-revalidate) lead a flight too, so that at most one runs
+//! per key at a time.
+
+use cachelayer_policy::CacheKey;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The flights in progress, by key. Shared by every clone of a layer.
+#[derive(Default)]
+pub(crate) struct Flights {
+    in_progress: Mutex<HashMap<CacheKey, (u64, watch::Receiver<()>)>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// What joining a flight gives.
+pub(crate) enum Join {
+    /// No flight was in progress: this request leads one.
+    Leader(FlightGuard),
+    /// A flight is in progress: wait for it.
+    Waiter(Waiter),
+}
+
+/// Held by the request that leads a flight; dropping it releases the waiters.
+pub(crate) struct FlightGuard {
+    flights: Arc<Flights>,
+    key: CacheKey,
+    id: u64,
+    _sender: watch::Sender<()>,
+}
+
+/// A request waiting for another's flight.
+pub(crate) struct Waiter {
+    receiver: watch::Receiver<()>,
+}
+
+impl Flights {
+    /// Leads the flight for `key`, or waits for the one in progress.
+    pub(crate) fn join(self: &Arc<Self>, key: &CacheKey) -> Join {
+        let mut in_progress = self
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, receiver)) = in_progress.get(key) {
+            if receiver.has_changed().is_ok() {
+                return Join::Waiter(Waiter {
+                    receiver: receiver.clone(),
+                });
+            }
+        }
+        let (sender, receiver) = watch::channel(());
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        in_progress.insert(key.clone(), (id, receiver));
+        Join::Leader(FlightGuard {
+            flights: self.clone(),
+            key: key.clone(),
+            id,
+            _sender: sender,
+        })
+    }
+
+    /// The number of flights in progress.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        let mut in_progress = self
+            .flights
+            .in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if in_progress
+            .get(&self.key)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            in_progress.remove(&self.key);
+        }
+        // Dropping the sender (after this) wakes the waiters.
+    }
+}
+
+impl Waiter {
+    /// Resolves when the flight ends, or after `limit`.
+    pub(crate) fn wait(mut self, limit: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            // `changed` fails when the leader's guard is dropped: that is the signal.
+            let _ = tokio::time::timeout(limit, self.receiver.changed()).await;
+        })
+    }
+}
+
+impl fmt::Debug for Flights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.in_progress.lock().map(|m| m.len()).unwrap_or_default();
+        f.debug_struct("Flights").field("in_progress", &n).finish()
+    }
+}
+
+impl fmt::Debug for FlightGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlightGuard")
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_leader_per_key_and_waiters_wake_when_it_ends() {
+        let flights = Arc::new(Flights::default());
+        let key = CacheKey::custom("k");
+        let Join::Leader(guard) = flights.join(&key) else {
+            panic!("first is the leader")
+        };
+        let Join::Waiter(waiter) = flights.join(&key) else {
+            panic!("second waits")
+        };
+        let Join::Leader(_other) = flights.join(&CacheKey::custom("other")) else {
+            panic!("another key has its own flight")
+        };
+        let wait = tokio::spawn(waiter.wait(Duration::from_secs(30)));
+        tokio::task::yield_now().await;
+        assert!(!wait.is_finished());
+        drop(guard);
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("woken")
+            .expect("joined");
+        assert_eq!(flights.len(), 1, "only the other key's flight is left");
+        assert!(
+            matches!(flights.join(&key), Join::Leader(_)),
+            "the next request leads again"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_is_bounded() {
+        let flights = Arc::new(Flights::default());
+        let key = CacheKey::custom("k");
+        let Join::Leader(_guard) = flights.join(&key) else {
+            panic!("leader")
+        };
+        let Join::Waiter(waiter) = flights.join(&key) else {
+            panic!("waiter")
+        };
+        // With the clock paused, tokio jumps to the timeout instead of sleeping.
+        tokio::time::timeout(Duration::from_secs(60), waiter.wait(Duration::from_secs(5)))
+            .await
+            .expect("the wait ends at its limit although the leader is still running");
+    }
+}
