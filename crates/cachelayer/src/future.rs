@@ -7,6 +7,7 @@ use crate::settings::ActiveSettings;
 use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
 use crate::stage::lookup::{self, Lookup};
+use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
 use crate::stage::stale;
@@ -918,14 +919,38 @@ fn serve_stored<RB>(
         *response.headers_mut() = validators::not_modified_response_headers(&entry.headers);
         response
     } else {
-        let body = if method == Method::HEAD {
-            Bytes::new()
+        let range = if method == Method::GET && request_headers.contains_key(http::header::RANGE) {
+            range::answer(request_headers, entry)
         } else {
-            entry.body.clone()
+            RangeAnswer::Full
         };
+        let (status, body, content_range) = match range {
+            RangeAnswer::Full if method == Method::HEAD => (entry.status, Bytes::new(), None),
+            RangeAnswer::Full => (entry.status, entry.body.clone(), None),
+            RangeAnswer::Partial {
+                body,
+                content_range,
+            } => (StatusCode::PARTIAL_CONTENT, body, Some(content_range)),
+            RangeAnswer::Unsatisfiable { content_range } => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Bytes::new(),
+                Some(content_range),
+            ),
+        };
+        let length = body.len() as u64;
         let mut response = Response::new(CacheBody::stored(body));
-        *response.status_mut() = entry.status;
+        *response.status_mut() = status;
         *response.headers_mut() = entry.headers.clone();
+        if let Some(content_range) = content_range {
+            let headers = response.headers_mut();
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(length),
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&content_range) {
+                headers.insert(http::header::CONTENT_RANGE, value);
+            }
+        }
         response
     };
     response

@@ -12,6 +12,7 @@
 pub(crate) mod coalesce;
 pub(crate) mod invalidate;
 pub(crate) mod lookup;
+pub(crate) mod range;
 pub(crate) mod request;
 pub(crate) mod revalidate;
 pub(crate) mod stale;
