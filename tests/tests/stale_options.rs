@@ -89,7 +89,9 @@ fn expire_after_1s() -> CacheOptions {
 /// ```
 #[tokio::test]
 async fn stale_if_error_returns_expired_data_when_the_origin_answers_an_error() {
-    for status in [500, 502, 503, 504] {
+    // "let's say the page has moved and you get a 404, or the site is experiencing downtime
+    // and you get a 500": with the `stale_if_error` setting on, a 4xx counts as an error too.
+    for status in [500, 502, 503, 504, 404, 410] {
         let (layer, clock) = exact_cache(CacheSettings {
             stale_if_error: StaleWindow::Any,
             ..CacheSettings::default()

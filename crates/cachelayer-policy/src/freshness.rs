@@ -207,7 +207,11 @@ pub fn usability(stored: &StoredFreshness, request: &RequestDirectives) -> Usabi
     // `None`: the response never becomes stale.
     let remaining = stored.lifetime.map(|lifetime| lifetime.saturating_sub(age));
     let stale = stored.lifetime.is_some_and(|lifetime| age >= lifetime);
-    let max_age_ok = request.max_age.is_none_or(|max_age| age <= max_age);
+    // `max-age=0` always asks for revalidation (as browsers and requests-cache read it), even
+    // of a response received this very second.
+    let max_age_ok = request
+        .max_age
+        .is_none_or(|max_age| !max_age.is_zero() && age <= max_age);
     let min_fresh_ok = match (request.min_fresh, remaining) {
         (Some(min_fresh), Some(remaining)) => remaining >= min_fresh,
         _ => true,

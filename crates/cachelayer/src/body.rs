@@ -46,6 +46,8 @@ struct Recording<B> {
 pub(crate) struct PendingWrite {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) key: CacheKey,
+    /// Another key the response answers for (the final URL of redirects followed below).
+    pub(crate) alias: Option<CacheKey>,
     pub(crate) entry: StoredResponse,
     /// The coalescing flight this response answers: released once it is stored, so that the
     /// requests waiting for it find it.
@@ -120,8 +122,12 @@ impl<B> Recording<B> {
         tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
         let key = pending.key.clone();
         let flight = pending.flight.take();
-        let write =
-            crate::stage::variant::put_entry(&pending.store, pending.key, Arc::new(pending.entry));
+        let write = crate::stage::variant::put_entry(
+            &pending.store,
+            pending.key,
+            pending.alias,
+            Arc::new(pending.entry),
+        );
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");

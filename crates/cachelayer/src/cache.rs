@@ -43,11 +43,13 @@
 
 use crate::layer::Shared;
 use crate::options::KeyBody;
-use crate::settings::{ActiveSettings, CacheSettings, StaleWindow};
+use crate::settings::CacheSettings;
+use crate::stage::request::derive_key;
 use crate::stage::variant::variant_key;
-use cachelayer_policy::key::{self, KeyInput};
+use crate::stage::write::retain_until;
+use cachelayer_policy::key;
 use cachelayer_policy::{CacheKey, ExpireAfter, validators};
-use cachelayer_store::{StalePolicy, Store, StoreError, StoredResponse};
+use cachelayer_store::{Store, StoreError, StoredResponse};
 use http::{HeaderMap, Method, Request, Uri};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -358,7 +360,7 @@ impl Cache {
             ExpireAfter::After(lifetime) => now.checked_add(lifetime),
             ExpireAfter::At(at) => Some(at),
         };
-        let stale_if_error = self.shared.settings.load().stale_if_error;
+        let settings = self.shared.settings.load();
         let store = &self.shared.store;
         let mut changed = 0;
         for key in store.keys().await? {
@@ -366,7 +368,7 @@ impl Cache {
                 continue;
             };
             let has_validator = validators::has_validator(&entry.headers);
-            let retain_until = retain_until(expires, has_validator, &entry.stale, stale_if_error);
+            let retain_until = retain_until(expires, has_validator, &entry.stale, &settings);
             if retain_until.is_some_and(|until| until <= now) {
                 // Stale at once and nothing to revalidate with: it could never be used again.
                 store.remove(&key).await?;
@@ -392,12 +394,12 @@ impl Cache {
     pub fn create_key<B>(&self, request: &Request<B>) -> CacheKey {
         let settings = self.shared.settings.load();
         let body = request.extensions().get::<KeyBody>().map(|b| &b.0[..]);
-        key_of(
-            &settings,
+        derive_key(
             request.method(),
             request.uri(),
             request.headers(),
             body,
+            &settings,
         )
     }
 
@@ -419,12 +421,12 @@ impl Cache {
         let Ok(uri) = url.as_ref().parse::<Uri>() else {
             return Ok(false);
         };
-        let key = key_of(
-            &self.shared.settings.load(),
+        let key = derive_key(
             &Method::GET,
             &uri,
             &HeaderMap::new(),
             None,
+            &self.shared.settings.load(),
         );
         self.contains_key(&key).await
     }
@@ -531,113 +533,10 @@ async fn read(
     }
 }
 
-/// The key of a request, as the request stage derives it.
-fn key_of(
-    settings: &ActiveSettings,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Option<&[u8]>,
-) -> CacheKey {
-    // A HEAD is answered from the stored GET response (RFC 9111 §4.3.5): same key.
-    let method = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
-    let input = KeyInput {
-        method,
-        uri,
-        headers,
-        body,
-    };
-    match &settings.key_fn {
-        Some(key_fn) => key_fn.key(&input, &settings.key_options),
-        None => key::create_key(&input, &settings.key_options),
-    }
-}
-
-/// How long a store keeps an entry with a new expiration: the write stage's rule (while it has a
-/// validator, until evicted; otherwise until the end of the longest window it may be served
-/// stale in).
-fn retain_until(
-    expires: Option<SystemTime>,
-    has_validator: bool,
-    stale: &StalePolicy,
-    stale_if_error: StaleWindow,
-) -> Option<SystemTime> {
-    let expires = expires?;
-    if has_validator {
-        return None;
-    }
-    let mut window = Duration::ZERO;
-    if !stale.must_revalidate {
-        match stale_if_error {
-            StaleWindow::Any => return None,
-            StaleWindow::AtMost(max) => window = window.max(max),
-            StaleWindow::Off => {}
-        }
-        window = window
-            .max(stale.stale_if_error.unwrap_or_default())
-            .max(stale.stale_while_revalidate.unwrap_or_default());
-    }
-    expires.checked_add(window)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn t(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
-    }
-
-    #[test]
-    fn retain_until_follows_the_write_stage() {
-        let plain = StalePolicy::default();
-        let windows = StalePolicy {
-            must_revalidate: false,
-            stale_while_revalidate: Some(Duration::from_secs(5)),
-            stale_if_error: Some(Duration::from_secs(30)),
-        };
-        let must = StalePolicy {
-            must_revalidate: true,
-            ..windows
-        };
-        let off = StaleWindow::Off;
-        assert_eq!(
-            retain_until(None, false, &plain, off),
-            None,
-            "never expires"
-        );
-        assert_eq!(
-            retain_until(Some(t(10)), true, &plain, off),
-            None,
-            "validator"
-        );
-        assert_eq!(retain_until(Some(t(10)), false, &plain, off), Some(t(10)));
-        assert_eq!(retain_until(Some(t(10)), false, &windows, off), Some(t(40)));
-        assert_eq!(retain_until(Some(t(10)), false, &must, off), Some(t(10)));
-        assert_eq!(
-            retain_until(
-                Some(t(10)),
-                false,
-                &plain,
-                StaleWindow::AtMost(Duration::from_secs(60))
-            ),
-            Some(t(70))
-        );
-        assert_eq!(
-            retain_until(Some(t(10)), false, &plain, StaleWindow::Any),
-            None
-        );
-        assert_eq!(
-            retain_until(Some(t(10)), false, &must, StaleWindow::Any),
-            Some(t(10)),
-            "must-revalidate: never served stale"
-        );
-    }
 
     #[test]
     fn keys_follow_the_settings() {

@@ -757,7 +757,7 @@ where
                     tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
                     let freshened = Arc::new(freshened);
                     info.stored = true;
-                    let write = put_entry(&env.shared.store, plan.key, freshened.clone());
+                    let write = put_entry(&env.shared.store, plan.key, None, freshened.clone());
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {
@@ -780,8 +780,15 @@ where
                         headers,
                         ..StoredResponse::clone(entry)
                     };
-                    let remove = env.shared.store.remove(&plan.key);
-                    let write: StoreFuture<()> = Box::pin(async move { remove.await.map(drop) });
+                    // The response changed into one that may not be stored: remove the old one.
+                    // When only this request forbids writing (`no-store`, read-only), leave the
+                    // store as it is.
+                    let write: StoreFuture<()> = if plan.write {
+                        let remove = env.shared.store.remove(&plan.key);
+                        Box::pin(async move { remove.await.map(drop) })
+                    } else {
+                        Box::pin(async { Ok(()) })
+                    };
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {
@@ -800,7 +807,7 @@ where
     }
 
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
-    if stale::is_error_status(status, &env.settings) {
+    if stale::is_error_status(status, &plan, &env.settings) {
         if let Some(entry) = stored
             .as_deref()
             .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
@@ -846,6 +853,7 @@ where
                     limit,
                     PendingWrite {
                         store: env.shared.store.clone(),
+                        alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
                         key: plan.key,
                         entry,
                         flight: flight.take(),
@@ -862,6 +870,36 @@ where
     let mut response = Response::from_parts(parts, body);
     label(&mut response, info, &env, now, None);
     AfterOrigin::Respond(Ok(response))
+}
+
+/// The key of the URL a redirect-following layer below the cache ended at (tower-http's
+/// `RequestUri` response extension, feature `tower-http`), when it differs from the request's.
+#[cfg(feature = "tower-http")]
+fn redirect_alias(
+    extensions: &http::Extensions,
+    request: &RequestSnapshot,
+    settings: &ActiveSettings,
+) -> Option<CacheKey> {
+    let tower_http::follow_redirect::RequestUri(final_uri) = extensions.get()?;
+    if *final_uri == request.uri {
+        return None;
+    }
+    Some(crate::stage::request::derive_key(
+        &Method::GET,
+        final_uri,
+        &request.headers,
+        None,
+        settings,
+    ))
+}
+
+#[cfg(not(feature = "tower-http"))]
+fn redirect_alias(
+    _: &http::Extensions,
+    _: &RequestSnapshot,
+    _: &ActiveSettings,
+) -> Option<CacheKey> {
+    None
 }
 
 /// After a 304 freshened the stored response: the full stored response, or the origin's 304

@@ -305,12 +305,13 @@ pub enum StaleWindow {
 }
 
 impl StaleWindow {
-    /// Whether a response stale by `staleness` is within the window.
+    /// Whether a response stale by `staleness` is within the window. A window of `d` covers
+    /// staleness from zero up to, not including, `d` (the moment a store may drop the entry).
     pub fn allows(self, staleness: Duration) -> bool {
         match self {
             StaleWindow::Off => false,
             StaleWindow::Any => true,
-            StaleWindow::AtMost(max) => staleness <= max,
+            StaleWindow::AtMost(max) => staleness < max,
         }
     }
 }

@@ -44,6 +44,33 @@ pub(crate) struct RequestPlan {
     pub(crate) stale_while_revalidate: Option<StaleWindow>,
 }
 
+/// The cache key of a request: the settings' `key_fn`, else
+/// [`create_key`](cachelayer_policy::key::create_key) with the settings' key options. A HEAD
+/// has the key of the GET it can be answered from (RFC 9111 §4.3.5).
+pub(crate) fn derive_key(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+    settings: &ActiveSettings,
+) -> CacheKey {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
+    let input = KeyInput {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    match &settings.key_fn {
+        Some(key_fn) => key_fn.key(&input, &settings.key_options),
+        None => key::create_key(&input, &settings.key_options),
+    }
+}
+
 /// Decides what to do with a request.
 pub(crate) fn plan(
     method: &Method,
@@ -88,22 +115,7 @@ pub(crate) fn plan(
         };
     }
     let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
-    // A HEAD is answered from the stored GET response (RFC 9111 §4.3.5): same key.
-    let key_method = if method == Method::HEAD {
-        &Method::GET
-    } else {
-        method
-    };
-    let input = KeyInput {
-        method: key_method,
-        uri,
-        headers,
-        body,
-    };
-    let key = match &settings.key_fn {
-        Some(key_fn) => key_fn.key(&input, &settings.key_options),
-        None => key::create_key(&input, &settings.key_options),
-    };
+    let key = derive_key(method, uri, headers, body, settings);
     Plan::Cache(RequestPlan {
         key,
         read: !directives.no_cache && !options.refresh && !options.force_refresh,

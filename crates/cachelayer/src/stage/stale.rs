@@ -1,7 +1,7 @@
 //! Serving stale responses when the origin fails (RFC 5861 §4 stale-if-error; requests-cache
 //! `stale_if_error`).
 
-use crate::settings::CacheSettings;
+use crate::settings::{CacheSettings, StaleWindow};
 use crate::stage::request::RequestPlan;
 use cachelayer_store::StoredResponse;
 use http::StatusCode;
@@ -29,17 +29,25 @@ pub(crate) fn if_error_allowed(
         || entry
             .stale
             .stale_if_error
-            .is_some_and(|max| staleness <= max)
+            .is_some_and(|max| staleness < max)
         || plan
             .directives
             .stale_if_error
-            .is_some_and(|max| staleness <= max)
+            .is_some_and(|max| staleness < max)
 }
 
-/// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4), or,
-/// when the settings restrict `allowable_codes`, any status they do not allow (requests-cache).
-pub(crate) fn is_error_status(status: StatusCode, settings: &CacheSettings) -> bool {
+/// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4); when
+/// the `stale_if_error` setting or request option is on, also a 4xx ("the page has moved and you
+/// get a 404": requests-cache); and, when the settings restrict `allowable_codes`, any status
+/// they do not allow (requests-cache).
+pub(crate) fn is_error_status(
+    status: StatusCode,
+    plan: &RequestPlan,
+    settings: &CacheSettings,
+) -> bool {
+    let by_setting = plan.stale_if_error.unwrap_or(settings.stale_if_error) != StaleWindow::Off;
     status.is_server_error()
+        || (by_setting && status.is_client_error())
         || (settings.allowable_codes.is_some() && !settings.allows_status(status))
 }
 
@@ -66,5 +74,5 @@ pub(crate) fn while_revalidate_allowed(
         || entry
             .stale
             .stale_while_revalidate
-            .is_some_and(|max| staleness <= max)
+            .is_some_and(|max| staleness < max)
 }

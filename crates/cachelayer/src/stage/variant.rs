@@ -58,19 +58,32 @@ pub(crate) fn variant_key(
     Some(CacheKey::from_digest(digest))
 }
 
-/// Stores `entry` under `primary` and, when it varies, under its secondary key too.
+/// Stores `entry` under `primary`, under its secondary key when it varies, and under `alias`
+/// (the key of the URL a redirect-following layer below the cache ended at) when given.
 pub(crate) fn put_entry(
     store: &Arc<dyn Store>,
     primary: CacheKey,
+    alias: Option<CacheKey>,
     entry: Arc<StoredResponse>,
 ) -> StoreFuture<()> {
-    let variant = variant_key(&primary, &entry.headers, &entry.request.headers);
-    let first = store.put(primary, entry.clone());
-    let second = variant.map(|key| store.put(key, entry));
+    let mut keys = vec![];
+    if let Some(variant) = variant_key(&primary, &entry.headers, &entry.request.headers) {
+        keys.push(variant);
+    }
+    if let Some(alias) = alias.filter(|alias| *alias != primary) {
+        if let Some(variant) = variant_key(&alias, &entry.headers, &entry.request.headers) {
+            keys.push(variant);
+        }
+        keys.push(alias);
+    }
+    keys.push(primary);
+    let writes: Vec<_> = keys
+        .into_iter()
+        .map(|key| store.put(key, entry.clone()))
+        .collect();
     Box::pin(async move {
-        first.await?;
-        if let Some(second) = second {
-            second.await?;
+        for write in writes {
+            write.await?;
         }
         Ok(())
     })

@@ -198,7 +198,8 @@ fn expiration_for(
         headers,
         response_time,
         &settings.heuristic_freshness,
-    );
+    )
+    .or_else(|| permanent_redirect_lifetime(status, explicit, settings));
     let resolved = expiration::resolve(&ExpirationInputs {
         cache_control: settings.cache_control,
         response: explicit,
@@ -231,6 +232,22 @@ fn expiration_for(
     })
 }
 
+/// Permanent redirects (301, 308) are heuristically cacheable (RFC 9110 §15.1) even without a
+/// `Last-Modified` to base a heuristic on: without explicit freshness they get the longest
+/// heuristic lifetime, as browsers keep them.
+fn permanent_redirect_lifetime(
+    status: StatusCode,
+    explicit: Option<Duration>,
+    settings: &CacheSettings,
+) -> Option<Duration> {
+    let permanent = matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+    );
+    (permanent && explicit.is_none() && settings.heuristic_freshness.enabled)
+        .then_some(settings.heuristic_freshness.max)
+}
+
 fn stale_policy(directives: &ResponseDirectives, settings: &CacheSettings) -> StalePolicy {
     let shared = settings.shared;
     StalePolicy {
@@ -244,7 +261,7 @@ fn stale_policy(directives: &ResponseDirectives, settings: &CacheSettings) -> St
 
 /// How long a store keeps the entry: while it can be revalidated (it has a validator), until
 /// evicted; otherwise until the end of the longest window it may still be served stale in.
-fn retain_until(
+pub(crate) fn retain_until(
     expires: Option<SystemTime>,
     has_validator: bool,
     stale: &StalePolicy,
@@ -426,4 +443,70 @@ pub(crate) fn freshen(
     // may have revalidated it).
     entry.request = stored.request.clone();
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn retention_covers_the_windows_a_response_may_be_served_stale_in() {
+        let plain = StalePolicy::default();
+        let windows = StalePolicy {
+            must_revalidate: false,
+            stale_while_revalidate: Some(Duration::from_secs(5)),
+            stale_if_error: Some(Duration::from_secs(30)),
+        };
+        let must = StalePolicy {
+            must_revalidate: true,
+            ..windows
+        };
+        let with = |stale_if_error, stale_while_revalidate| CacheSettings {
+            stale_if_error,
+            stale_while_revalidate,
+            ..CacheSettings::default()
+        };
+        let off = with(StaleWindow::Off, StaleWindow::Off);
+        assert_eq!(
+            retain_until(None, false, &plain, &off),
+            None,
+            "never expires"
+        );
+        assert_eq!(
+            retain_until(Some(t(10)), true, &plain, &off),
+            None,
+            "a validator: kept to revalidate"
+        );
+        assert_eq!(retain_until(Some(t(10)), false, &plain, &off), Some(t(10)));
+        assert_eq!(
+            retain_until(Some(t(10)), false, &windows, &off),
+            Some(t(40)),
+            "the longer window"
+        );
+        assert_eq!(retain_until(Some(t(10)), false, &must, &off), Some(t(10)));
+        let sixty = with(
+            StaleWindow::AtMost(Duration::from_secs(60)),
+            StaleWindow::Off,
+        );
+        assert_eq!(
+            retain_until(Some(t(10)), false, &plain, &sixty),
+            Some(t(70))
+        );
+        let swr = with(
+            StaleWindow::Off,
+            StaleWindow::AtMost(Duration::from_secs(90)),
+        );
+        assert_eq!(retain_until(Some(t(10)), false, &plain, &swr), Some(t(100)));
+        let any = with(StaleWindow::Any, StaleWindow::Off);
+        assert_eq!(retain_until(Some(t(10)), false, &plain, &any), None);
+        assert_eq!(
+            retain_until(Some(t(10)), false, &must, &any),
+            Some(t(10)),
+            "must-revalidate: never served stale"
+        );
+    }
 }
