@@ -40,6 +40,8 @@ struct Recording<B> {
     /// polled through `&mut`), so it fits `BoxBody` and other `Sync` body types.
     write: Option<SyncWrapper<StoreFuture<()>>>,
     inner_done: bool,
+    /// The origin body had ended before it was read (it is empty).
+    empty_at_start: bool,
 }
 
 /// An entry waiting for its body, with the store to write it to.
@@ -70,7 +72,11 @@ impl<B> CacheBody<B> {
     }
 
     /// The origin's body, recorded and written to the store at its end.
-    pub(crate) fn recording(inner: B, limit: usize, pending: PendingWrite) -> Self {
+    pub(crate) fn recording(inner: B, limit: usize, pending: PendingWrite) -> Self
+    where
+        B: Body,
+    {
+        let empty_at_start = inner.is_end_stream();
         CacheBody {
             kind: Kind::Recording(Box::new(Recording {
                 inner: Box::pin(inner),
@@ -80,6 +86,7 @@ impl<B> CacheBody<B> {
                 pending: Some(pending),
                 write: None,
                 inner_done: false,
+                empty_at_start,
             })),
         }
     }
@@ -148,6 +155,11 @@ impl<B> Recording<B> {
 
 impl<B> Drop for Recording<B> {
     fn drop(&mut self) {
+        // A body dropped unread whose origin body is already complete (an empty redirect body
+        // that a redirect-following client never reads) is stored all the same.
+        if self.empty_at_start && self.write.is_none() && self.pending.is_some() {
+            self.start_write();
+        }
         // A write that was started but not finished (the caller dropped the body right after its
         // last bytes) finishes in the background when a tokio runtime is there.
         if let Some(write) = self.write.take() {
