@@ -39,7 +39,13 @@
 //! `CONNECT`.
 
 use bytes::Bytes;
-use cachelayer::{CacheBody, CacheInfo, CacheLayer, CacheOutcome, CacheSettings, strip_hop_by_hop};
+use cachelayer::store::TieredStore;
+use cachelayer::{
+    CacheBody, CacheInfo, CacheLayer, CacheOutcome, CacheSettings, MemoryStore, Store,
+    strip_hop_by_hop,
+};
+use cachelayer_redis::RedisStore;
+use cachelayer_sqlite::SqliteStore;
 use clap::Parser;
 use http::header::{HOST, HeaderValue, VIA};
 use http::uri::{PathAndQuery, Scheme};
@@ -89,6 +95,44 @@ struct Args {
     /// requests with `Authorization`; honour `s-maxage`. A reverse proxy should use it.
     #[arg(long)]
     shared: bool,
+
+    /// Where the cache keeps responses: `memory` (the default, in this process), `sqlite:PATH`
+    /// (a file: kept across restarts, shared by processes on this machine), or a Redis URL such
+    /// as `redis://127.0.0.1:6379` (shared by proxies on many machines; when Redis is down,
+    /// requests still go through, uncached).
+    #[arg(long, default_value = "memory")]
+    store: String,
+
+    /// With a SQLite or Redis store: keep hot responses in memory in front of it.
+    #[arg(long)]
+    tiered: bool,
+}
+
+/// Opens the store that `--store` names.
+fn open_store(spec: &str, tiered: bool) -> Result<Arc<dyn Store>, BoxError> {
+    let back: Arc<dyn Store> = if spec == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    } else if let Some(path) = spec.strip_prefix("sqlite:") {
+        Arc::new(
+            SqliteStore::open(path).map_err(|e| format!("cannot open SQLite store {path}: {e}"))?,
+        )
+    } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        Arc::new(
+            RedisStore::builder(spec)
+                .build()
+                .map_err(|e| format!("bad Redis URL {spec}: {e}"))?,
+        )
+    } else {
+        return Err(format!(
+            "unknown --store {spec:?}: use memory, sqlite:PATH or redis://HOST:PORT"
+        )
+        .into());
+    };
+    Ok(if tiered {
+        Arc::new(TieredStore::new(Arc::new(MemoryStore::new()), back))
+    } else {
+        back
+    })
 }
 
 /// Where requests go.
@@ -159,6 +203,8 @@ async fn run() -> Result<(), BoxError> {
     let args = Args::parse();
     let upstream = Arc::new(Upstream::from_uri(&args.upstream)?);
 
+    let store = open_store(&args.store, args.tiered)?;
+    tracing::info!(store = %args.store, tiered = args.tiered, "cache store");
     let settings = if args.shared {
         CacheSettings::shared()
     } else {
@@ -167,7 +213,7 @@ async fn run() -> Result<(), BoxError> {
     // One client (one connection pool) and one cache for all connections; cloning either is
     // cheap and shares them.
     let client: CachedClient = ServiceBuilder::new()
-        .layer(CacheLayer::new(settings))
+        .layer(CacheLayer::with_shared_store(store, settings))
         .service(Client::builder(TokioExecutor::new()).build_http());
 
     let listener = TcpListener::bind(args.listen)
