@@ -33,22 +33,29 @@
 //!
 //! # How a request goes through the cache
 //!
-//! 1. **Policy**: methods outside `allowable_methods` and disabled caches bypass it; the
-//!    request's `Cache-Control` / `Pragma` are read (RFC 9111 §5.2.1).
-//! 2. **Key**: method + normalized URL (+ chosen headers), see [`CacheKey`].
+//! 1. **Policy**: methods outside `allowable_methods`, disabled caches and `DO_NOT_CACHE` bypass
+//!    it (unsafe methods then invalidate, RFC 9111 §4.4); the request's `Cache-Control` /
+//!    `Pragma` and per-request [`CacheOptions`] are read (§5.2.1).
+//! 2. **Key**: method + normalized URL (+ chosen headers, + the body when a
+//!    [`KeyRequestBodyLayer`] supplies it), see [`CacheKey`]; a HEAD has its GET's key (§4.3.5).
 //! 3. **Lookup** in the [`Store`]: a fresh stored response is served at once, with `Age`
-//!    (§4, §5.1), and a client's conditional request is answered with 304 when it matches.
+//!    (§4, §5.1); a client's conditional request is answered with 304 and a single byte range
+//!    with 206 when they apply. A response with `Vary` is looked up among its variants (§4.1).
 //! 4. **Validation**: a stale stored response with a validator is revalidated with
 //!    `If-None-Match` / `If-Modified-Since`; a 304 freshens it and the client gets the full
 //!    response (§4.3).
-//! 5. **Stale if error**: when the origin fails, a stale response may be served instead
-//!    (`stale_if_error`, RFC 5861).
-//! 6. **Store**: a storable response (§3) streams to the client while it is recorded, and is
+//! 5. **Staleness**: a stale response may be served at once while one background revalidation
+//!    runs (`stale_while_revalidate`), or instead of an origin failure (`stale_if_error`),
+//!    RFC 5861.
+//! 6. **Coalescing**: concurrent requests that need the origin for one key send one request; the
+//!    others wait for its response to be stored (`coalesce_requests`).
+//! 7. **Store**: a storable response (§3) streams to the client while it is recorded, and is
 //!    stored when its body ends, with an expiration resolved in requests-cache's order of
 //!    precedence.
 //!
 //! A failing or slow store never fails a request: a read error is a miss, a write error leaves
-//! the response unstored.
+//! the response unstored. [`CacheLayer::cache`] gives a [`Cache`] handle to inspect and remove
+//! stored responses.
 
 mod body;
 mod cache;

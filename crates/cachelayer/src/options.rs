@@ -43,7 +43,8 @@ pub struct CacheOptions {
 }
 
 /// The request body as part of the cache key, put in the request's extensions by a layer that
-/// buffers request bodies (for cached POST requests: requests-cache keys them by body). When
+/// buffers request bodies, such as [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) (for
+/// cached POST requests: requests-cache keys them by body). When
 /// present, the cache key includes these bytes (see `cachelayer_policy::key::create_key`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyBody(pub Bytes);
