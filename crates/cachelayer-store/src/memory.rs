@@ -166,7 +166,10 @@ impl Store for MemoryStore {
             Ok(cache
                 .get(&key)
                 .await
-                .filter(|entry| !entry.is_past_retention(clock.now())))
+                // The clock is read only for entries with a retention limit.
+                .filter(|entry| {
+                    entry.retain_until.is_none() || !entry.is_past_retention(clock.now())
+                }))
         })
     }
 
