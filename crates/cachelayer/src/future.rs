@@ -382,20 +382,13 @@ where
         );
         tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
         match verdict {
-            Lookup::Fresh if plan.read => {
-                let info = CacheInfo::new(CacheOutcome::Hit, Some(plan.key));
-                return AfterLookup::Respond(serve_stored(
-                    &entry,
-                    info,
-                    request.method(),
-                    request.headers(),
-                    &env,
-                    now,
-                    None,
-                ));
-            }
-            Lookup::StaleAcceptable if plan.read => {
-                let info = CacheInfo::new(CacheOutcome::StaleHit, Some(plan.key));
+            Lookup::Fresh | Lookup::StaleAcceptable if plan.read => {
+                let outcome = if verdict == Lookup::Fresh {
+                    CacheOutcome::Hit
+                } else {
+                    CacheOutcome::StaleHit
+                };
+                let info = CacheInfo::new(outcome, Some(plan.key));
                 return AfterLookup::Respond(serve_stored(
                     &entry,
                     info,

@@ -8,32 +8,45 @@ use http::StatusCode;
 use std::time::SystemTime;
 
 /// Whether a stored response may stand in for a failed origin response at `now`: the cache's
-/// `stale_if_error` setting, the response's `stale-if-error` or the request's `stale-if-error`
-/// allows its staleness, and nothing requires revalidation (`must-revalidate`, `no-cache`).
+/// `stale_if_error` setting (or the request's option), the response's `stale-if-error` or the
+/// request's `stale-if-error` allows its staleness, and nothing requires revalidation
+/// (`must-revalidate`, `no-cache`).
 pub(crate) fn if_error_allowed(
     entry: &StoredResponse,
     plan: &RequestPlan,
     settings: &CacheSettings,
     now: SystemTime,
 ) -> bool {
+    stale_within(
+        entry,
+        now,
+        plan.stale_if_error.unwrap_or(settings.stale_if_error),
+        |staleness| {
+            entry
+                .stale
+                .stale_if_error
+                .is_some_and(|max| staleness < max)
+                || plan
+                    .directives
+                    .stale_if_error
+                    .is_some_and(|max| staleness < max)
+        },
+    )
+}
+
+/// Whether `entry` may be served stale at `now`: nothing requires revalidation, and its
+/// staleness is within the setting's window or accepted by `directive`.
+fn stale_within(
+    entry: &StoredResponse,
+    now: SystemTime,
+    setting: StaleWindow,
+    directive: impl Fn(std::time::Duration) -> bool,
+) -> bool {
     if entry.stale.must_revalidate {
         return false;
     }
-    let staleness = match entry.time_to_live(now) {
-        Ok(_) => std::time::Duration::ZERO,
-        Err(staleness) => staleness,
-    };
-    plan.stale_if_error
-        .unwrap_or(settings.stale_if_error)
-        .allows(staleness)
-        || entry
-            .stale
-            .stale_if_error
-            .is_some_and(|max| staleness < max)
-        || plan
-            .directives
-            .stale_if_error
-            .is_some_and(|max| staleness < max)
+    let staleness = entry.time_to_live(now).err().unwrap_or_default();
+    setting.allows(staleness) || directive(staleness)
 }
 
 /// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4); when
@@ -61,18 +74,13 @@ pub(crate) fn while_revalidate_allowed(
     settings: &CacheSettings,
     now: SystemTime,
 ) -> bool {
-    if entry.stale.must_revalidate {
-        return false;
-    }
-    let staleness = match entry.time_to_live(now) {
-        Ok(_) => std::time::Duration::ZERO,
-        Err(staleness) => staleness,
-    };
-    plan.stale_while_revalidate
-        .unwrap_or(settings.stale_while_revalidate)
-        .allows(staleness)
-        || entry
+    let setting = plan
+        .stale_while_revalidate
+        .unwrap_or(settings.stale_while_revalidate);
+    stale_within(entry, now, setting, |staleness| {
+        entry
             .stale
             .stale_while_revalidate
             .is_some_and(|max| staleness < max)
+    })
 }
