@@ -16,26 +16,14 @@
 
 mod common;
 
+use common::{exact_cache, secs};
+
 use cachelayer::{
-    CacheLayer, CacheOptions, CacheOutcome, CacheSettings, Clock, DO_NOT_CACHE, ExpireAfter,
-    ManualClock, UrlPattern,
+    CacheOptions, CacheOutcome, CacheSettings, Clock, DO_NOT_CACHE, ExpireAfter, UrlPattern,
 };
-use common::{Origin, Reply, cache, client, get, get_with, http_date, send};
+use common::{Origin, Reply, client, get, get_with, http_date, send};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
 use tower::Layer;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
-}
 
 /// One precedence level, and the lifetime this test gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

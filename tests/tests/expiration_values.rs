@@ -10,29 +10,19 @@
 
 mod common;
 
+use common::{exact_cache, get_opts, secs};
+
 use cachelayer::{
-    CacheLayer, CacheOptions, CacheOutcome, CacheSettings, Clock, DO_NOT_CACHE, EXPIRE_IMMEDIATELY,
-    ExpireAfter, ManualClock, NEVER_EXPIRE,
+    CacheOptions, CacheOutcome, CacheSettings, Clock, DO_NOT_CACHE, EXPIRE_IMMEDIATELY,
+    ExpireAfter, NEVER_EXPIRE,
 };
-use common::{Origin, Reply, cache, client, get, send};
-use http::{Request, StatusCode};
+use common::{Origin, Reply, client, get, send};
+use http::StatusCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 use tower::Layer;
 
 const DAY: u64 = 86_400;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
-}
 
 /// Routes `path` to numbered bodies (`"{path} #0"`, `"{path} #1"`, ...) with `headers`.
 fn numbered(origin: &Origin, path: &'static str, headers: &'static [(&'static str, &'static str)]) {
@@ -64,13 +54,6 @@ fn etag_resource(origin: &Origin, path: &'static str, extra: Option<(&'static st
             None => reply,
         }
     });
-}
-
-/// A GET request carrying per-request options.
-fn get_opts(url: &str, options: CacheOptions) -> Request<http_body_util::Full<bytes::Bytes>> {
-    let mut request = get(url);
-    request.extensions_mut().insert(options);
-    request
 }
 
 /// `>>> session = CachedSession(expire_after=360)`

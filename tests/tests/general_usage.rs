@@ -12,20 +12,18 @@
 
 mod common;
 
+use common::{exact_cache, secs};
+
 use cachelayer::{
     CacheKey, CacheLayer, CacheOptions, CacheOutcome, CacheSettings, Clock, ExpireAfter, FilterFn,
     KeyFn, ManualClock, MatchHeaders, MemoryStore, StaleWindow, Store,
 };
-use common::{Origin, Reply, cache, client, get, get_with, request, send};
+use common::{Origin, Reply, client, get, get_with, request, send};
 use http::{HeaderName, Method};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 use tower::Layer;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// A manual clock at a whole second.
 fn whole_second_clock() -> ManualClock {
@@ -33,14 +31,6 @@ fn whole_second_clock() -> ManualClock {
     let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     clock.set(UNIX_EPOCH + secs(whole));
     clock
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
 }
 
 /// Routes `path` to numbered bodies (`"#0"`, `"#1"`, ...) with `headers`.

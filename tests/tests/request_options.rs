@@ -11,36 +11,13 @@
 
 mod common;
 
-use bytes::Bytes;
-use cachelayer::{
-    CacheLayer, CacheOptions, CacheOutcome, CacheSettings, Clock, ExpireAfter, ManualClock,
-};
-use common::{Origin, Reply, cache, client, get, get_with, send};
-use http::Request;
-use http_body_util::Full;
+use common::{exact_cache, get_opts, secs};
+
+use cachelayer::{CacheOptions, CacheOutcome, CacheSettings, Clock, ExpireAfter};
+use common::{Origin, Reply, client, get, get_with, send};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
 use tower::Layer;
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
-}
-
-/// A GET request carrying per-request options.
-fn get_opts(url: &str, options: CacheOptions) -> Request<Full<Bytes>> {
-    let mut request = get(url);
-    request.extensions_mut().insert(options);
-    request
-}
 
 /// Routes `path` to numbered bodies (`"#0"`, `"#1"`, ...) with `headers`.
 fn numbered(origin: &Origin, path: &str, headers: &'static [(&'static str, &'static str)]) {

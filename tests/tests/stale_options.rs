@@ -12,39 +12,20 @@
 
 mod common;
 
+use common::{exact_cache, get_opts, secs};
+
 use bytes::Bytes;
 use cachelayer::{
-    CacheLayer, CacheOptions, CacheOutcome, CacheService, CacheSettings, Clock, ExpireAfter,
-    ManualClock, StaleWindow,
+    CacheOptions, CacheOutcome, CacheService, CacheSettings, Clock, ExpireAfter, StaleWindow,
 };
-use common::{Client, Origin, Reply, cache, client, get, send, try_send};
+use common::{Client, Origin, Reply, client, get, send, try_send};
 use http::Request;
 use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, UNIX_EPOCH};
 use tower::{Layer, Service};
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
-}
-
-/// A GET request carrying per-request options.
-fn get_opts(url: &str, options: CacheOptions) -> Request<Full<Bytes>> {
-    let mut request = get(url);
-    request.extensions_mut().insert(options);
-    request
-}
 
 /// Answers `good` (with `headers`) the first time, then `then` (the origin "is experiencing
 /// downtime").

@@ -12,32 +12,21 @@
 
 mod common;
 
+use common::{exact_cache, secs};
+
 use bytes::Bytes;
 use cachelayer::{
     CacheLayer, CacheOutcome, CacheService, CacheSettings, Clock, DO_NOT_CACHE, ExpireAfter,
     ManualClock, NEVER_EXPIRE, UrlPattern,
 };
-use common::{Client, Origin, Reply, cache, client, get, send};
+use common::{Client, Origin, Reply, client, get, send};
 use http::header::HOST;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, UNIX_EPOCH};
 use tower::{Layer, Service};
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A cache (layer and clock) whose clock reads a whole second.
-fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
-    let (layer, clock) = cache(settings);
-    let whole = clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    clock.set(UNIX_EPOCH + secs(whole));
-    (layer, clock)
-}
 
 /// The real hyper client, sending every request to `origin` whatever its host and scheme: the
 /// path and query are kept, the original authority goes in `Host`.

@@ -461,3 +461,30 @@ where
 {
     try_send(service, request).await.unwrap()
 }
+
+// ===== exact clocks and per-request options =====
+
+/// `n` seconds.
+pub(crate) fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A cache (layer and clock) whose clock reads a whole second, so that expirations computed from
+/// whole-second HTTP dates compare exactly.
+pub(crate) fn exact_cache(settings: CacheSettings) -> (CacheLayer, ManualClock) {
+    let (layer, clock) = cache(settings);
+    let whole = clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    clock.set(std::time::UNIX_EPOCH + secs(whole));
+    (layer, clock)
+}
+
+/// A GET request carrying per-request options.
+pub(crate) fn get_opts(url: &str, options: cachelayer::CacheOptions) -> Request<Full<Bytes>> {
+    let mut request = get(url);
+    request.extensions_mut().insert(options);
+    request
+}
