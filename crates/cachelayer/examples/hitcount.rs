@@ -42,7 +42,6 @@ fn main() {
                     .header("content-type", "application/json")
                     .header("cache-control", "public, max-age=3600")
                     .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
-                    .header("date", "Sat, 21 Nov 2026 20:00:00 GMT")
                     .body(Full::new(body))
                     .unwrap(),
             )

@@ -971,7 +971,7 @@ fn serve_stored<RB>(
         let length = body.len() as u64;
         let mut response = Response::new(CacheBody::stored(body));
         *response.status_mut() = status;
-        *response.headers_mut() = entry.headers.clone();
+        *response.headers_mut() = headers_for_serving(&entry.headers);
         if let Some(content_range) = content_range {
             let headers = response.headers_mut();
             headers.insert(
@@ -989,6 +989,16 @@ fn serve_stored<RB>(
         .insert(AGE, age_header(entry.age(now)));
     label(&mut response, info, env, now, origin_status);
     response
+}
+
+/// A copy of stored header fields with room for the ones serving adds (`Age`, `Cache-Status`,
+/// `Content-Range`), so that adding them does not grow the map.
+fn headers_for_serving(stored: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(stored.len() + 3);
+    for (name, value) in stored {
+        headers.append(name.clone(), value.clone());
+    }
+    headers
 }
 
 /// 504 for `only-if-cached` with nothing usable stored (RFC 9111 §5.2.1.7).

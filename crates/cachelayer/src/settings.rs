@@ -1,6 +1,7 @@
 //! [`CacheSettings`]: every setting of the cache, with requests-cache's names.
 
 use crate::rules::{FilterFn, KeyFn, UrlPattern, serde_url_rules};
+use crate::stage::key_memo::KeyMemo;
 use cachelayer_policy::key::{DEFAULT_IGNORED_PARAMETERS, KeyOptions, MatchHeaders};
 use cachelayer_policy::{CacheKind, ExpireAfter, HeuristicFreshness};
 use http::{HeaderName, Method, StatusCode};
@@ -266,12 +267,16 @@ impl CacheSettings {
 pub(crate) struct ActiveSettings {
     settings: CacheSettings,
     pub(crate) key_options: KeyOptions,
+    /// Recent keys, when keys depend on the request target only.
+    pub(crate) key_memo: Option<KeyMemo>,
 }
 
 impl ActiveSettings {
     pub(crate) fn new(settings: CacheSettings) -> Self {
+        let memoizable = settings.key_fn.is_none() && settings.match_headers == MatchHeaders::None;
         ActiveSettings {
             key_options: settings.key_options(),
+            key_memo: memoizable.then(KeyMemo::new),
             settings,
         }
     }

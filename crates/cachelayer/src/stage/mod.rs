@@ -11,6 +11,7 @@
 
 pub(crate) mod coalesce;
 pub(crate) mod invalidate;
+pub(crate) mod key_memo;
 pub(crate) mod lookup;
 pub(crate) mod range;
 pub(crate) mod request;

@@ -3,6 +3,7 @@
 use crate::options::{CacheOptions, KeyBody};
 use crate::rules::url_expiration;
 use crate::settings::{ActiveSettings, StaleWindow};
+use crate::stage::key_memo::Target;
 use cachelayer_policy::expiration::{self, ExpirationInputs};
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, RequestDirectives};
@@ -59,16 +60,28 @@ pub(crate) fn derive_key(
     } else {
         method
     };
+    // Keys that depend on the request target only are memoized (see `key_memo`).
+    let memo = settings.key_memo.as_ref().filter(|_| body.is_none());
+    let target = memo.and_then(|_| Target::new(method, uri, headers));
+    if let (Some(memo), Some(target)) = (memo, &target) {
+        if let Some(key) = memo.get(target) {
+            return key;
+        }
+    }
     let input = KeyInput {
         method,
         uri,
         headers,
         body,
     };
-    match &settings.key_fn {
+    let key = match &settings.key_fn {
         Some(key_fn) => key_fn.key(&input, &settings.key_options),
         None => key::create_key(&input, &settings.key_options),
+    };
+    if let (Some(memo), Some(target)) = (memo, &target) {
+        memo.insert(target, &key);
     }
+    key
 }
 
 /// Decides what to do with a request.
