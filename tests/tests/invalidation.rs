@@ -143,3 +143,43 @@ async fn cdn_cache_control_targets_shared_caches() {
         }
     }
 }
+
+/// Invalidating a URL whose responses vary removes every variant, not only the one at the
+/// primary key: no response from before the unsafe request is served after it.
+#[tokio::test]
+async fn invalidation_removes_every_variant() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    let version = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let current = version.clone();
+    origin.route("/greeting", move |seen| {
+        if seen.method == Method::GET {
+            let v = current.load(std::sync::atomic::Ordering::SeqCst);
+            let lang = seen.header("accept-language").unwrap_or("en").to_owned();
+            Reply::ok(format!("{lang} v{v}"))
+                .header("cache-control", "max-age=600")
+                .header("vary", "accept-language")
+        } else {
+            current.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Reply::status(204)
+        }
+    });
+    let url = origin.url("/greeting");
+    let get_lang = |lang: &'static str| common::get_with(&url, &[("accept-language", lang)]);
+    for lang in ["en", "fr", "en", "fr"] {
+        send(&mut cache, get_lang(lang)).await;
+    }
+    assert_eq!(origin.hits("/greeting"), 2, "both variants stored");
+
+    send(&mut cache, request(Method::PUT, &url, &[])).await;
+
+    let en = send(&mut cache, get_lang("en")).await;
+    assert_eq!(en.text(), "en v2");
+    let fr = send(&mut cache, get_lang("fr")).await;
+    assert_eq!(
+        fr.text(),
+        "fr v2",
+        "the older fr variant was invalidated too"
+    );
+    assert!(!fr.info.from_cache);
+}

@@ -5,8 +5,8 @@
 use crate::settings::ActiveSettings;
 use cachelayer_policy::CacheKey;
 use cachelayer_policy::key::{self, KeyInput};
-use cachelayer_store::{Store, StoreFuture};
-use http::header::{CONTENT_LOCATION, LOCATION};
+use cachelayer_store::{EntryFilter, Store, StoreFuture};
+use http::header::{CONTENT_LOCATION, LOCATION, VARY};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use std::sync::Arc;
 
@@ -81,16 +81,32 @@ fn same_origin_uri(target: &str, origin: &str) -> Option<Uri> {
     (origin_of(&absolute, &HeaderMap::new()) == origin).then_some(absolute)
 }
 
-/// Removes every key; errors are logged, never returned: invalidation failing must not fail the
-/// response it follows.
+/// Removes the stored responses under every key; errors are logged, never returned:
+/// invalidation failing must not fail the response it follows.
+///
+/// A response with `Vary` has variants under secondary keys as well (see `variant`): when the
+/// entry under a key varies, every stored response of its URL is removed, so that no older
+/// variant outlives the invalidation.
 pub(crate) fn remove_all(store: &Arc<dyn Store>, keys: Vec<CacheKey>) -> StoreFuture<()> {
-    let removals: Vec<_> = keys
-        .iter()
-        .map(|key| (key.clone(), store.remove(key)))
-        .collect();
+    let store = store.clone();
     Box::pin(async move {
-        for (key, removal) in removals {
-            match removal.await {
+        for key in keys {
+            let varies = match store.get(&key).await {
+                Ok(Some(entry)) => entry
+                    .headers
+                    .contains_key(VARY)
+                    .then(|| entry.request.url.clone()),
+                _ => None,
+            };
+            let removed = match varies {
+                Some(url) => store
+                    .clone()
+                    .delete(EntryFilter::Urls(vec![url]))
+                    .await
+                    .map(|n| n > 0),
+                None => store.remove(&key).await,
+            };
+            match removed {
                 Ok(true) => tracing::debug!(%key, "invalidated"),
                 Ok(false) => {}
                 Err(error) => {
