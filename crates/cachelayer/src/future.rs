@@ -447,20 +447,17 @@ where
 
     if plan.only_if_cached {
         // Offline: a stale response is still better than nothing when stale-if-error allows it.
-        if let Some(entry) = stored
-            .as_deref()
-            .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
-        {
-            let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-            return AfterLookup::Respond(serve_stored(
-                entry,
-                info,
-                request.method(),
-                request.headers(),
-                &env,
-                now,
-                None,
-            ));
+        let stale = serve_stale_if_error(
+            stored.as_deref(),
+            &plan,
+            request.method(),
+            request.headers(),
+            &env,
+            now,
+            None,
+        );
+        if let Some(response) = stale {
+            return AfterLookup::Respond(response);
         }
         let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(plan.key));
         info.detail = detail;
@@ -707,21 +704,16 @@ where
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            if let Some(entry) = stored
-                .as_deref()
-                .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
-            {
-                tracing::debug!(key = %plan.key, "origin failed; serving stale (stale-if-error)");
-                let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-                return AfterOrigin::Respond(Ok(serve_stored(
-                    entry,
-                    info,
-                    &snapshot.method,
-                    &snapshot.headers,
-                    &env,
-                    now,
-                    None,
-                )));
+            if let Some(response) = serve_stale_if_error(
+                stored.as_deref(),
+                &plan,
+                &snapshot.method,
+                &snapshot.headers,
+                &env,
+                now,
+                None,
+            ) {
+                return AfterOrigin::Respond(Ok(response));
             }
             return AfterOrigin::Respond(Err(error));
         }
@@ -801,21 +793,17 @@ where
 
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
     if stale::is_error_status(status, &plan, &env.settings) {
-        if let Some(entry) = stored
-            .as_deref()
-            .filter(|e| stale::if_error_allowed(e, &plan, &env.settings, now))
-        {
-            tracing::debug!(key = %plan.key, %status, "origin error status; serving stale (stale-if-error)");
-            let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key));
-            return AfterOrigin::Respond(Ok(serve_stored(
-                entry,
-                info,
-                &snapshot.method,
-                &snapshot.headers,
-                &env,
-                now,
-                Some(status.as_u16()),
-            )));
+        let origin_status = Some(status.as_u16());
+        if let Some(response) = serve_stale_if_error(
+            stored.as_deref(),
+            &plan,
+            &snapshot.method,
+            &snapshot.headers,
+            &env,
+            now,
+            origin_status,
+        ) {
+            return AfterOrigin::Respond(Ok(response));
         }
     }
 
@@ -893,6 +881,31 @@ fn redirect_alias(
     _: &ActiveSettings,
 ) -> Option<CacheKey> {
     None
+}
+
+/// The stored response in place of a failed origin response (RFC 5861 §4), when stale-if-error
+/// allows it; `origin_status` is the failure's status, `None` for an error of the inner service.
+fn serve_stale_if_error<RB>(
+    stored: Option<&StoredResponse>,
+    plan: &RequestPlan,
+    method: &Method,
+    request_headers: &HeaderMap,
+    env: &Env,
+    now: SystemTime,
+    origin_status: Option<u16>,
+) -> Option<Response<CacheBody<RB>>> {
+    let entry = stored.filter(|e| stale::if_error_allowed(e, plan, &env.settings, now))?;
+    tracing::debug!(key = %plan.key, ?origin_status, "origin failed; serving stale (stale-if-error)");
+    let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key.clone()));
+    Some(serve_stored(
+        entry,
+        info,
+        method,
+        request_headers,
+        env,
+        now,
+        origin_status,
+    ))
 }
 
 /// After a 304 freshened the stored response: the full stored response, or the origin's 304
