@@ -54,6 +54,8 @@ pub(crate) struct PendingWrite {
     /// The coalescing flight this response answers: released once it is stored, so that the
     /// requests waiting for it find it.
     pub(crate) flight: Option<FlightGuard>,
+    /// How long the store may take to write it (`store_timeout`).
+    pub(crate) timeout: std::time::Duration,
 }
 
 impl<B> CacheBody<B> {
@@ -129,12 +131,14 @@ impl<B> Recording<B> {
         tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
         let key = pending.key.clone();
         let flight = pending.flight.take();
+        let timeout = pending.timeout;
         let write = crate::stage::variant::put_entry(
             &pending.store,
             pending.key,
             pending.alias,
             Arc::new(pending.entry),
         );
+        let write = crate::stage::timeout::bounded(write, timeout);
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             if let Err(error) = write.await {
                 tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");

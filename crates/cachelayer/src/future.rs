@@ -11,6 +11,7 @@ use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
 use crate::stage::stale;
+use crate::stage::timeout::{Bounded, bounded};
 use crate::stage::variant::{put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
@@ -50,7 +51,7 @@ pin_project! {
     {
         // Waiting for the store.
         Lookup {
-            lookup: StoreFuture<Option<Arc<StoredResponse>>>,
+            lookup: Bounded<Option<Arc<StoredResponse>>>,
             ctx: Option<Box<LookupCtx<S, B>>>,
         },
         // Waiting for the inner service.
@@ -179,7 +180,7 @@ where
                 }
             }
             Plan::Cache(plan) => State::Lookup {
-                lookup: env.shared.store.get(&plan.key),
+                lookup: Bounded::new(env.shared.store.get(&plan.key), env.settings.store_timeout),
                 ctx: Some(Box::new(LookupCtx {
                     inner,
                     request,
@@ -210,7 +211,7 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
-                    let found = ready!(lookup.as_mut().poll(cx));
+                    let found = ready!(Pin::new(lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     match after_lookup(*ctx, found) {
                         AfterLookup::Respond(response) => {
@@ -236,7 +237,10 @@ where
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
                     tracing::debug!(key = %ctx.plan.key, "coalesced request: looking up again");
-                    let lookup = ctx.env.shared.store.get(&ctx.plan.key);
+                    let lookup = Bounded::new(
+                        ctx.env.shared.store.get(&ctx.plan.key),
+                        ctx.env.settings.store_timeout,
+                    );
                     this.state.set(State::Lookup {
                         lookup,
                         ctx: Some(ctx),
@@ -331,10 +335,7 @@ enum AfterLookup<S: Service<Request<B>>, B, RB> {
     Respond(Response<CacheBody<RB>>),
     Forward(S::Future, Box<OriginCtx>),
     /// Look up the secondary key of the variant the request selects.
-    Variant(
-        StoreFuture<Option<Arc<StoredResponse>>>,
-        Box<LookupCtx<S, B>>,
-    ),
+    Variant(Bounded<Option<Arc<StoredResponse>>>, Box<LookupCtx<S, B>>),
     /// Wait for the request in flight for the same key, then look up again.
     Wait(
         Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -412,7 +413,8 @@ where
                 // Another variant is at the primary key: look up the one this request selects.
                 if let Some(key) = variant_key(&plan.key, &entry.headers, request.headers()) {
                     tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
-                    let lookup = env.shared.store.get(&key);
+                    let lookup =
+                        Bounded::new(env.shared.store.get(&key), env.settings.store_timeout);
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {
@@ -667,7 +669,10 @@ where
         Ok(response) => match invalidation(&ctx, &response) {
             Some(keys) => {
                 ctx.invalidated = true;
-                let remove = invalidate::remove_all(&ctx.env.shared.store, keys);
+                let remove = bounded(
+                    invalidate::remove_all(&ctx.env.shared.store, keys),
+                    ctx.env.settings.store_timeout,
+                );
                 return AfterOrigin::Invalidate(remove, response, Box::new(ctx));
             }
             None => Ok(response),
@@ -742,7 +747,10 @@ where
                     tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
                     let freshened = Arc::new(freshened);
                     info.stored = true;
-                    let write = put_entry(&env.shared.store, plan.key, None, freshened.clone());
+                    let write = bounded(
+                        put_entry(&env.shared.store, plan.key, None, freshened.clone()),
+                        env.settings.store_timeout,
+                    );
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {
@@ -838,6 +846,7 @@ where
                         key: plan.key,
                         entry,
                         flight: flight.take(),
+                        timeout: env.settings.store_timeout,
                     },
                 )
             }

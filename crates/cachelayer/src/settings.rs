@@ -122,6 +122,13 @@ pub struct CacheSettings {
     #[serde(with = "serde_duration")]
     pub coalesce_timeout: Duration,
 
+    /// How long the cache waits for its store on one operation: a read that takes longer is a
+    /// miss (the request goes to the origin), a write that takes longer leaves the response
+    /// unstored. Stores that answer at once (the memory store) never start the timer.
+    /// Default: 1 second.
+    #[serde(with = "serde_duration")]
+    pub store_timeout: Duration,
+
     /// The largest response body stored, in bytes. A larger body (by `Content-Length`, or once
     /// streaming passes the limit) streams through to the caller and is not stored.
     /// Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
@@ -187,6 +194,7 @@ impl Default for CacheSettings {
             stale_while_revalidate: StaleWindow::Off,
             coalesce_requests: true,
             coalesce_timeout: Duration::from_secs(5),
+            store_timeout: Duration::from_secs(1),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             cache_status: true,
             cache_status_name: "cachelayer".to_owned(),

@@ -17,5 +17,6 @@ pub(crate) mod range;
 pub(crate) mod request;
 pub(crate) mod revalidate;
 pub(crate) mod stale;
+pub(crate) mod timeout;
 pub(crate) mod variant;
 pub(crate) mod write;
