@@ -38,6 +38,32 @@ pub enum CacheOutcome {
     NotCached,
 }
 
+impl CacheOutcome {
+    /// A short lowercase name for logs and tables: `hit`, `stale-hit`,
+    /// `stale-while-revalidate`, `revalidated`, `stale-if-error`, `miss`, `refreshed`,
+    /// `forwarded-by-request`, `bypass`, `not-cached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::StaleHit => "stale-hit",
+            CacheOutcome::StaleWhileRevalidate => "stale-while-revalidate",
+            CacheOutcome::Revalidated => "revalidated",
+            CacheOutcome::StaleIfError => "stale-if-error",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Refreshed => "refreshed",
+            CacheOutcome::ForwardedByRequest => "forwarded-by-request",
+            CacheOutcome::Bypass => "bypass",
+            CacheOutcome::NotCached => "not-cached",
+        }
+    }
+}
+
+impl std::fmt::Display for CacheOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the cache did for a response: attached to every response that passes through the
 /// cache, as an [`http::Extensions`] entry (requests-cache's `CachedResponse` attributes).
 ///
