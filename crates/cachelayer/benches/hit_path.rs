@@ -21,6 +21,26 @@ fn request() -> Request<Empty<Bytes>> {
         .expect("valid request")
 }
 
+/// Calls `service` `iters` times with [`request`], and how long that took.
+async fn time_calls<S, RB>(service: &mut S, iters: u64) -> Duration
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<RB>>,
+    S::Error: std::fmt::Debug,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request())
+            .await
+            .expect("response");
+        black_box(response);
+    }
+    start.elapsed()
+}
+
 fn hit_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -51,22 +71,7 @@ fn hit_path(c: &mut Criterion) {
 
         let mut bare = origin.clone();
         group.bench_function(BenchmarkId::new("inner_service", size), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let response = bare
-                            .ready()
-                            .await
-                            .expect("ready")
-                            .call(request())
-                            .await
-                            .expect("response");
-                        black_box(response);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| rt.block_on(time_calls(&mut bare, iters)))
         });
 
         let mut cached = CacheLayer::new(CacheSettings::default()).layer(origin);
@@ -83,22 +88,7 @@ fn hit_path(c: &mut Criterion) {
             response.into_body().collect().await.expect("body");
         });
         group.bench_function(BenchmarkId::new("cache_hit", size), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let response = cached
-                            .ready()
-                            .await
-                            .expect("ready")
-                            .call(request())
-                            .await
-                            .expect("response");
-                        black_box(response);
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| rt.block_on(time_calls(&mut cached, iters)))
         });
     }
     group.finish();
