@@ -8,7 +8,12 @@
 //!   (a lifetime of zero, §4.2.1);
 //! - a delta-seconds larger than 2^31 is read as 2^31 seconds (§1.2.2);
 //! - a quoted value (`max-age="60"`) is accepted (§5.2);
-//! - directive names are case-insensitive.
+//! - directive names are case-insensitive;
+//! - a field that cannot be parsed cleanly (a field line with bytes outside visible ASCII, such
+//!   as obs-text, or a quoted string that never ends and so swallows the directives after it) is
+//!   read in the most restrictive way: its parseable directives count, and so does every
+//!   `no-store`, `private` and `no-cache` token anywhere in it, wherever a quote or a stray byte
+//!   put it. A cache that cannot tell what the origin meant does not share.
 //!
 //! ```
 //! use cachelayer_policy::directives::{RequestDirectives, ResponseDirectives};
@@ -105,11 +110,40 @@ impl ResponseDirectives {
     /// Parses every `Cache-Control` field line of a response. Never fails; see the module docs
     /// for how malformed input is read.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        Self::parse(&joined_field_lines(headers, http::header::CACHE_CONTROL))
+        let field = joined_field_lines(headers, http::header::CACHE_CONTROL);
+        let mut out = Self::parse(&field.text);
+        if field.malformed {
+            out.apply_restrictive_tokens(&field.text);
+        }
+        out
     }
 
-    /// Parses one `Cache-Control` field value.
+    /// Parses one `Cache-Control` field value. A value with an unterminated quoted string is read
+    /// restrictively (see the module docs).
     pub fn parse(value: &str) -> Self {
+        let mut out = Self::parse_clean(value);
+        if !quotes_balanced(value) {
+            out.apply_restrictive_tokens(value);
+        }
+        out
+    }
+
+    /// A malformed field: every `no-store`, `private` and `no-cache` token in it applies, to the
+    /// whole response, and `must-understand` no longer lifts `no-store`.
+    fn apply_restrictive_tokens(&mut self, value: &str) {
+        for token in bare_tokens(value) {
+            if token.eq_ignore_ascii_case("no-store") {
+                self.no_store = true;
+                self.must_understand = false;
+            } else if token.eq_ignore_ascii_case("private") {
+                self.private = FieldList::All;
+            } else if token.eq_ignore_ascii_case("no-cache") {
+                self.no_cache = FieldList::All;
+            }
+        }
+    }
+
+    fn parse_clean(value: &str) -> Self {
         let mut out = ResponseDirectives::default();
         let mut max_age = Conflicting::default();
         let mut s_maxage = Conflicting::default();
@@ -172,23 +206,50 @@ impl RequestDirectives {
     /// `Pragma: no-cache` as `no-cache` (§5.4). Never fails.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         if headers.contains_key(http::header::CACHE_CONTROL) {
-            return Self::parse(&joined_field_lines(headers, http::header::CACHE_CONTROL));
+            let field = joined_field_lines(headers, http::header::CACHE_CONTROL);
+            let mut out = Self::parse(&field.text);
+            if field.malformed {
+                out.apply_restrictive_tokens(&field.text);
+            }
+            return out;
         }
         let pragma = joined_field_lines(headers, http::header::PRAGMA);
-        let no_cache = split_directives(&pragma).any(|(name, _)| name == "no-cache");
+        let no_cache = split_directives(&pragma.text).any(|(name, _)| name == "no-cache")
+            || (pragma.malformed
+                && bare_tokens(&pragma.text).any(|t| t.eq_ignore_ascii_case("no-cache")));
         RequestDirectives {
             no_cache,
             ..RequestDirectives::default()
         }
     }
 
-    /// Parses one `Cache-Control` field value.
+    /// A malformed field: every `no-store` and `no-cache` token in it applies.
+    fn apply_restrictive_tokens(&mut self, value: &str) {
+        for token in bare_tokens(value) {
+            if token.eq_ignore_ascii_case("no-store") {
+                self.no_store = true;
+            } else if token.eq_ignore_ascii_case("no-cache") {
+                self.no_cache = true;
+            }
+        }
+    }
+
+    /// Parses one `Cache-Control` field value. A value with an unterminated quoted string is read
+    /// restrictively (see the module docs).
     ///
     /// Request directives repeated with different values keep the most restrictive one (the
     /// smallest `max-age`, `max-stale` and `stale-if-error`, the largest `min-fresh`). An invalid
     /// `max-age` reads as zero, an invalid `max-stale=N` as `max-stale=0` (never as "any
     /// staleness"), and an invalid `min-fresh` or `stale-if-error` is ignored.
     pub fn parse(value: &str) -> Self {
+        let mut out = Self::parse_clean(value);
+        if !quotes_balanced(value) {
+            out.apply_restrictive_tokens(value);
+        }
+        out
+    }
+
+    fn parse_clean(value: &str) -> Self {
         let mut out = RequestDirectives::default();
         for (name, arg) in split_directives(value) {
             match name.as_str() {
@@ -234,19 +295,67 @@ impl RequestDirectives {
     }
 }
 
-/// Every field line of `name` that is visible ASCII, joined with `,` into one list (RFC 9110
-/// §5.3). Lines that are not valid field values are skipped.
-fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> String {
-    let mut out = String::new();
+/// The field lines of one field, joined into one list.
+struct JoinedField {
+    text: String,
+    /// A line had bytes outside visible ASCII, or an unterminated quoted string.
+    malformed: bool,
+}
+
+/// Every field line of `name` joined with `,` into one list (RFC 9110 §5.3). A line with bytes
+/// outside visible ASCII (obs-text, control bytes) is kept, with those bytes replaced, and marks
+/// the field malformed; so does a line whose quoted string never ends (it would swallow the
+/// lines after it).
+fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> JoinedField {
+    let mut out = JoinedField {
+        text: String::new(),
+        malformed: false,
+    };
     for value in headers.get_all(name) {
-        if let Ok(text) = value.to_str() {
-            if !out.is_empty() {
-                out.push(',');
+        if !out.text.is_empty() {
+            out.text.push(',');
+        }
+        match value.to_str() {
+            Ok(text) => {
+                out.malformed |= !quotes_balanced(text);
+                out.text.push_str(text);
             }
-            out.push_str(text);
+            Err(_) => {
+                out.malformed = true;
+                out.text
+                    .push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
         }
     }
     out
+}
+
+/// Whether every quoted string in `s` ends (a backslash inside quotes escapes the next
+/// character).
+fn quotes_balanced(s: &str) -> bool {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+        } else if c == '"' {
+            in_quotes = true;
+        }
+    }
+    !in_quotes
+}
+
+/// The runs of letters, digits and `-` in `s`, wherever they stand (inside quotes too): what a
+/// malformed field is searched for.
+fn bare_tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|t| !t.is_empty())
 }
 
 /// Splits `s` on `sep` outside quoted strings (a backslash inside quotes escapes the next
@@ -940,13 +1049,13 @@ mod tests {
                 max_age: secs(7),
             },
             HeaderCase {
-                name: "non-UTF-8 line skipped",
+                name: "a non-UTF-8 line is read, restrictively: its invalid max-age is zero",
                 headers: &[
                     ("cache-control", b"max-age=\xe9"),
                     ("cache-control", b"max-age=3"),
                 ],
                 no_cache: false,
-                max_age: secs(3),
+                max_age: secs(0),
             },
         ];
         for case in cases {
@@ -1012,5 +1121,116 @@ mod tests {
             secs(0),
             "non-ASCII digits are invalid"
         );
+    }
+
+    /// A field that cannot be parsed cleanly is read in the most restrictive way.
+    #[test]
+    fn malformed_response_fields_are_read_restrictively() {
+        struct Case {
+            name: &'static str,
+            lines: &'static [&'static [u8]],
+            no_store: bool,
+            private_all: bool,
+            no_cache_all: bool,
+            max_age: Option<Duration>,
+        }
+        let cases = [
+            Case {
+                name: "obs-text in a line keeps its no-store and private",
+                lines: &[b"no-store, private, ext=\"caf\xe9\""],
+                no_store: true,
+                private_all: true,
+                no_cache_all: false,
+                max_age: None,
+            },
+            Case {
+                name: "an unterminated quote does not swallow no-store",
+                lines: &[b"max-age=600, ext=\"abc, no-store"],
+                no_store: true,
+                private_all: false,
+                no_cache_all: false,
+                max_age: secs(600),
+            },
+            Case {
+                name: "an unterminated quote in one line does not swallow the next line",
+                lines: &[b"max-age=600, ext=\"abc", b"private"],
+                no_store: false,
+                private_all: true,
+                no_cache_all: false,
+                max_age: secs(600),
+            },
+            Case {
+                name: "no-cache hidden in a stray quoted string counts",
+                lines: &[b"public, max-age=60, x=\"no-cache"],
+                no_store: false,
+                private_all: false,
+                no_cache_all: true,
+                max_age: secs(60),
+            },
+            Case {
+                name: "a clean quoted argument is not a directive",
+                lines: &[b"max-age=60, ext=\"no-store\""],
+                no_store: false,
+                private_all: false,
+                no_cache_all: false,
+                max_age: secs(60),
+            },
+            Case {
+                name: "an obs-text byte glued to no-store does not hide it",
+                lines: &[b"max-age=60,\x80no-store"],
+                no_store: true,
+                private_all: false,
+                no_cache_all: false,
+                max_age: secs(60),
+            },
+        ];
+        for case in cases {
+            let mut headers = HeaderMap::new();
+            for line in case.lines {
+                headers.append(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_bytes(line).unwrap(),
+                );
+            }
+            let cc = ResponseDirectives::from_headers(&headers);
+            assert_eq!(cc.no_store, case.no_store, "{}: no-store", case.name);
+            assert_eq!(
+                cc.private.is_all(),
+                case.private_all,
+                "{}: private",
+                case.name
+            );
+            assert_eq!(
+                cc.no_cache.is_all(),
+                case.no_cache_all,
+                "{}: no-cache",
+                case.name
+            );
+            assert_eq!(cc.max_age, case.max_age, "{}: max-age", case.name);
+        }
+        let must = ResponseDirectives::parse("must-understand, no-store, ext=\"x");
+        assert!(
+            must.no_store && !must.must_understand,
+            "a malformed field's no-store is not lifted by must-understand"
+        );
+    }
+
+    #[test]
+    fn malformed_request_fields_are_read_restrictively() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_bytes(b"max-stale, x=\"\xff, no-store").unwrap(),
+        );
+        let cc = RequestDirectives::from_headers(&headers);
+        assert!(cc.no_store);
+        assert_eq!(cc.max_stale, Some(MaxStale::Any));
+        let mut pragma = HeaderMap::new();
+        pragma.insert(
+            http::header::PRAGMA,
+            HeaderValue::from_bytes(b"x=\"no-cache").unwrap(),
+        );
+        assert!(RequestDirectives::from_headers(&pragma).no_cache);
+        assert!(RequestDirectives::parse("max-age=5, ext=\"a, no-cache").no_cache);
     }
 }
