@@ -7,16 +7,28 @@
 //!    - scheme and host lowercase; the scheme defaults to `http` and the authority to the `Host`
 //!      header when the request target is in origin form (`/path?query`, as a server receives it);
 //!    - the default port dropped (`:80` for http, `:443` for https);
-//!    - an empty path becomes `/`; percent-encodings are uppercased (`%2f` -> `%2F`) and
-//!      percent-encoded unreserved characters are decoded (`%7E` -> `~`), RFC 3986 §6.2.2;
-//!    - query parameters sorted by name, then value, with empty parameters and an empty query
-//!      dropped; parameters named in `ignored_parameters` are left out;
+//!    - an empty path becomes `/`; a private cache uppercases percent-encodings (`%2f` -> `%2F`)
+//!      and decodes percent-encoded unreserved characters (`%7E` -> `~`), RFC 3986 §6.2.2; a
+//!      shared cache keeps path and query byte for byte, since an origin may read `/%62` and
+//!      `/b` differently and any client can send either;
+//!    - query parameters sorted by name, parameters of the same name kept in the order they were
+//!      sent (servers read the first or the last of them), with empty parameters and an empty
+//!      query dropped; parameters named in `ignored_parameters` are left out;
 //!    - no fragment;
 //! 3. the request headers chosen by [`MatchHeaders`], by lowercase name, in name order, minus
 //!    `ignored_parameters`;
-//! 4. the request body, when the caller passes one (cacheable POST requests), hashed as given:
+//! 4. in a shared cache only, the credentials the request carries: the values of the query
+//!    parameters and header fields named in `ignored_parameters`. They are hashed into the key,
+//!    never written anywhere, so a response is only reused for requests with the same
+//!    credentials (and one without credentials never gets one made for a credential);
+//! 5. the request body, when the caller passes one (cacheable POST requests), hashed as given:
 //!    callers normalize it first with [`normalize_body`] (JSON member order and whitespace, form
 //!    parameter order, `ignored_parameters` removed).
+//!
+//! A `Host` field that is not a valid `uri-host [":" port]` (RFC 9110 §7.2), or a request with
+//! several `Host` field lines, cannot be keyed safely: [`host_is_valid`] tells the cache to pass
+//! such a request through, and the URL of such a request percent-encodes the delimiters in the
+//! value, so that `Host: victim/b` can never stand for the path `/b` of `victim`.
 //!
 //! These parts are hashed with BLAKE3 and the first 128 bits are the key, written as 32
 //! lowercase hex digits. The derivation is versioned and pinned by golden-vector tests: a key
@@ -37,6 +49,7 @@
 //! assert_eq!(key_a.to_string().len(), 32);
 //! ```
 
+use crate::CacheKind;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -200,13 +213,18 @@ pub struct KeyOptions {
     /// The request headers that are part of the key. Default: none.
     pub match_headers: MatchHeaders,
     /// Query parameters and request headers left out of the key (headers compared
-    /// case-insensitively, query parameters exactly). Default: [`DEFAULT_IGNORED_PARAMETERS`].
+    /// case-insensitively, query parameters exactly). In a shared cache their values are hashed
+    /// into the key instead (see the module docs). Default: [`DEFAULT_IGNORED_PARAMETERS`].
     pub ignored_parameters: Vec<String>,
+    /// The kind of cache the key is for: a shared cache keys the exact path and query bytes and
+    /// the request's credentials (see the module docs). Default: [`CacheKind::Private`].
+    pub kind: CacheKind,
 }
 
 impl Default for KeyOptions {
     fn default() -> Self {
         KeyOptions {
+            kind: CacheKind::Private,
             match_headers: MatchHeaders::None,
             ignored_parameters: DEFAULT_IGNORED_PARAMETERS
                 .iter()
@@ -238,72 +256,180 @@ pub struct KeyInput<'a> {
 /// Without a URI authority or a valid `Host` header the authority is empty (`http:///path`).
 pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> String {
     let mut url = String::with_capacity(uri.path().len() + uri.query().map_or(0, str::len) + 40);
-    push_normalized_url(&mut url, uri, headers, ignored);
+    push_normalized_url(&mut url, uri, headers, ignored, CacheKind::Private);
     url
 }
 
-fn push_normalized_url(out: &mut String, uri: &Uri, headers: &HeaderMap, ignored: &[String]) {
+/// Whether the request's `Host` can be keyed: no `Host` field, or exactly one field line whose
+/// value is a valid `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a registered name
+/// (letters, digits, `-._~`, sub-delimiters, percent-encodings) or a bracketed IP literal,
+/// optionally followed by `:` and digits. `/`, `?`, `#`, `@`, `\\`, whitespace and anything
+/// outside visible ASCII make it invalid. A cache passes a request with an invalid `Host`
+/// through to the origin, unkeyed and unstored (RFC 9112 §3.2 has servers answer it 400).
+///
+/// ```
+/// use cachelayer_policy::key::host_is_valid;
+/// use http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// assert!(host_is_valid(&headers));
+/// headers.insert("host", "example.com:8080".parse().unwrap());
+/// assert!(host_is_valid(&headers));
+/// headers.insert("host", "victim/b".parse().unwrap());
+/// assert!(!host_is_valid(&headers));
+/// ```
+pub fn host_is_valid(headers: &HeaderMap) -> bool {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => true,
+        (Some(host), None) => valid_host_value(host.as_bytes()),
+        (Some(_), Some(_)) => false,
+    }
+}
+
+/// `uri-host [":" port]`, leniently on surrounding whitespace (a field value's optional
+/// whitespace is not part of it).
+fn valid_host_value(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let (host, port) = if value.first() == Some(&b'[') {
+        let Some(end) = value.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (literal, rest) = value.split_at(end + 1);
+        let inside = literal.get(1..literal.len() - 1).unwrap_or_default();
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'v' | b'V'))
+        {
+            return false;
+        }
+        match rest {
+            [] => return true,
+            [b':', port @ ..] => (&b""[..], port),
+            _ => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(at) => (
+                value.get(..at).unwrap_or_default(),
+                value.get(at + 1..).unwrap_or_default(),
+            ),
+            None => (value, &b""[..]),
+        }
+    };
+    let host_ok = host.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+    });
+    host_ok && port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
+}
+
+fn push_normalized_url(
+    out: &mut String,
+    uri: &Uri,
+    headers: &HeaderMap,
+    ignored: &[String],
+    kind: CacheKind,
+) {
     let scheme = uri.scheme_str().unwrap_or("http");
     let scheme_start = out.len();
     push_lowercase(out, scheme);
     let scheme_end = out.len();
     out.push_str("://");
-    let raw_authority = match uri.authority() {
-        Some(authority) => authority.as_str(),
-        None => headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .trim(),
-    };
     let default_port = match out.get(scheme_start..scheme_end) {
         Some("http" | "ws") => Some(80),
         Some("https" | "wss") => Some(443),
         _ => None,
     };
-    push_normalized_authority(out, raw_authority, default_port);
+    match uri.authority() {
+        Some(authority) => push_normalized_authority(out, authority.as_str(), default_port),
+        None if host_is_valid(headers) => {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("")
+                .trim();
+            push_normalized_authority(out, host, default_port);
+        }
+        None => push_invalid_host(out, headers),
+    }
+    let exact = kind.is_shared();
     match uri.path() {
         "" => out.push('/'),
+        path if exact => out.push_str(path),
         path => push_percent_normalized(out, path),
     }
     if let Some(query) = uri.query() {
-        push_normalized_query(out, query, ignored);
+        push_normalized_query(out, query, ignored, exact);
     }
 }
 
-/// Appends `?` and the query's parameters, sorted by name then value, without empty and ignored
-/// parameters; nothing when no parameter is left.
-fn push_normalized_query(out: &mut String, query: &str, ignored: &[String]) {
+/// An invalid `Host` (see [`host_is_valid`]) in a URL: every field line, with every byte that
+/// is not a letter, digit, `-` or `.` percent-encoded, so no value can spell a path, a query or
+/// another host.
+fn push_invalid_host(out: &mut String, headers: &HeaderMap) {
+    for (i, host) in headers.get_all(http::header::HOST).iter().enumerate() {
+        if i > 0 {
+            out.push_str("%2C");
+        }
+        for &b in host.as_bytes() {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+                out.push(char::from(b.to_ascii_lowercase()));
+            } else {
+                out.push('%');
+                out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
+            }
+        }
+    }
+}
+
+/// Appends `?` and the query's parameters, sorted by name (parameters of one name in the order
+/// they came), without empty and ignored parameters; nothing when no parameter is left. With
+/// `exact`, percent-encodings are kept as they are; otherwise they are normalized.
+fn push_normalized_query(out: &mut String, query: &str, ignored: &[String], exact: bool) {
     let is_ignored = |piece: &str| {
         let name = param_name(piece);
         ignored.iter().any(|i| i == name)
     };
-    let order = |a: &str, b: &str| param_name(a).cmp(param_name(b)).then_with(|| a.cmp(b));
     // Fast path: a query already in normal form (sorted, nothing to drop or re-encode) is
     // copied as it is. One pass over the bytes, no allocation.
     let already_normal = !query.is_empty() && {
         let mut normal = true;
-        let mut previous: Option<(&str, &str)> = None;
+        let mut previous: Option<&str> = None;
         for piece in query.split('&') {
             let name = match piece.as_bytes().iter().position(|&b| b == b'=') {
                 Some(at) => piece.get(..at).unwrap_or(piece),
                 None => piece,
             };
-            let in_order = previous.is_none_or(|(prev_name, prev_piece)| {
-                prev_name
-                    .cmp(name)
-                    .then_with(|| prev_piece.cmp(piece))
-                    .is_le()
-            });
+            let in_order = previous.is_none_or(|prev_name| prev_name <= name);
             if piece.is_empty()
-                || piece.as_bytes().contains(&b'%')
+                || (!exact && piece.as_bytes().contains(&b'%'))
                 || !in_order
                 || ignored.iter().any(|i| i.len() == name.len() && i == name)
             {
                 normal = false;
                 break;
             }
-            previous = Some((name, piece));
+            previous = Some(name);
         }
         normal
     };
@@ -317,10 +443,17 @@ fn push_normalized_query(out: &mut String, query: &str, ignored: &[String]) {
     let mut params: Vec<Cow<'_, str>> = query
         .split('&')
         .filter(|piece| !piece.is_empty())
-        .map(percent_normalized)
+        .map(|piece| {
+            if exact {
+                Cow::Borrowed(piece)
+            } else {
+                percent_normalized(piece)
+            }
+        })
         .filter(|piece| !is_ignored(piece))
         .collect();
-    params.sort_by(|a, b| order(a, b));
+    // A stable sort by name: parameters of one name keep their order.
+    params.sort_by(|a, b| param_name(a).cmp(param_name(b)));
     for (i, piece) in params.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(piece);
@@ -534,7 +667,7 @@ fn body_kind(content_type: Option<&HeaderValue>) -> BodyKind {
 fn normalize_form(body: &[u8], ignored: &[String]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(body).ok()?;
     let mut out = String::with_capacity(text.len() + 1);
-    push_normalized_query(&mut out, text, ignored);
+    push_normalized_query(&mut out, text, ignored, false);
     let params = out.strip_prefix('?').unwrap_or(&out);
     Some(params.as_bytes().to_vec())
 }
@@ -760,15 +893,20 @@ fn decimal_value(text: &str) -> Option<(bool, String, i64)> {
 
 /// The cache key of a request, as described in the module docs.
 ///
-/// The digest input (version `cachelayer-key-v1`) is, in order:
+/// The digest input (version `cachelayer-key-v2`) is, in order:
 ///
 /// ```text
-/// cachelayer-key-v1\n
+/// cachelayer-key-v2\n
 /// {METHOD}\n
 /// {normalized URL}\n
 /// {header name}:{value 1},{value 2}\n     (one line per matched header present, in name order)
+/// credential:{name}={value}\n             (shared cache: one line per credential, see below)
 /// \nbody:{body bytes}                      (only when a body is given, even an empty one)
 /// ```
+///
+/// Credentials (shared cache only) are the query parameters named in `ignored_parameters`, as
+/// sent (`api_key=abc`) in the order sent, then the header fields named there, by lowercase name
+/// in the order of `ignored_parameters`, one line per field line.
 ///
 /// Header names are lowercase; the values of one header are joined with `,` in the order they
 /// were sent. A header listed in [`MatchHeaders::List`] but absent from the request contributes
@@ -777,7 +915,7 @@ fn decimal_value(text: &str) -> Option<(bool, String, i64)> {
 pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     // Everything but the body is written to one buffer and hashed in one call: BLAKE3's one-shot
     // hash is much cheaper than many small updates, and gives the same digest.
-    const PREFIX: &str = "cachelayer-key-v1\n";
+    const PREFIX: &str = "cachelayer-key-v2\n";
     let method = input.method.as_str();
     let mut text = String::with_capacity(
         PREFIX.len()
@@ -794,11 +932,20 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
         input.uri,
         input.headers,
         &options.ignored_parameters,
+        options.kind,
     );
     text.push('\n');
     let mut buf = text.into_bytes();
     if options.match_headers != MatchHeaders::None {
         push_matched_headers(&mut buf, input.headers, options);
+    }
+    if options.kind.is_shared() {
+        push_credentials(
+            &mut buf,
+            input.uri,
+            input.headers,
+            &options.ignored_parameters,
+        );
     }
     let hash = match input.body {
         None => blake3::hash(&buf),
@@ -813,6 +960,44 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     let mut digest = [0u8; 16];
     digest.copy_from_slice(&hash.as_bytes()[..16]);
     CacheKey::from_digest(digest)
+}
+
+/// Whether a request carries a header field named in `ignored` (compared case-insensitively):
+/// a credential that a shared cache keys.
+pub fn has_credential_header(headers: &HeaderMap, ignored: &[String]) -> bool {
+    !headers.is_empty()
+        && ignored
+            .iter()
+            .any(|name| headers.contains_key(name.as_str()))
+}
+
+/// Appends the credentials of a request: `credential:{param}\n` per ignored query parameter,
+/// then `credential:{name}:{value}\n` per ignored header field line.
+fn push_credentials(buf: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap, ignored: &[String]) {
+    if let Some(query) = uri.query() {
+        for piece in query.split('&') {
+            let name = param_name(piece);
+            if ignored.iter().any(|i| i == name) {
+                buf.extend_from_slice(b"credential:");
+                buf.extend_from_slice(piece.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+    }
+    if headers.is_empty() {
+        return;
+    }
+    for name in ignored {
+        for (header, value) in headers.iter() {
+            if header.as_str().eq_ignore_ascii_case(name) {
+                buf.extend_from_slice(b"credential:");
+                buf.extend_from_slice(header.as_str().as_bytes());
+                buf.push(b':');
+                buf.extend_from_slice(value.as_bytes());
+                buf.push(b'\n');
+            }
+        }
+    }
 }
 
 /// Appends the headers `options.match_headers` selects, in name order: `name:v1,v2\n` each.
@@ -853,14 +1038,17 @@ fn push_matched_headers(buf: &mut Vec<u8>, headers: &HeaderMap, options: &KeyOpt
 mod tests {
 
     /// Queries already in normal form take a copy-through path; these pin it to the output of
-    /// the sorting path (names compare before whole parameters).
+    /// the sorting path (by name only; parameters of one name keep their order).
     #[test]
     fn normal_form_queries_are_copied_and_others_sorted_the_same_way() {
         let cases: &[(&str, &str)] = &[
             ("a=1&a-b=2", "a=1&a-b=2"),
             ("a-b=2&a=1", "a=1&a-b=2"),
             ("a&a=1", "a&a=1"),
-            ("a=1&a", "a&a=1"),
+            ("a=1&a", "a=1&a"),
+            ("a=evil&a=good", "a=evil&a=good"),
+            ("a=good&a=evil", "a=good&a=evil"),
+            ("b=1&a=2&a=1", "a=2&a=1&b=1"),
             ("a=1&a=1", "a=1&a=1"),
             ("b=1&&a=2", "a=2&b=1"),
             ("a=%7e&b=2", "a=~&b=2"),
@@ -1063,11 +1251,11 @@ mod tests {
                 "http://e.com/a%zz%4",
             ),
             (
-                "query sorted by name then value",
+                "query sorted by name, one name's parameters in the order sent",
                 "http://e.com/?b=2&a=2&a=1",
                 &[],
                 &[],
-                "http://e.com/?a=1&a=2&b=2",
+                "http://e.com/?a=2&a=1&b=2",
             ),
             (
                 "empty pieces dropped",
@@ -1367,8 +1555,8 @@ mod tests {
         let uri: Uri = "/p".parse().unwrap();
         assert_eq!(
             normalize_url(&uri, &headers, &[]),
-            "http:///p",
-            "an unreadable Host is ignored"
+            "http://%FF%3Abad/p",
+            "an unreadable Host is percent-encoded, never spliced"
         );
         assert_eq!(
             normalize_url(&uri, &map(&[("host", "e.com:")]), &[]),
@@ -1562,11 +1750,11 @@ mod tests {
                 r#"{"b":1,"a":2}"#,
             ),
             (
-                "form sorted by name then value",
+                "form sorted by name, one name's parameters in the order sent",
                 Some(FORM),
                 "b=2&a=2&a=1",
                 &[],
-                "a=1&a=2&b=2",
+                "a=2&a=1&b=2",
             ),
             (
                 "form empty pieces dropped",
@@ -1764,24 +1952,26 @@ mod tests {
         assert!(matches!(normal, Cow::Borrowed(_)));
     }
 
-    /// These vectors pin the key format (`cachelayer-key-v1`) across releases: stores written by
+    /// These vectors pin the key format (`cachelayer-key-v2`) across releases: stores written by
     /// one version are read by the next with the same keys. Changing any of them is a breaking
     /// change: bump the version prefix in `create_key` and say so in the changelog.
     #[test]
     fn golden_keys_are_stable() {
         let expected = [
             // GET http://example.com/, default options
-            "a68cc8cb72045b35f68923e875b54a8c",
+            "76119ed2349af16385d788667dcccba9",
             // GET https://example.com/search?q=rust&page=2
-            "41ac45f6cec60913d3480e60baacdc0e",
+            "3f3bece394b03155e0aed5c8aafb622c",
             // the same with the query reordered
-            "41ac45f6cec60913d3480e60baacdc0e",
+            "3f3bece394b03155e0aed5c8aafb622c",
             // HEAD http://example.com/
-            "cdc80e760828d3c1ab7734caf4619cb0",
+            "ac4b954fcad5280da9a03b237df09474",
             // GET http://example.com/ with match_headers = [accept, accept-language]
-            "62917dfd25386a6b7cfd4336e8c3cf8c",
+            "3b247f05d77cdb6c8883d8db0b150900",
             // POST http://example.com/graphql with a body
-            "b6ad9478de05dc0c69ed0819be562b19",
+            "a65c0976bfd0e3214d1221297d4ca33d",
+            // shared: GET https://example.com/raw/%62?api_key=alice&x=1 with X-API-Key: alice
+            "02495d4495bed8bc862ae281259fa753",
         ];
         let actual: Vec<String> = golden_inputs().iter().map(CacheKey::to_string).collect();
         assert_eq!(actual, expected);
@@ -1789,6 +1979,10 @@ mod tests {
 
     fn golden_inputs() -> Vec<CacheKey> {
         let default = KeyOptions::default();
+        let shared = KeyOptions {
+            kind: CacheKind::Shared,
+            ..KeyOptions::default()
+        };
         let with_list = KeyOptions {
             match_headers: MatchHeaders::List(vec![
                 HeaderName::from_static("accept"),
@@ -1827,6 +2021,191 @@ mod tests {
                 Some(b"{\"query\":\"{ a }\"}"),
                 &default,
             ),
+            key(
+                Method::GET,
+                "https://example.com/raw/%62?api_key=alice&x=1",
+                &[("x-api-key", "alice")],
+                None,
+                &shared,
+            ),
         ]
+    }
+
+    /// What a shared cache keys that a private one does not, and what both key alike.
+    #[test]
+    fn shared_keys_are_as_specific_as_what_the_origin_receives() {
+        let private = KeyOptions::default();
+        let shared = KeyOptions {
+            kind: CacheKind::Shared,
+            ..KeyOptions::default()
+        };
+        let get = |uri: &str, headers: &[(&str, &str)], options: &KeyOptions| {
+            key(Method::GET, uri, headers, None, options)
+        };
+        // (a, b, same key in a private cache, same key in a shared cache)
+        type Request<'a> = (&'a str, &'a [(&'a str, &'a str)]);
+        let cases: &[(&str, Request<'_>, Request<'_>, bool, bool)] = &[
+            (
+                "percent-encoded unreserved character",
+                ("http://h/raw/%62", &[]),
+                ("http://h/raw/b", &[]),
+                true,
+                false,
+            ),
+            (
+                "percent-encoded dots",
+                ("http://h/raw/%2e%2e/x", &[]),
+                ("http://h/raw/../x", &[]),
+                true,
+                false,
+            ),
+            (
+                "hex digit case",
+                ("http://h/a%2fb", &[]),
+                ("http://h/a%2Fb", &[]),
+                true,
+                false,
+            ),
+            (
+                "a query credential of another user",
+                ("http://h/p?api_key=ALICE&x=1", &[]),
+                ("http://h/p?api_key=BOB&x=1", &[]),
+                true,
+                false,
+            ),
+            (
+                "a query credential and none",
+                ("http://h/p?api_key=ALICE&x=1", &[]),
+                ("http://h/p?x=1", &[]),
+                true,
+                false,
+            ),
+            (
+                "a header credential of another user",
+                ("http://h/p", &[("x-api-key", "alice")]),
+                ("http://h/p", &[("x-api-key", "bob")]),
+                true,
+                false,
+            ),
+            (
+                "Authorization and none",
+                ("http://h/p", &[("authorization", "Bearer a")]),
+                ("http://h/p", &[]),
+                true,
+                false,
+            ),
+            (
+                "the same credential",
+                ("http://h/p?x=1&api_key=A", &[("x-api-key", "k")]),
+                ("http://h/p?api_key=A&x=1", &[("x-api-key", "k")]),
+                true,
+                true,
+            ),
+            (
+                "parameters of one name in another order",
+                ("http://h/p?a=evil&a=good", &[]),
+                ("http://h/p?a=good&a=evil", &[]),
+                false,
+                false,
+            ),
+            (
+                "parameters of different names in another order",
+                ("http://h/p?b=1&a=2", &[]),
+                ("http://h/p?a=2&b=1", &[]),
+                true,
+                true,
+            ),
+            (
+                "a Host that spells a path",
+                ("/c", &[("host", "victim/b")]),
+                ("/b/c", &[("host", "victim")]),
+                false,
+                false,
+            ),
+            (
+                "a Host with user information",
+                ("/c", &[("host", "evil@victim")]),
+                ("/c", &[("host", "victim")]),
+                false,
+                false,
+            ),
+            (
+                "a Host and its case",
+                ("/c", &[("host", "Victim.Example")]),
+                ("/c", &[("host", "victim.example")]),
+                true,
+                true,
+            ),
+        ];
+        for (name, (uri_a, headers_a), (uri_b, headers_b), same_private, same_shared) in cases {
+            assert_eq!(
+                get(uri_a, headers_a, &private) == get(uri_b, headers_b, &private),
+                *same_private,
+                "private: {name}"
+            );
+            assert_eq!(
+                get(uri_a, headers_a, &shared) == get(uri_b, headers_b, &shared),
+                *same_shared,
+                "shared: {name}"
+            );
+        }
+        // Credentials never reach the URL a store keeps.
+        let uri: Uri = "http://h/p?api_key=ALICE&x=1".parse().unwrap();
+        let url = normalize_url(&uri, &HeaderMap::new(), &private.ignored_parameters);
+        assert_eq!(url, "http://h/p?x=1");
+    }
+
+    #[test]
+    fn host_validity() {
+        let cases: &[(&[&[u8]], bool)] = &[
+            (&[], true),
+            (&[b"example.com"], true),
+            (&[b"example.com:8080"], true),
+            (&[b" example.com "], true),
+            (&[b"[::1]:8080"], true),
+            (&[b"[::1]"], true),
+            (&[b"127.0.0.1:80"], true),
+            (&[b"xn--bcher-kva.example"], true),
+            (&[b""], true),
+            (&[b"victim/b"], false),
+            (&[b"victim?x"], false),
+            (&[b"victim#x"], false),
+            (&[b"evil@victim"], false),
+            (&[b"a b"], false),
+            (&[b"a\\b"], false),
+            (&[b"a:port"], false),
+            (&[b"a:123456"], false),
+            (&[b"[::1"], false),
+            (&[b"[::1]x"], false),
+            (&[b"caf\xe9"], false),
+            (&[b"a.example", b"a.example"], false),
+            (&[b"a.example", b"b.example"], false),
+        ];
+        for (values, valid) in cases {
+            let mut headers = HeaderMap::new();
+            for value in *values {
+                headers.append(http::header::HOST, HeaderValue::from_bytes(value).unwrap());
+            }
+            assert_eq!(host_is_valid(&headers), *valid, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn credential_headers_are_found_whatever_their_case() {
+        let ignored: Vec<String> = DEFAULT_IGNORED_PARAMETERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(!has_credential_header(&HeaderMap::new(), &ignored));
+        assert!(!has_credential_header(&map(&[("accept", "*/*")]), &ignored));
+        assert!(has_credential_header(&map(&[("x-api-key", "k")]), &ignored));
+        assert!(has_credential_header(
+            &map(&[("authorization", "Basic x")]),
+            &ignored
+        ));
+        assert!(has_credential_header(
+            &map(&[("x-token", "k")]),
+            &["X-Token".to_owned()]
+        ));
     }
 }

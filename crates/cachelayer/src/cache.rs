@@ -229,7 +229,12 @@ impl Cache {
         let mut remove = Vec::new();
         for key in keys {
             if let Some(entry) = read(store, &key).await? {
-                remove.extend(variant_key(&key, &entry.headers, &entry.request.headers));
+                remove.extend(variant_key(
+                    &key,
+                    &entry.headers,
+                    &entry.request.headers,
+                    &[],
+                ));
             }
             remove.push(key);
         }
@@ -454,10 +459,12 @@ impl Cache {
         let Some(entry) = read(&self.shared.store, &primary).await? else {
             return Ok(vec![primary]);
         };
-        let Some(own) = variant_key(&primary, &entry.headers, request.headers()) else {
+        let ignored = &self.shared.settings.load().ignored_parameters;
+        let Some(own) = variant_key(&primary, &entry.headers, request.headers(), ignored) else {
             return Ok(vec![primary]);
         };
-        if variant_key(&primary, &entry.headers, &entry.request.headers).as_ref() == Some(&own) {
+        if variant_key(&primary, &entry.headers, &entry.request.headers, &[]).as_ref() == Some(&own)
+        {
             Ok(vec![primary, own])
         } else {
             Ok(vec![own])

@@ -411,7 +411,12 @@ where
             }
             Lookup::Unusable("vary-mismatch") if !variant => {
                 // Another variant is at the primary key: look up the one this request selects.
-                if let Some(key) = variant_key(&plan.key, &entry.headers, request.headers()) {
+                if let Some(key) = variant_key(
+                    &plan.key,
+                    &entry.headers,
+                    request.headers(),
+                    &env.settings.ignored_parameters,
+                ) {
                     tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
                     let lookup =
                         Bounded::new(env.shared.store.get(&key), env.settings.store_timeout);

@@ -254,6 +254,7 @@ impl CacheSettings {
         KeyOptions {
             match_headers: self.match_headers.clone(),
             ignored_parameters: self.ignored_parameters.clone(),
+            kind: self.cache_kind(),
         }
     }
 

@@ -3,11 +3,13 @@
 use crate::rules::ResponseView;
 use crate::settings::CacheSettings;
 use crate::stage::request::RequestPlan;
+use crate::stage::variant::selecting_value;
 use cachelayer_policy::freshness::{self, StoredFreshness, Usability};
 use cachelayer_policy::validators;
 use cachelayer_store::StoredResponse;
 use http::HeaderMap;
 use http::header::VARY;
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 /// What a stored response can do for a request.
@@ -39,7 +41,7 @@ pub(crate) fn evaluate(
     if entry.request.method != *method && !head_of_get {
         return Lookup::Unusable("method-mismatch");
     }
-    if !vary_matches(entry, headers) {
+    if !vary_matches(entry, headers, &settings.ignored_parameters) {
         return Lookup::Unusable("vary-mismatch");
     }
     if let Some(filter) = &settings.filter_fn {
@@ -92,8 +94,13 @@ fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime
 }
 
 /// RFC 9111 §4.1: every header field the stored response's `Vary` nominates has the same value
-/// in the request as in the request the response answered; `Vary: *` never matches.
-pub(crate) fn vary_matches(entry: &StoredResponse, request: &HeaderMap) -> bool {
+/// in the request as in the request the response answered; `Vary: *` never matches. Fields
+/// named in `ignored` (credentials) compare by digest ([`selecting_value`]).
+pub(crate) fn vary_matches(
+    entry: &StoredResponse,
+    request: &HeaderMap,
+    ignored: &[String],
+) -> bool {
     for value in entry.headers.get_all(VARY) {
         let Ok(value) = value.to_str() else {
             return false;
@@ -105,8 +112,8 @@ pub(crate) fn vary_matches(entry: &StoredResponse, request: &HeaderMap) -> bool 
             let stored = entry.request.headers.get_all(name).iter();
             let current = request.get_all(name).iter();
             if !stored
-                .map(|v| v.as_bytes().trim_ascii())
-                .eq(current.map(|v| v.as_bytes().trim_ascii()))
+                .map(|v| Cow::Borrowed(v.as_bytes().trim_ascii()))
+                .eq(current.map(|v| selecting_value(name, v, ignored)))
             {
                 return false;
             }

@@ -60,8 +60,13 @@ pub(crate) fn derive_key(
     } else {
         method
     };
-    // Keys that depend on the request target only are memoized (see `key_memo`).
-    let memo = settings.key_memo.as_ref().filter(|_| body.is_none());
+    // Keys that depend on the request target only are memoized (see `key_memo`). A shared cache
+    // keys the credentials a request carries: those in header fields are not in the target.
+    let memo = settings.key_memo.as_ref().filter(|_| {
+        body.is_none()
+            && !(settings.shared
+                && key::has_credential_header(headers, &settings.ignored_parameters))
+    });
     let target = memo.and_then(|_| Target::new(method, uri, headers));
     if let (Some(memo), Some(target)) = (memo, &target) {
         if let Some(key) = memo.get(target) {
@@ -103,12 +108,27 @@ pub(crate) fn plan(
     if !settings.allows_method(method) {
         return Plan::Bypass { detail: "method" };
     }
+    // In origin form the key takes its authority from `Host`: one that is not a valid
+    // authority (or two `Host` lines) cannot be keyed safely (RFC 9112 §3.2).
+    if uri.authority().is_none() && !key::host_is_valid(headers) {
+        return Plan::Bypass {
+            detail: "invalid-host",
+        };
+    }
     let directives = if headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA) {
         RequestDirectives::from_headers(headers)
     } else {
         RequestDirectives::default()
     };
-    let request_expire_after = directives.max_age.map(ExpireAfter::from);
+    // requests-cache lets a request's `max-age` set the expiration of the response it gets: a
+    // private client's convenience. In a shared cache a request directive never makes a response
+    // storable or fresher for others (RFC 9111 §5.2.1.1): it only limits what this request
+    // accepts.
+    let request_expire_after = if settings.shared {
+        None
+    } else {
+        directives.max_age.map(ExpireAfter::from)
+    };
     let per_url_expire_after = if settings.urls_expire_after.is_empty() {
         None
     } else {

@@ -3,6 +3,7 @@
 use crate::rules::ResponseView;
 use crate::settings::{CacheSettings, StaleWindow};
 use crate::stage::request::RequestPlan;
+use crate::stage::variant::selecting_value;
 use bytes::Bytes;
 use cachelayer_policy::directives::ResponseDirectives;
 use cachelayer_policy::expiration::{
@@ -12,8 +13,9 @@ use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
 use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 /// What the write stage keeps of a request once it has been sent to the origin.
@@ -357,8 +359,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The request header fields the response's `Vary` nominates, minus ignored parameters: what a
-/// later request must match (RFC 9111 §4.1).
+/// The request header fields the response's `Vary` nominates: what a later request must match
+/// (RFC 9111 §4.1). Fields named in `ignored_parameters` (credentials) are kept as digests of
+/// their values ([`selecting_value`]), never as the values.
 fn varied_request_headers(
     response: &HeaderMap,
     request: &HeaderMap,
@@ -371,15 +374,16 @@ fn varied_request_headers(
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
                 continue;
             };
-            if settings
-                .ignored_parameters
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(name.as_str()))
-            {
-                continue;
-            }
             for v in request.get_all(&name) {
-                out.append(name.clone(), v.clone());
+                let kept = selecting_value(name.as_str(), v, &settings.ignored_parameters);
+                let kept = match kept {
+                    Cow::Borrowed(_) => v.clone(),
+                    Cow::Owned(digest) => match HeaderValue::from_bytes(&digest) {
+                        Ok(digest) => digest,
+                        Err(_) => continue,
+                    },
+                };
+                out.append(name.clone(), kept);
             }
         }
     }
