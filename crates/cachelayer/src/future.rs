@@ -100,8 +100,10 @@ struct LookupCtx<S, B> {
     now: SystemTime,
     /// The lookup is the second one, of a secondary key (`Vary`).
     variant: bool,
-    /// The request waited for another's flight already: it does not wait again.
-    coalesced: bool,
+    /// When the request started waiting for another's flight to the origin for its key: it does
+    /// not wait again, and a response the origin gave since then answers it even when it asked
+    /// for revalidation (`no-cache`, `refresh`).
+    waited_since: Option<SystemTime>,
 }
 
 struct OriginCtx {
@@ -188,7 +190,7 @@ where
                     plan,
                     now,
                     variant: false,
-                    coalesced: false,
+                    waited_since: None,
                 })),
             },
         };
@@ -362,7 +364,7 @@ where
         plan,
         now,
         variant,
-        coalesced,
+        waited_since,
     } = ctx;
     let found = found.unwrap_or_else(|error| {
         tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
@@ -373,6 +375,7 @@ where
     let mut detail = None;
     let mut stored = None;
     if let Some(entry) = found.filter(|_| !plan.force_refresh) {
+        let read = plan.read || waited_since.is_some_and(|since| entry.created_at >= since);
         let verdict = lookup::evaluate(
             &entry,
             request.method(),
@@ -383,7 +386,7 @@ where
         );
         tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
         match verdict {
-            Lookup::Fresh | Lookup::StaleAcceptable if plan.read => {
+            Lookup::Fresh | Lookup::StaleAcceptable if read => {
                 let outcome = if verdict == Lookup::Fresh {
                     CacheOutcome::Hit
                 } else {
@@ -429,7 +432,7 @@ where
                             plan,
                             now,
                             variant: true,
-                            coalesced,
+                            waited_since,
                         }),
                     );
                 }
@@ -522,10 +525,12 @@ where
     }
 
     // Coalescing: one request per key goes to the origin; the others wait for its response.
+    // Requests that must be revalidated (`no-cache`) are coalesced too: any client can send
+    // them, and the origin must not see one request per client.
     let mut flight = None;
     if env.settings.coalesce_requests
-        && plan.read
-        && !coalesced
+        && !plan.force_refresh
+        && waited_since.is_none()
         && tokio::runtime::Handle::try_current().is_ok()
     {
         match env.shared.flights.join(&plan.key) {
@@ -542,7 +547,7 @@ where
                         plan,
                         now,
                         variant: false,
-                        coalesced: true,
+                        waited_since: Some(now),
                     }),
                 );
             }

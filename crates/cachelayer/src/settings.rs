@@ -166,6 +166,26 @@ pub struct CacheSettings {
     #[serde(skip)]
     pub key_fn: Option<KeyFn>,
 
+    /// Shared caches only: what happens to a response that carries `Set-Cookie`. Storing it
+    /// would replay one user's cookie (a session id) to everyone who gets the stored response,
+    /// so by default such a response is passed to its requester and not stored, as nginx (since
+    /// 0.8.44) and Varnish's built-in VCL do. [`SetCookie::StoredWithout`] stores it without
+    /// its `Set-Cookie` fields (the requester still gets them). A private cache stores
+    /// `Set-Cookie` as it came, as requests-cache does. `private="set-cookie"` in the response
+    /// (RFC 9111 §5.2.2.7) removes the field in a shared cache whatever this says.
+    /// Default: [`SetCookie::NotStored`].
+    pub set_cookie: SetCookie,
+
+    /// Ignore the request directives that send a request to the origin or loosen what it
+    /// accepts: `Cache-Control: no-cache`, `max-age`, `min-fresh`, `max-stale` and
+    /// `Pragma: no-cache`. `no-store` and `only-if-cached` still apply. nginx and Varnish ignore
+    /// client `Cache-Control` by default: it keeps any client from making every request an
+    /// origin request (the cache is then the origin's shield), at the price of a client never
+    /// forcing an end-to-end reload through this cache. Requests that must reach the origin
+    /// anyway (`no-cache` with this off) are coalesced: concurrent ones for one key share one
+    /// origin request. Default: `false`.
+    pub ignore_request_cache_control: bool,
+
     /// Read from the cache but never write to it (requests-cache backend `read_only`).
     /// Default: `false`.
     pub read_only: bool,
@@ -203,6 +223,8 @@ impl Default for CacheSettings {
             only_if_cached: false,
             filter_fn: None,
             key_fn: None,
+            set_cookie: SetCookie::NotStored,
+            ignore_request_cache_control: false,
             read_only: false,
             disabled: false,
         }
@@ -301,6 +323,18 @@ impl std::ops::Deref for ActiveSettings {
     fn deref(&self) -> &CacheSettings {
         &self.settings
     }
+}
+
+/// What a shared cache does with a response that carries `Set-Cookie`
+/// ([`CacheSettings::set_cookie`]). Serde form: `"not_stored"`, `"stored_without"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetCookie {
+    /// Passed to its requester, not stored (nginx's and Varnish's default).
+    #[default]
+    NotStored,
+    /// Stored without its `Set-Cookie` fields; the requester still gets them.
+    StoredWithout,
 }
 
 /// How stale a response may be and still be served in some situation (requests-cache

@@ -55,6 +55,8 @@ pub(crate) fn client() -> Client {
 pub(crate) struct Seen {
     pub(crate) method: Method,
     pub(crate) path: String,
+    /// The request target as received: path and query, byte for byte.
+    pub(crate) target: String,
     pub(crate) headers: HeaderMap,
 }
 
@@ -116,6 +118,15 @@ impl Reply {
         self.headers.push((
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
             HeaderValue::from_str(value.as_ref()).unwrap(),
+        ));
+        self
+    }
+
+    /// Adds a header field whose value is any bytes a field value may hold (obs-text too).
+    pub(crate) fn raw_header(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.push((
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_bytes(value).unwrap(),
         ));
         self
     }
@@ -263,6 +274,10 @@ async fn answer(
     let seen = Seen {
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
         headers: parts.headers.clone(),
     };
     state.seen.lock().unwrap().push(seen.clone());

@@ -116,7 +116,16 @@ pub(crate) fn plan(
         };
     }
     let directives = if headers.contains_key(CACHE_CONTROL) || headers.contains_key(PRAGMA) {
-        RequestDirectives::from_headers(headers)
+        let sent = RequestDirectives::from_headers(headers);
+        if settings.ignore_request_cache_control {
+            RequestDirectives {
+                no_store: sent.no_store,
+                only_if_cached: sent.only_if_cached,
+                ..RequestDirectives::default()
+            }
+        } else {
+            sent
+        }
     } else {
         RequestDirectives::default()
     };

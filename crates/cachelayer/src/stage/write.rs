@@ -1,7 +1,7 @@
 //! Whether the origin's response is stored, and the entry it becomes (RFC 9111 §3).
 
 use crate::rules::ResponseView;
-use crate::settings::{CacheSettings, StaleWindow};
+use crate::settings::{CacheSettings, SetCookie, StaleWindow};
 use crate::stage::request::RequestPlan;
 use crate::stage::variant::selecting_value;
 use bytes::Bytes;
@@ -151,6 +151,31 @@ fn prepare(
         });
     }
 
+    if settings.shared
+        && request.headers.contains_key(header::COOKIE)
+        && !directives.public
+        && !matches!(
+            entry_times.source,
+            ExpirationSource::ResponseHeaders
+                | ExpirationSource::PerUrl
+                | ExpirationSource::PerRequest
+        )
+    {
+        // A response to a request with cookies may be personal: a shared cache stores it only
+        // when the origin says how long it stays fresh (or a URL rule or the application does),
+        // never on a heuristic or the `expire_after` default.
+        return Err("cookie-without-explicit-freshness");
+    }
+    let mut headers = storable_headers(response.headers, &directives, settings);
+    if settings.shared && headers.contains_key(header::SET_COOKIE) {
+        match settings.set_cookie {
+            SetCookie::NotStored => return Err("set-cookie"),
+            SetCookie::StoredWithout => {
+                headers.remove(header::SET_COOKIE);
+            }
+        }
+    }
+
     let stale = stale_policy(&directives, settings);
     let retain_until = retain_until(entry_times.expires, has_validator, &stale, settings);
     Ok(StoredResponse {
@@ -161,7 +186,7 @@ fn prepare(
         },
         status: response.status,
         version: response.version,
-        headers: storable_headers(response.headers, &directives, settings),
+        headers,
         body: Bytes::new(),
         request_time,
         created_at: response_time,
