@@ -45,9 +45,18 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 #[serde(default)]
 pub struct CacheSettings {
     /// A shared cache (a reverse proxy serving many users) instead of a private one (an HTTP
-    /// client). A shared cache does not store `private` responses or responses to requests with
-    /// `Authorization` (unless allowed, RFC 9111 §3.5), and honours `s-maxage` and
-    /// `proxy-revalidate`. Default: `false` (private).
+    /// client). Default: `false` (private). What a shared cache does differently:
+    ///
+    /// - it does not store `private` responses, or responses to requests with `Authorization`
+    ///   unless allowed (RFC 9111 §3.5); it honours `s-maxage`, `proxy-revalidate` and targeted
+    ///   fields such as `CDN-Cache-Control` (RFC 9213);
+    /// - a request's `Cache-Control: max-age` never sets the expiration of the response it gets
+    ///   (requests-cache's private-client convenience; RFC 9111 §5.2.1.1);
+    /// - responses with `Set-Cookie` are not stored ([`set_cookie`](Self::set_cookie)), and
+    ///   responses to requests with `Cookie` only with explicit freshness from the origin, a
+    ///   `urls_expire_after` rule or a per-request `expire_after`;
+    /// - keys keep the path and query byte for byte, and hash the values of the credentials
+    ///   named in `ignored_parameters` (see `cachelayer_policy::key`).
     pub shared: bool,
 
     /// Use response `Cache-Control` / `Expires` headers to decide expiration, above every
