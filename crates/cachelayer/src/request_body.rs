@@ -31,6 +31,7 @@ pub const DEFAULT_KEY_BODY_LIMIT: usize = 1024 * 1024;
 struct Config {
     limit: usize,
     ignored: Arc<[String]>,
+    shared: bool,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            shared: false,
         }
     }
 }
@@ -145,6 +147,10 @@ impl Default for Config {
 ///     .limit(64 * 1024)
 ///     .ignored_parameters(settings.ignored_parameters.iter().cloned());
 /// assert_eq!(layer.get_limit(), 64 * 1024);
+///
+/// // In front of a shared cache: body credentials stay in the key (hashed, never stored).
+/// let shared = KeyRequestBodyLayer::for_settings(&CacheSettings::shared());
+/// assert!(shared.is_shared());
 /// ```
 ///
 /// Cloning is cheap.
@@ -193,6 +199,32 @@ impl KeyRequestBodyLayer {
     /// The JSON object members and form parameters left out of the cache key.
     pub fn get_ignored_parameters(&self) -> &[String] {
         &self.config.ignored
+    }
+
+    /// Keys bodies for a shared cache: the [`ignored_parameters`](Self::ignored_parameters)
+    /// (credentials) stay in the body that is hashed into the key, as a shared cache hashes the
+    /// credentials of a URL, so a request is never answered with a response made for another
+    /// credential. The key body is only hashed, never stored. Default: `false` (a private
+    /// cache: credentials are left out of the key, as requests-cache does).
+    #[must_use]
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.config.shared = shared;
+        self
+    }
+
+    /// Whether bodies are keyed for a shared cache.
+    pub fn is_shared(&self) -> bool {
+        self.config.shared
+    }
+
+    /// A layer that keys bodies as a cache with `settings` keys URLs: its
+    /// [`ignored_parameters`](crate::CacheSettings::ignored_parameters), and
+    /// [`shared`](Self::shared) when the cache is.
+    #[must_use]
+    pub fn for_settings(settings: &crate::CacheSettings) -> Self {
+        KeyRequestBodyLayer::new()
+            .ignored_parameters(settings.ignored_parameters.iter().cloned())
+            .shared(settings.shared)
     }
 }
 
@@ -417,7 +449,8 @@ fn keyed_request(parts: Parts, body: Bytes, config: &Config) -> Request<Full<Byt
     }
     if body.len() <= config.limit {
         let content_type = request.headers().get(CONTENT_TYPE);
-        let key = match normalize_body(content_type, &body, &config.ignored) {
+        let ignored: &[String] = if config.shared { &[] } else { &config.ignored };
+        let key = match normalize_body(content_type, &body, ignored) {
             Cow::Borrowed(_) => body.clone(),
             Cow::Owned(normalized) => Bytes::from(normalized),
         };
@@ -502,6 +535,32 @@ mod tests {
         assert_eq!(seen.content_length, Some(body.len().to_string()));
         assert_eq!(seen.key.unwrap(), r#"{"a":[2,1],"q":1}"#);
         assert_eq!(seen.options, None);
+    }
+
+    #[tokio::test]
+    async fn a_shared_cache_keys_body_credentials() {
+        let shared = KeyRequestBodyLayer::for_settings(&crate::CacheSettings::shared());
+        assert!(shared.is_shared());
+        let key = |body: &'static str| {
+            let shared = shared.clone();
+            async move {
+                through(&shared, post("application/json", body))
+                    .await
+                    .unwrap()
+                    .key
+                    .unwrap()
+            }
+        };
+        let alice = key(r#"{"q": 1, "api_key": "ALICE"}"#).await;
+        assert_ne!(alice, key(r#"{"q": 1, "api_key": "BOB"}"#).await);
+        assert_ne!(alice, key(r#"{"q": 1}"#).await);
+        assert_eq!(
+            alice,
+            key(r#"{"api_key":"ALICE","q":1}"#).await,
+            "still normalized"
+        );
+        let private = KeyRequestBodyLayer::for_settings(&crate::CacheSettings::default());
+        assert!(!private.is_shared());
     }
 
     #[tokio::test]
