@@ -24,8 +24,9 @@ pub struct StoredRequest {
     /// The normalized request URL (see `cachelayer_policy::key::normalize_url`), with ignored
     /// parameters left out.
     pub url: String,
-    /// The request header fields the response depends on: those its `Vary` nominates and those
-    /// matched into the key. Credentials are never kept.
+    /// The request header fields the response's `Vary` nominates, as the cache compares them:
+    /// normalized values for content negotiation fields (`Accept-Encoding`, ...), a digest
+    /// (`blake3:...`) for every other field, so secrets such as cookies are never kept.
     pub headers: HeaderMap,
 }
 

@@ -45,7 +45,7 @@ use crate::layer::Shared;
 use crate::options::KeyBody;
 use crate::settings::CacheSettings;
 use crate::stage::request::derive_key;
-use crate::stage::variant::variant_key;
+use crate::stage::variant::{Fields, variant_key};
 use crate::stage::write::retain_until;
 use cachelayer_policy::key;
 use cachelayer_policy::{CacheKey, ExpireAfter, validators};
@@ -233,7 +233,7 @@ impl Cache {
                     &key,
                     &entry.headers,
                     &entry.request.headers,
-                    &[],
+                    Fields::Kept,
                 ));
             }
             remove.push(key);
@@ -459,11 +459,18 @@ impl Cache {
         let Some(entry) = read(&self.shared.store, &primary).await? else {
             return Ok(vec![primary]);
         };
-        let ignored = &self.shared.settings.load().ignored_parameters;
-        let Some(own) = variant_key(&primary, &entry.headers, request.headers(), ignored) else {
+        let Some(own) = variant_key(&primary, &entry.headers, request.headers(), Fields::Sent)
+        else {
             return Ok(vec![primary]);
         };
-        if variant_key(&primary, &entry.headers, &entry.request.headers, &[]).as_ref() == Some(&own)
+        if variant_key(
+            &primary,
+            &entry.headers,
+            &entry.request.headers,
+            Fields::Kept,
+        )
+        .as_ref()
+            == Some(&own)
         {
             Ok(vec![primary, own])
         } else {

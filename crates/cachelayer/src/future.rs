@@ -12,7 +12,7 @@ use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
 use crate::stage::stale;
 use crate::stage::timeout::{Bounded, bounded};
-use crate::stage::variant::{put_entry, variant_key};
+use crate::stage::variant::{Fields, put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
 use cachelayer_policy::CacheKey;
@@ -414,12 +414,9 @@ where
             }
             Lookup::Unusable("vary-mismatch") if !variant => {
                 // Another variant is at the primary key: look up the one this request selects.
-                if let Some(key) = variant_key(
-                    &plan.key,
-                    &entry.headers,
-                    request.headers(),
-                    &env.settings.ignored_parameters,
-                ) {
+                if let Some(key) =
+                    variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
+                {
                     tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
                     let lookup =
                         Bounded::new(env.shared.store.get(&key), env.settings.store_timeout);

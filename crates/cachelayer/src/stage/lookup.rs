@@ -9,7 +9,6 @@ use cachelayer_policy::validators;
 use cachelayer_store::StoredResponse;
 use http::HeaderMap;
 use http::header::VARY;
-use std::borrow::Cow;
 use std::time::SystemTime;
 
 /// What a stored response can do for a request.
@@ -41,7 +40,7 @@ pub(crate) fn evaluate(
     if entry.request.method != *method && !head_of_get {
         return Lookup::Unusable("method-mismatch");
     }
-    if !vary_matches(entry, headers, &settings.ignored_parameters) {
+    if !vary_matches(entry, headers) {
         return Lookup::Unusable("vary-mismatch");
     }
     if let Some(filter) = &settings.filter_fn {
@@ -93,14 +92,10 @@ fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime
     }
 }
 
-/// RFC 9111 §4.1: every header field the stored response's `Vary` nominates has the same value
-/// in the request as in the request the response answered; `Vary: *` never matches. Fields
-/// named in `ignored` (credentials) compare by digest ([`selecting_value`]).
-pub(crate) fn vary_matches(
-    entry: &StoredResponse,
-    request: &HeaderMap,
-    ignored: &[String],
-) -> bool {
+/// RFC 9111 §4.1: every header field the stored response's `Vary` nominates has the same
+/// selecting value ([`selecting_value`]: normalized, credentials by digest) in the request as in
+/// the request the response answered; `Vary: *` never matches.
+pub(crate) fn vary_matches(entry: &StoredResponse, request: &HeaderMap) -> bool {
     for value in entry.headers.get_all(VARY) {
         let Ok(value) = value.to_str() else {
             return false;
@@ -109,11 +104,8 @@ pub(crate) fn vary_matches(
             if name == "*" {
                 return false;
             }
-            let stored = entry.request.headers.get_all(name).iter();
-            let current = request.get_all(name).iter();
-            if !stored
-                .map(|v| Cow::Borrowed(v.as_bytes().trim_ascii()))
-                .eq(current.map(|v| selecting_value(name, v, ignored)))
+            let name = name.to_ascii_lowercase();
+            if entry.request.headers.get(name.as_str()) != selecting_value(request, &name).as_ref()
             {
                 return false;
             }

@@ -6,39 +6,74 @@
 //! the primary key and the values of those fields. A lookup whose request does not match the
 //! variant at the primary key looks up the secondary key its own header values give.
 //!
-//! Fields named in `ignored_parameters` (credentials such as `Authorization` or `X-API-Key`) are
-//! never stored: what is stored, compared and hashed for them is a digest of each value
-//! ([`selecting_value`]). A response that varies on a credential is so reused only for requests
+//! What a store keeps of the request fields that select a variant, and what lookups compare and
+//! hash, is their *selecting value* ([`selecting_value`]): the field lines combined into one
+//! list with the whitespace around its commas removed (RFC 9111 §4.1 lets a cache normalize
+//! values "in a way that is known to have identical semantics"); `Accept-Encoding`,
+//! `Accept-Language` and `Accept-Charset` lowercased, and `Accept-Encoding`'s codings sorted (its
+//! order carries no weight). Content negotiation fields (`Accept`, `Accept-Encoding`,
+//! `Accept-Language`, `Accept-Charset`) are kept as that text; every other field (`Cookie`,
+//! `Authorization`, `X-API-Key`, ...) only as a digest of it, so a store never holds a secret a
+//! response varies on, and a response that varies on a credential is reused only for requests
 //! with the same credential, never for one without it.
 
 use cachelayer_policy::CacheKey;
 use cachelayer_store::{Store, StoreFuture, StoredResponse};
-use http::header::VARY;
+use http::header::{ACCEPT, ACCEPT_CHARSET, ACCEPT_ENCODING, ACCEPT_LANGUAGE, VARY};
 use http::{HeaderMap, HeaderValue};
-use std::borrow::Cow;
 use std::sync::Arc;
 
-/// What stands for a request field's value when it selects a variant: the value without
-/// surrounding whitespace, or for a field named in `ignored` (a credential) `blake3:` and the
-/// first 128 bits of the BLAKE3 digest of that, in hex. The digest form is what a store keeps,
-/// so passing a stored value back with no `ignored` names gives it unchanged.
-pub(crate) fn selecting_value<'a>(
-    name: &str,
-    value: &'a HeaderValue,
-    ignored: &[String],
-) -> Cow<'a, [u8]> {
-    let value = value.as_bytes().trim_ascii();
-    if !ignored.iter().any(|i| i.eq_ignore_ascii_case(name)) {
-        return Cow::Borrowed(value);
-    }
-    let hash = blake3::hash(value);
-    let mut out = Vec::with_capacity(7 + 32);
-    out.extend_from_slice(b"blake3:");
-    for b in hash.as_bytes().iter().take(16) {
-        out.extend_from_slice(format!("{b:02x}").as_bytes());
-    }
-    Cow::Owned(out)
+/// The form of the request header fields given to [`variant_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fields {
+    /// As a request sent them.
+    Sent,
+    /// As a store keeps them: selecting values already.
+    Kept,
 }
+
+/// The selecting value of the request field `name` (lowercase): see the module docs. `None`
+/// when the request does not have the field.
+pub(crate) fn selecting_value(request: &HeaderMap, name: &str) -> Option<HeaderValue> {
+    let mut lines = request.get_all(name).iter().peekable();
+    lines.peek()?;
+    let plain = [&ACCEPT, &ACCEPT_ENCODING, &ACCEPT_LANGUAGE, &ACCEPT_CHARSET]
+        .iter()
+        .any(|h| h.as_str() == name);
+    let lines: Vec<&[u8]> = lines.map(HeaderValue::as_bytes).collect();
+    let mut text: Vec<u8> = if lines.iter().any(|l| l.contains(&b'"')) {
+        // A quoted string may hold commas and spaces that matter: lines joined as they are.
+        lines.join(&b","[..])
+    } else {
+        let mut elements: Vec<Vec<u8>> = lines
+            .iter()
+            .flat_map(|line| line.split(|&b| b == b','))
+            .map(|e| e.trim_ascii().to_vec())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if name != ACCEPT.as_str() && plain {
+            for element in &mut elements {
+                element.make_ascii_lowercase();
+            }
+        }
+        if name == ACCEPT_ENCODING.as_str() {
+            elements.sort();
+        }
+        elements.join(&b","[..])
+    };
+    if !plain {
+        let hash = blake3::hash(&text);
+        text.clear();
+        text.extend_from_slice(b"blake3:");
+        for b in hash.as_bytes().iter().take(16) {
+            text.push(HEX[usize::from(b >> 4)]);
+            text.push(HEX[usize::from(b & 0x0f)]);
+        }
+    }
+    HeaderValue::from_bytes(&text).ok()
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The header field names a response's `Vary` lists, lowercase, in order, without duplicates;
 /// `None` when it has no `Vary` (or only `Vary: *`, which no request matches).
@@ -60,28 +95,32 @@ fn vary_names(response: &HeaderMap) -> Option<Vec<String>> {
 }
 
 /// The secondary key of the variant that `request` selects among responses with `response`'s
-/// `Vary`; `None` when the response does not vary. `ignored` names the credential fields whose
-/// values are digested ([`selecting_value`]): the settings' `ignored_parameters` for a request,
-/// none for the request headers of a stored entry (already digested).
+/// `Vary`; `None` when the response does not vary.
 pub(crate) fn variant_key(
     primary: &CacheKey,
     response: &HeaderMap,
     request: &HeaderMap,
-    ignored: &[String],
+    fields: Fields,
 ) -> Option<CacheKey> {
     let names = vary_names(response)?;
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"cachelayer-variant-v1\n");
+    hasher.update(b"cachelayer-variant-v2\n");
     hasher.update(primary.to_string().as_bytes());
     for name in &names {
         hasher.update(b"\n");
         hasher.update(name.as_bytes());
-        hasher.update(b":");
-        for (i, value) in request.get_all(name.as_str()).iter().enumerate() {
-            if i > 0 {
-                hasher.update(b",");
+        let value = match fields {
+            Fields::Sent => selecting_value(request, name),
+            Fields::Kept => request.get(name.as_str()).cloned(),
+        };
+        match value {
+            Some(value) => {
+                hasher.update(b"=");
+                hasher.update(value.as_bytes());
             }
-            hasher.update(&selecting_value(name, value, ignored));
+            None => {
+                hasher.update(b"!");
+            }
         }
     }
     let mut digest = [0u8; 16];
@@ -98,11 +137,18 @@ pub(crate) fn put_entry(
     entry: Arc<StoredResponse>,
 ) -> StoreFuture<()> {
     let mut keys = vec![];
-    if let Some(variant) = variant_key(&primary, &entry.headers, &entry.request.headers, &[]) {
+    if let Some(variant) = variant_key(
+        &primary,
+        &entry.headers,
+        &entry.request.headers,
+        Fields::Kept,
+    ) {
         keys.push(variant);
     }
     if let Some(alias) = alias.filter(|alias| *alias != primary) {
-        if let Some(variant) = variant_key(&alias, &entry.headers, &entry.request.headers, &[]) {
+        if let Some(variant) =
+            variant_key(&alias, &entry.headers, &entry.request.headers, Fields::Kept)
+        {
             keys.push(variant);
         }
         keys.push(alias);
@@ -141,19 +187,19 @@ mod tests {
             &primary,
             &response,
             &headers(&[("accept-language", "en"), ("user-agent", "a")]),
-            &[],
+            Fields::Sent,
         );
         let en_other_agent = variant_key(
             &primary,
             &response,
             &headers(&[("accept-language", "en"), ("user-agent", "b")]),
-            &[],
+            Fields::Sent,
         );
         let fr = variant_key(
             &primary,
             &response,
             &headers(&[("accept-language", "fr")]),
-            &[],
+            Fields::Sent,
         );
         assert!(en.is_some());
         assert_eq!(en, en_other_agent, "headers outside Vary do not matter");
@@ -162,7 +208,7 @@ mod tests {
             &CacheKey::from_digest([8; 16]),
             &response,
             &headers(&[("accept-language", "en")]),
-            &[],
+            Fields::Sent,
         );
         assert_ne!(en, other_primary, "variants of different URLs differ");
     }
@@ -171,11 +217,16 @@ mod tests {
     fn no_vary_and_vary_star_have_no_variant_key() {
         let primary = CacheKey::from_digest([7; 16]);
         assert_eq!(
-            variant_key(&primary, &headers(&[]), &headers(&[]), &[]),
+            variant_key(&primary, &headers(&[]), &headers(&[]), Fields::Sent),
             None
         );
         assert_eq!(
-            variant_key(&primary, &headers(&[("vary", "*")]), &headers(&[]), &[]),
+            variant_key(
+                &primary,
+                &headers(&[("vary", "*")]),
+                &headers(&[]),
+                Fields::Sent
+            ),
             None
         );
         assert_eq!(
@@ -183,7 +234,7 @@ mod tests {
                 &primary,
                 &headers(&[("vary", "accept, *")]),
                 &headers(&[]),
-                &[]
+                Fields::Sent
             ),
             None
         );
@@ -193,17 +244,78 @@ mod tests {
     fn credential_variants_are_told_apart_by_digest() {
         let primary = CacheKey::from_digest([7; 16]);
         let response = headers(&[("vary", "X-API-Key")]);
-        let ignored = vec!["X-API-Key".to_owned()];
         let alice = headers(&[("x-api-key", "alice")]);
-        let key = |request: &HeaderMap| variant_key(&primary, &response, request, &ignored);
+        let key = |request: &HeaderMap| variant_key(&primary, &response, request, Fields::Sent);
         assert_ne!(key(&alice), key(&headers(&[])), "a credential and none");
+        assert_ne!(
+            key(&alice),
+            key(&headers(&[("x-api-key", "")])),
+            "empty and none"
+        );
         assert_ne!(key(&alice), key(&headers(&[("x-api-key", "bob")])));
         // What a store keeps for Alice selects Alice's variant, and does not contain her key.
-        let value = HeaderValue::from_static("alice");
-        let stored = selecting_value("x-api-key", &value, &ignored);
-        assert!(stored.starts_with(b"blake3:") && !stored.windows(5).any(|w| w == b"alice"));
+        let kept_value = selecting_value(&alice, "x-api-key").unwrap();
+        assert!(kept_value.as_bytes().starts_with(b"blake3:"));
+        assert!(!kept_value.as_bytes().windows(5).any(|w| w == b"alice"));
         let mut kept = HeaderMap::new();
-        kept.insert("x-api-key", HeaderValue::from_bytes(&stored).unwrap());
-        assert_eq!(variant_key(&primary, &response, &kept, &[]), key(&alice));
+        kept.insert("x-api-key", kept_value);
+        assert_eq!(
+            variant_key(&primary, &response, &kept, Fields::Kept),
+            key(&alice)
+        );
+    }
+
+    #[test]
+    fn selecting_values_are_normalized() {
+        let value = |pairs: &[(&'static str, &'static str)], name: &str| {
+            selecting_value(&headers(pairs), name).map(|v| v.to_str().unwrap().to_owned())
+        };
+        // (request A, request B, field, same selecting value)
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: &[(Pairs, Pairs, &str, bool)] = &[
+            (&[("foo", "1,2")], &[("foo", " 1, 2 ")], "foo", true),
+            (
+                &[("foo", "1"), ("foo", "2")],
+                &[("foo", "1, 2")],
+                "foo",
+                true,
+            ),
+            (&[("foo", "1,2")], &[("foo", "2,1")], "foo", false),
+            (
+                &[("accept-encoding", "gzip, br")],
+                &[("accept-encoding", "BR,gzip")],
+                "accept-encoding",
+                true,
+            ),
+            (
+                &[("accept-language", "en, fr")],
+                &[("accept-language", "EN,fr")],
+                "accept-language",
+                true,
+            ),
+            (
+                &[("accept-language", "en, fr")],
+                &[("accept-language", "fr, en")],
+                "accept-language",
+                false,
+            ),
+            (
+                &[("foo", "a=\"x, y\"")],
+                &[("foo", "a=\"x,y\"")],
+                "foo",
+                false,
+            ),
+            (&[("foo", "")], &[], "foo", false),
+        ];
+        for (a, b, name, same) in cases {
+            assert_eq!(value(a, name) == value(b, name), *same, "{a:?} / {b:?}");
+        }
+        assert_eq!(
+            value(&[("accept-encoding", "br, GZIP")], "accept-encoding").as_deref(),
+            Some("br,gzip"),
+            "content negotiation fields are kept as text"
+        );
+        let cookie = value(&[("cookie", "session=SECRET")], "cookie").unwrap();
+        assert!(cookie.starts_with("blake3:") && !cookie.contains("SECRET"));
     }
 }

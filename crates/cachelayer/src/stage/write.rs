@@ -13,9 +13,8 @@ use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
 use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
-use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 /// What the write stage keeps of a request once it has been sent to the origin.
@@ -182,7 +181,7 @@ fn prepare(
         request: StoredRequest {
             method: request.method.clone(),
             url,
-            headers: varied_request_headers(response.headers, &request.headers, settings),
+            headers: varied_request_headers(response.headers, &request.headers),
         },
         status: response.status,
         version: response.version,
@@ -384,31 +383,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The request header fields the response's `Vary` nominates: what a later request must match
-/// (RFC 9111 §4.1). Fields named in `ignored_parameters` (credentials) are kept as digests of
-/// their values ([`selecting_value`]), never as the values.
-fn varied_request_headers(
-    response: &HeaderMap,
-    request: &HeaderMap,
-    settings: &CacheSettings,
-) -> HeaderMap {
+/// The selecting values ([`selecting_value`]) of the request header fields the response's
+/// `Vary` nominates: what a later request must match (RFC 9111 §4.1). Fields other than content
+/// negotiation ones are kept as digests, never as their values.
+fn varied_request_headers(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for value in response.get_all(header::VARY) {
         let Ok(value) = value.to_str() else { continue };
         for name in value.split(',').map(str::trim) {
-            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            let Ok(name) = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) else {
                 continue;
             };
-            for v in request.get_all(&name) {
-                let kept = selecting_value(name.as_str(), v, &settings.ignored_parameters);
-                let kept = match kept {
-                    Cow::Borrowed(_) => v.clone(),
-                    Cow::Owned(digest) => match HeaderValue::from_bytes(&digest) {
-                        Ok(digest) => digest,
-                        Err(_) => continue,
-                    },
-                };
-                out.append(name.clone(), kept);
+            if let Some(kept) = selecting_value(request, name.as_str()) {
+                out.insert(name, kept);
             }
         }
     }
