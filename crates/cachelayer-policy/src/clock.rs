@@ -18,6 +18,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The latest instant cachelayer computes with: 9999-12-31T23:59:59Z, the last second RFC 3339
+/// text, HTTP dates and every store's time encoding can hold. Expirations beyond it (a lifetime
+/// of `u64::MAX` seconds, say) are clamped to it: "never stale" in practice.
+pub fn latest() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(LATEST_UNIX_SECONDS)
+}
+
+/// [`latest`] in seconds since the Unix epoch.
+pub const LATEST_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// `t + d`, clamped to [`latest`]: time arithmetic on settings, per-request options and header
+/// values never overflows (a plain `SystemTime + Duration` panics on overflow).
+///
+/// ```
+/// use cachelayer_policy::clock::{add_saturating, latest};
+/// use std::time::{Duration, SystemTime};
+///
+/// assert_eq!(add_saturating(SystemTime::now(), Duration::MAX), latest());
+/// ```
+pub fn add_saturating(t: SystemTime, d: Duration) -> SystemTime {
+    let latest = latest();
+    t.checked_add(d).map_or(latest, |sum| sum.min(latest))
+}
+
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + Debug + 'static {
     /// The current time.

@@ -1,5 +1,6 @@
 //! [`CacheBody`]: the body of every response that passes through the cache.
 
+use crate::health::{StoreHealth, StoreOp};
 use crate::stage::coalesce::FlightGuard;
 use bytes::{Bytes, BytesMut};
 use cachelayer_policy::CacheKey;
@@ -47,6 +48,8 @@ struct Recording<B> {
 /// An entry waiting for its body, with the store to write it to.
 pub(crate) struct PendingWrite {
     pub(crate) store: Arc<dyn Store>,
+    /// The store's health, told how the write went.
+    pub(crate) health: Arc<StoreHealth>,
     pub(crate) key: CacheKey,
     /// Another key the response answers for (the final URL of redirects followed below).
     pub(crate) alias: Option<CacheKey>,
@@ -132,6 +135,7 @@ impl<B> Recording<B> {
         let key = pending.key.clone();
         let flight = pending.flight.take();
         let timeout = pending.timeout;
+        let health = pending.health.clone();
         let write = crate::stage::variant::put_entry(
             &pending.store,
             pending.key,
@@ -140,8 +144,12 @@ impl<B> Recording<B> {
         );
         let write = crate::stage::timeout::bounded(write, timeout);
         self.write = Some(SyncWrapper::new(Box::pin(async move {
-            if let Err(error) = write.await {
-                tracing::warn!(%key, %error, "cache store write failed; the response was served but not stored");
+            match write.await {
+                Ok(()) => health.success(),
+                Err(error) => {
+                    tracing::debug!(%key, %error, "cache store write failed; the response was served but not stored");
+                    health.failure(StoreOp::Write, &error);
+                }
             }
             drop(flight);
             Ok(())

@@ -47,6 +47,7 @@ use crate::settings::CacheSettings;
 use crate::stage::request::derive_key;
 use crate::stage::variant::{Fields, variant_key};
 use crate::stage::write::retain_until;
+use cachelayer_policy::clock::add_saturating;
 use cachelayer_policy::key;
 use cachelayer_policy::{CacheKey, ExpireAfter, validators};
 use cachelayer_store::{Store, StoreError, StoredResponse};
@@ -362,7 +363,7 @@ impl Cache {
             ExpireAfter::DoNotCache => return self.delete(EntryFilter::All).await,
             ExpireAfter::Never => None,
             ExpireAfter::Immediately => Some(now),
-            ExpireAfter::After(lifetime) => now.checked_add(lifetime),
+            ExpireAfter::After(lifetime) => Some(add_saturating(now, lifetime)),
             ExpireAfter::At(at) => Some(at),
         };
         let settings = self.shared.settings.load();

@@ -1,8 +1,10 @@
 //! [`ResponseFuture`]: the stages of one request, as a state machine.
 
 use crate::body::{CacheBody, PendingWrite};
+use crate::health::StoreOp;
 use crate::info::{CacheInfo, CacheOutcome, age_header};
 use crate::layer::Shared;
+use crate::redact::RedactedUri;
 use crate::settings::ActiveSettings;
 use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
@@ -161,7 +163,12 @@ where
         );
         let state = match plan {
             Plan::Bypass { detail } => {
-                tracing::debug!(method = %request.method(), uri = %request.uri(), detail, "cache bypass");
+                tracing::debug!(
+                    method = %request.method(),
+                    uri = %RedactedUri::new(request.uri(), &env.settings.ignored_parameters),
+                    detail,
+                    "cache bypass"
+                );
                 let unsafe_request =
                     invalidate::is_unsafe(request.method()).then(|| RequestSnapshot {
                         method: request.method().clone(),
@@ -269,10 +276,14 @@ where
                     }
                 }
                 StateProj::Freshen { write, ctx } => {
-                    if let Err(error) = ready!(write.as_mut().poll(cx)) {
-                        tracing::warn!(%error, "cache store write failed while freshening; serving the response anyway");
-                    }
+                    let written = ready!(write.as_mut().poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    match written {
+                        Ok(()) => ctx.env.shared.health.success(),
+                        Err(error) => {
+                            ctx.env.shared.health.failure(StoreOp::Freshen, &error);
+                        }
+                    }
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(respond_freshened(*ctx)));
                 }
@@ -366,10 +377,17 @@ where
         variant,
         waited_since,
     } = ctx;
-    let found = found.unwrap_or_else(|error| {
-        tracing::warn!(key = %plan.key, %error, "cache store read failed; treating as a miss");
-        None
-    });
+    let found = match found {
+        Ok(found) => {
+            env.shared.health.success();
+            found
+        }
+        Err(error) => {
+            tracing::debug!(key = %plan.key, %error, "cache store read failed; treating as a miss");
+            env.shared.health.failure(StoreOp::Read, &error);
+            None
+        }
+    };
 
     let mut outcome = CacheOutcome::Miss;
     let mut detail = None;
@@ -677,7 +695,7 @@ where
             Some(keys) => {
                 ctx.invalidated = true;
                 let remove = bounded(
-                    invalidate::remove_all(&ctx.env.shared.store, keys),
+                    invalidate::remove_all(&ctx.env.shared.store, &ctx.env.shared.health, keys),
                     ctx.env.settings.store_timeout,
                 );
                 return AfterOrigin::Invalidate(remove, response, Box::new(ctx));
@@ -849,6 +867,7 @@ where
                     limit,
                     PendingWrite {
                         store: env.shared.store.clone(),
+                        health: env.shared.health.clone(),
                         alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
                         key: plan.key,
                         entry,

@@ -1,3 +1,4 @@
+use crate::health::StoreHealth;
 use crate::service::CacheService;
 use crate::settings::{ActiveSettings, CacheSettings};
 use crate::stage::coalesce::Flights;
@@ -15,6 +16,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// Requests in progress to the origin, by key (request coalescing).
     pub(crate) flights: Arc<Flights>,
+    /// Whether the store is failing (for logging outages once, not per request).
+    pub(crate) health: Arc<StoreHealth>,
 }
 
 impl fmt::Debug for Shared {
@@ -74,6 +77,7 @@ impl CacheLayer {
                 store,
                 clock: Arc::new(SystemClock),
                 flights: Arc::default(),
+                health: Arc::default(),
             }),
         }
     }
@@ -89,6 +93,7 @@ impl CacheLayer {
                 store: self.shared.store.clone(),
                 clock,
                 flights: Arc::default(),
+                health: self.shared.health.clone(),
             }),
         }
     }

@@ -60,9 +60,11 @@
 mod body;
 mod cache;
 mod future;
+mod health;
 mod info;
 mod layer;
 mod options;
+mod redact;
 mod request_body;
 mod rules;
 mod service;
@@ -75,6 +77,7 @@ pub use future::ResponseFuture;
 pub use info::{CacheInfo, CacheOutcome};
 pub use layer::CacheLayer;
 pub use options::{CacheOptions, KeyBody};
+pub use redact::{REDACTED, RedactedUri};
 pub use request_body::{
     BoxError, DEFAULT_KEY_BODY_LIMIT, KeyRequestBody, KeyRequestBodyFuture, KeyRequestBodyLayer,
 };

@@ -2,6 +2,7 @@
 //! PATCH, ...) removes the stored responses of its target URI and of the same-origin URIs in its
 //! `Location` and `Content-Location`.
 
+use crate::health::{StoreHealth, StoreOp};
 use crate::settings::ActiveSettings;
 use cachelayer_policy::CacheKey;
 use cachelayer_policy::key::{self, KeyInput};
@@ -87,8 +88,13 @@ fn same_origin_uri(target: &str, origin: &str) -> Option<Uri> {
 /// A response with `Vary` has variants under secondary keys as well (see `variant`): when the
 /// entry under a key varies, every stored response of its URL is removed, so that no older
 /// variant outlives the invalidation.
-pub(crate) fn remove_all(store: &Arc<dyn Store>, keys: Vec<CacheKey>) -> StoreFuture<()> {
+pub(crate) fn remove_all(
+    store: &Arc<dyn Store>,
+    health: &Arc<StoreHealth>,
+    keys: Vec<CacheKey>,
+) -> StoreFuture<()> {
     let store = store.clone();
+    let health = health.clone();
     Box::pin(async move {
         for key in keys {
             let varies = match store.get(&key).await {
@@ -107,10 +113,15 @@ pub(crate) fn remove_all(store: &Arc<dyn Store>, keys: Vec<CacheKey>) -> StoreFu
                 None => store.remove(&key).await,
             };
             match removed {
-                Ok(true) => tracing::debug!(%key, "invalidated"),
-                Ok(false) => {}
+                Ok(removed) => {
+                    health.success();
+                    if removed {
+                        tracing::debug!(%key, "invalidated");
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(%key, %error, "cache store failed to invalidate an entry")
+                    tracing::debug!(%key, %error, "cache store failed to invalidate an entry");
+                    health.failure(StoreOp::Invalidate, &error);
                 }
             }
         }

@@ -67,7 +67,10 @@ pub(crate) fn evaluate(
 fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime) -> Lookup {
     let age = entry.age(now);
     let lifetime = entry.expires.map(|expires| {
-        expires.duration_since(entry.created_at).unwrap_or_default() + entry.initial_age
+        expires
+            .duration_since(entry.created_at)
+            .unwrap_or_default()
+            .saturating_add(entry.initial_age)
     });
     let stored = StoredFreshness {
         lifetime,

@@ -5,6 +5,7 @@ use crate::settings::{CacheSettings, SetCookie, StaleWindow};
 use crate::stage::request::RequestPlan;
 use crate::stage::variant::selecting_value;
 use bytes::Bytes;
+use cachelayer_policy::clock::add_saturating;
 use cachelayer_policy::directives::ResponseDirectives;
 use cachelayer_policy::expiration::{
     self, ExpirationInputs, ExpirationSource, ResolvedExpirationKind,
@@ -248,7 +249,7 @@ fn expiration_for(
                 }
                 _ => lifetime,
             };
-            (Some(response_time + left), left.is_zero())
+            (Some(add_saturating(response_time, left)), left.is_zero())
         }
     };
     Ok(EntryTimes {
@@ -310,7 +311,7 @@ pub(crate) fn retain_until(
             .max(stale.stale_if_error.unwrap_or_default())
             .max(stale.stale_while_revalidate.unwrap_or_default());
     }
-    Some(expires + window)
+    Some(add_saturating(expires, window))
 }
 
 /// The header fields a cache keeps (RFC 9111 §3.1): without hop-by-hop fields, `Age` (the
