@@ -1,0 +1,767 @@
+//! A caching reverse proxy: a hyper server that forwards every request to one upstream server
+//! through a [`CacheLayer`], and answers from the cache when it can.
+//!
+//! ```no_run
+//! use cachelayer::{CacheSettings, MemoryStore};
+//! use examples::proxy::{Proxy, ProxyConfig};
+//! use std::sync::Arc;
+//! use tokio::net::TcpListener;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ProxyConfig::new(
+//!     "http://127.0.0.1:8080".parse()?,
+//!     CacheSettings::shared(),
+//!     Arc::new(MemoryStore::new()),
+//! );
+//! let proxy = Proxy::new(config)?;
+//! let listener = TcpListener::bind("127.0.0.1:3000").await?;
+//! proxy.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is keyed is what is forwarded
+//!
+//! The cache sits in front of a small rewrite service (`Forwarder` in the source), not in front
+//! of the upstream URL: the host the proxy forwards (`X-Forwarded-Host`, which origins use to
+//! build links and redirects) is in the cache key, and the client's own claims about the
+//! original request never reach the upstream. (Other request fields the response depends on
+//! are the upstream's to name in `Vary`, as for any cache.)
+//!
+//! ```text
+//! client -> validate Host -> strip fields -> CacheLayer -> rewrite to upstream -> hyper client
+//!           (400 if bad)                     key: http://{host}{path?query}    (misses only)
+//! ```
+//!
+//! 1. **Host.** The host the client asked for is part of the key, like Varnish's `vcl_hash`
+//!    hashing `Host`: the cache sees the request as `http://{host}{path?query}`, with the host
+//!    lowercased and a `:80` port dropped. The host is, per RFC 9112 §3.2 and §3.2.2:
+//!    - HTTP/1.1: the single `Host` field; for an absolute-form target
+//!      (`GET http://a.example/x HTTP/1.1`) the target's authority, the `Host` field still being
+//!      required once (and syntactically valid) but its value ignored;
+//!    - HTTP/1.0 without `Host`: the upstream's authority;
+//!    - HTTP/2: `:authority` (a `Host` field, if also sent, must name the same host).
+//!
+//!    The proxy answers `400 Bad Request` (plain text, nothing forwarded, the cache not involved)
+//!    to an HTTP/1.1 request without `Host`, to any request with more than one `Host` line, and
+//!    to a host that is not `uri-host [ ":" port ]`: empty, user information (`@`), `/ ? # \`,
+//!    whitespace, control or non-ASCII bytes, a comma, `%`, a malformed IPv6 literal, or a port
+//!    that is empty, not decimal or above 65535. (Commas and percent-encoding are legal in a
+//!    reg-name but no real host uses them, and a comma is a list separator to the frameworks
+//!    that read `X-Forwarded-Host`.)
+//! 2. **Removed before the cache** (so that the cache and the upstream see the same request):
+//!    `Host` (the client sets the upstream's), the hop-by-hop fields ([`strip_hop_by_hop`]),
+//!    and every client-sent `Forwarded`, `X-Forwarded-*` (`-For`, `-Host`, `-Proto`, `-Prefix`,
+//!    `-Port`, `-Server`, ...), `X-Real-IP`, `X-Original-URL`, `X-Rewrite-URL`,
+//!    `X-Original-Host`, `X-Host`, `X-HTTP-Method-Override`, `X-HTTP-Method` and
+//!    `X-Method-Override`: origins (Django, Rails, Express, IIS, Symfony) trust these to build
+//!    links, pick the route or the method, and none of them is in the key.
+//! 3. **Set below the cache**, on the way to the upstream, overwriting: the URI (the upstream's
+//!    scheme, authority and path prefix, then the incoming path and query),
+//!    `X-Forwarded-For: {peer IP}` (only the peer, never a client-sent chain),
+//!    `X-Forwarded-Host: {the host the cache keyed}`, `X-Forwarded-Proto: http`; `Via` is
+//!    appended. Only misses and revalidations pay for the rewrite: a hit never reaches it.
+//!
+//! # The rest
+//!
+//! Requests are forwarded with their method and streaming body over HTTP/1.1 (plain `http://`
+//! upstreams only; connections are pooled). Responses lose their hop-by-hop fields, get a `Via`,
+//! and are answered in the client's HTTP version; when the upstream cannot be reached the proxy
+//! answers `502 Bad Gateway`. With [`ProxyConfig::access_log`] it logs one line per request
+//! (peer, method, path, status, what the cache did, latency). [`Proxy::serve`] stops accepting
+//! connections when its shutdown future completes and waits (up to
+//! [`ProxyConfig::shutdown_grace`]) for the open ones to finish.
+//!
+//! A proxy in front of a server is a *shared* cache: use [`CacheSettings::shared`], so that
+//! `Cache-Control: private` responses and responses to requests with `Authorization` are not
+//! stored, and `s-maxage` is honoured.
+//!
+//! Not handled, to keep the example short: HTTPS upstreams, protocol upgrades (WebSocket),
+//! `CONNECT`, `OPTIONS *` (answered `400`).
+
+use bytes::Bytes;
+use cachelayer::{
+    CacheBody, CacheInfo, CacheLayer, CacheService, CacheSettings, Store, strip_hop_by_hop,
+};
+use http::header::{CONNECTION, CONTENT_TYPE, FORWARDED, HOST, HeaderName, HeaderValue, VIA};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower::{Layer, Service, ServiceExt};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// A response of the proxy: the upstream's (or the cache's), or one the proxy made itself.
+type ProxyBody = Either<CacheBody<Incoming>, Full<Bytes>>;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Request fields removed before the cache (besides hop-by-hop fields and `X-Forwarded-*`):
+/// the client's claims about the original request, which origins trust and keys ignore.
+const REMOVED_REQUEST_FIELDS: [HeaderName; 10] = [
+    HOST,
+    FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-original-host"),
+    HeaderName::from_static("x-host"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// How a [`Proxy`] is set up.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The server requests are forwarded to: `http://host[:port]`, optionally with a path prefix
+    /// (prepended to every request's path); no query, no `https`.
+    pub upstream: Uri,
+    /// The cache's settings: a reverse proxy wants [`CacheSettings::shared`].
+    pub settings: CacheSettings,
+    /// Where the cache keeps responses.
+    pub store: Arc<dyn Store>,
+    /// Log one `info` line per request: peer, method, path, status, what the cache did, latency.
+    pub access_log: bool,
+    /// How long [`Proxy::serve`] waits for open connections once its shutdown future completes.
+    pub shutdown_grace: Duration,
+}
+
+impl ProxyConfig {
+    /// A configuration with the access log on and a 10 second shutdown grace.
+    pub fn new(upstream: Uri, settings: CacheSettings, store: Arc<dyn Store>) -> Self {
+        ProxyConfig {
+            upstream,
+            settings,
+            store,
+            access_log: true,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A [`ProxyConfig::upstream`] the proxy cannot forward to.
+#[derive(Debug)]
+pub struct InvalidUpstream {
+    uri: Uri,
+    reason: &'static str,
+}
+
+impl fmt::Display for InvalidUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "upstream {}: {}", self.uri, self.reason)
+    }
+}
+
+impl Error for InvalidUpstream {}
+
+/// A caching reverse proxy, ready to [`serve`](Proxy::serve). See the [module docs](self) for
+/// what it does to requests and responses.
+#[derive(Debug)]
+pub struct Proxy {
+    layer: CacheLayer,
+    target: Arc<Target>,
+    access_log: bool,
+    shutdown_grace: Duration,
+}
+
+impl Proxy {
+    /// A proxy to `config.upstream`, with one cache (on `config.store`) and one pool of upstream
+    /// connections for all its client connections.
+    pub fn new(config: ProxyConfig) -> Result<Proxy, InvalidUpstream> {
+        let upstream = Upstream::from_uri(&config.upstream)?;
+        Ok(Proxy {
+            layer: CacheLayer::with_shared_store(config.store, config.settings),
+            target: Arc::new(Target {
+                upstream,
+                client: Client::builder(TokioExecutor::new()).build_http(),
+            }),
+            access_log: config.access_log,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+
+    /// The cache layer: its store, its settings (changeable while serving), its entries.
+    pub fn cache_layer(&self) -> &CacheLayer {
+        &self.layer
+    }
+
+    /// Accepts connections on `listener` (HTTP/1.1, and HTTP/2 with prior knowledge) and
+    /// proxies their requests until `shutdown` completes; then stops accepting and waits up to
+    /// [`ProxyConfig::shutdown_grace`] for the open connections to finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let server = auto::Builder::new(TokioExecutor::new());
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // For example too many open files: wait a little rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+
+            // One cache service per connection, over a forwarder that knows the peer: the
+            // cache (store, settings, coalescing) and the connection pool are shared.
+            let handler = Handler {
+                cache: self.layer.layer(Forwarder {
+                    target: self.target.clone(),
+                    // `::ffff:a.b.c.d` (an IPv4 peer on an IPv6 socket) as `a.b.c.d`.
+                    peer: peer.ip().to_canonical(),
+                }),
+                peer,
+                access_log: self.access_log,
+            };
+            let service = service_fn(move |request| handler.clone().handle(request));
+            let connection = server.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+        }
+
+        tracing::info!(
+            "shutting down: waiting for {} open connection(s)",
+            graceful.count()
+        );
+        let grace = self.shutdown_grace;
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!("connections still open after {grace:?}; exiting anyway");
+            }
+        }
+    }
+}
+
+/// Where requests go, and the pooled client that takes them there.
+#[derive(Debug)]
+struct Target {
+    upstream: Upstream,
+    client: Client<HttpConnector, Incoming>,
+}
+
+/// The upstream server.
+#[derive(Debug)]
+struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// The upstream URI's path without its trailing `/`: prepended to every request's path.
+    prefix: String,
+}
+
+impl Upstream {
+    fn from_uri(uri: &Uri) -> Result<Self, InvalidUpstream> {
+        let invalid = |reason| InvalidUpstream {
+            uri: uri.clone(),
+            reason,
+        };
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(invalid("only http:// upstreams are supported"));
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("missing host"))?;
+        if uri.query().is_some() {
+            return Err(invalid("must not have a query"));
+        }
+        Ok(Upstream {
+            scheme: Scheme::HTTP,
+            authority: authority.clone(),
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The upstream URI for a request URI: upstream scheme, authority and prefix, then the
+    /// request's path and query.
+    fn uri_for(&self, incoming: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = match incoming.path_and_query() {
+            None => PathAndQuery::from_static("/"),
+            Some(path_and_query) if self.prefix.is_empty() => path_and_query.clone(),
+            Some(path_and_query) => {
+                PathAndQuery::try_from(format!("{}{path_and_query}", self.prefix))?
+            }
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+}
+
+/// Serves the requests of one client connection: validates the host, keys the request by it,
+/// and sends it through the cache.
+#[derive(Debug, Clone)]
+struct Handler {
+    cache: CacheService<Forwarder>,
+    peer: SocketAddr,
+    access_log: bool,
+}
+
+impl Handler {
+    /// Answers one request, and logs it.
+    async fn handle(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+        if !self.access_log {
+            return Ok(self.respond(request).await);
+        }
+        let started = Instant::now();
+        let peer = self.peer;
+        let method = request.method().clone();
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), ToString::to_string);
+        let response = self.respond(request).await;
+        let cache = response
+            .extensions()
+            .get::<CacheInfo>()
+            .map_or_else(|| "-".to_owned(), outcome_label);
+        tracing::info!(
+            "{peer} {method} {path} -> {} {cache} {:.1?}",
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        Ok(response)
+    }
+
+    async fn respond(self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let (mut parts, body) = request.into_parts();
+        let client_version = parts.version;
+        let fallback = &self.cache.get_ref().target.upstream.authority;
+        let keyed = keyed_host(parts.version, &parts.uri, &parts.headers, fallback)
+            .and_then(|host| keyed_uri(host, parts.uri));
+        parts.uri = match keyed {
+            Ok(uri) => uri,
+            Err(reason) => {
+                tracing::debug!(peer = %self.peer, reason, "bad request");
+                return bad_request(reason, client_version);
+            }
+        };
+        // Connection-specific fields are for this hop only (RFC 9110 §7.6.1); the client's
+        // claims about the original request are not ours to pass on. Removed before the cache,
+        // so that the cache (`Vary`, conditionals) sees the request the upstream will see.
+        strip_hop_by_hop(&mut parts.headers);
+        remove_client_forwarding(&mut parts.headers);
+
+        match self.cache.oneshot(Request::from_parts(parts, body)).await {
+            Ok(mut response) => {
+                strip_hop_by_hop(response.headers_mut());
+                let version = response.version();
+                response.headers_mut().append(VIA, via(version));
+                // Answer in the client's protocol version, not the upstream's (or the stored
+                // response's), which may be HTTP/1.0.
+                *response.version_mut() = client_version;
+                response.map(Either::Left)
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
+                bad_gateway()
+            }
+        }
+    }
+}
+
+/// The host a request is keyed and forwarded under (RFC 9112 §3.2, §3.2.2), normalized; or
+/// why the request is a `400`.
+fn keyed_host(
+    version: Version,
+    uri: &Uri,
+    headers: &HeaderMap,
+    fallback: &Authority,
+) -> Result<Authority, &'static str> {
+    let mut fields = headers.get_all(HOST).iter();
+    let field = fields.next();
+    if fields.next().is_some() {
+        return Err("more than one Host field");
+    }
+    if version == Version::HTTP_11 && field.is_none() {
+        return Err("no Host field");
+    }
+    // Whether used or not, a Host field must be valid.
+    let field_host = field
+        .map(|value| normalize_host(value.as_bytes()))
+        .transpose()?;
+    if let Some(authority) = uri.authority() {
+        // Absolute form (HTTP/1.1) or `:authority` (HTTP/2): the target names the host, and
+        // an HTTP/1 Host field is ignored.
+        let host = normalize_host(authority.as_str().as_bytes())?;
+        if version >= Version::HTTP_2 && field_host.as_ref().is_some_and(|field| *field != host) {
+            return Err("Host differs from :authority");
+        }
+        return match host {
+            Cow::Borrowed(_) => Ok(authority.clone()),
+            Cow::Owned(host) => Authority::try_from(host).map_err(|_| "invalid host"),
+        };
+    }
+    match field_host {
+        Some(host) => Authority::try_from(host.as_ref()).map_err(|_| "invalid Host field"),
+        None if version < Version::HTTP_11 => Ok(fallback.clone()),
+        None => Err("no Host field and no :authority"),
+    }
+}
+
+/// A valid `uri-host [ ":" port ]`, lowercased and without a `:80` port (borrowed when it
+/// already is); `Err` when it is not valid.
+fn normalize_host(value: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
+    const INVALID: &str = "invalid host";
+    let (host, port) = if value.first() == Some(&b'[') {
+        // IP-literal: an IPv6 address (no zone identifier, no IPvFuture).
+        let end = value.iter().position(|&b| b == b']').ok_or(INVALID)?;
+        let address = std::str::from_utf8(&value[1..end]).map_err(|_| INVALID)?;
+        address.parse::<Ipv6Addr>().map_err(|_| INVALID)?;
+        match &value[end + 1..] {
+            [] => (&value[..=end], None),
+            [b':', port @ ..] => (&value[..=end], Some(port)),
+            _ => return Err(INVALID),
+        }
+    } else {
+        let (host, port) = match value.iter().position(|&b| b == b':') {
+            Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
+            None => (value, None),
+        };
+        if host.is_empty() || !host.iter().all(|&b| is_reg_name_byte(b)) {
+            return Err(INVALID);
+        }
+        (host, port)
+    };
+    if let Some(port) = port {
+        let valid = (1..=5).contains(&port.len())
+            && port.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(port)
+                .ok()
+                .and_then(|port| port.parse::<u16>().ok())
+                .is_some();
+        if !valid {
+            return Err("invalid port");
+        }
+    }
+    let value = if port == Some(b"80") { host } else { value };
+    Ok(if value.iter().any(u8::is_ascii_uppercase) {
+        Cow::Owned(value.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    })
+}
+
+/// A byte of a reg-name (RFC 3986 §3.2.2: unreserved and sub-delims), except `,` and `%`.
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b';'
+                | b'='
+        )
+}
+
+/// The URI the cache sees: `http://{host}{path?query}`.
+fn keyed_uri(host: Authority, uri: Uri) -> Result<Uri, &'static str> {
+    let path_and_query = uri
+        .into_parts()
+        .path_and_query
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if !path_and_query.as_str().starts_with('/') {
+        return Err("the request target is not a path");
+    }
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(host);
+    parts.path_and_query = Some(path_and_query);
+    Uri::from_parts(parts).map_err(|_| "invalid request target")
+}
+
+/// Removes `Host` and the client's forwarding fields: [`REMOVED_REQUEST_FIELDS`] and every
+/// `X-Forwarded-*`.
+fn remove_client_forwarding(headers: &mut HeaderMap) {
+    for name in &REMOVED_REQUEST_FIELDS {
+        headers.remove(name);
+    }
+    while let Some(name) = headers
+        .keys()
+        .find(|name| name.as_str().starts_with("x-forwarded-"))
+        .cloned()
+    {
+        headers.remove(&name);
+    }
+}
+
+/// The service below the cache: rewrites a keyed request (`http://{host}{path?query}`) for the
+/// upstream and sends it. Only misses and revalidations get here.
+#[derive(Debug, Clone)]
+struct Forwarder {
+    target: Arc<Target>,
+    /// The client's IP address: `X-Forwarded-For`.
+    peer: IpAddr,
+}
+
+impl Service<Request<Incoming>> for Forwarder {
+    type Response = Response<Incoming>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The pooled client is always ready: it queues requests for connections itself.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let target = self.target.clone();
+        let peer = self.peer;
+        Box::pin(async move {
+            let request = rewrite(&target.upstream, peer, request)?;
+            let uri = request.uri().clone();
+            target
+                .client
+                .request(request)
+                .await
+                .map_err(|source| UpstreamError { uri, source }.into())
+        })
+    }
+}
+
+/// The keyed request, for the upstream: its URI, and the forwarding fields (overwritten).
+fn rewrite(
+    upstream: &Upstream,
+    peer: IpAddr,
+    request: Request<Incoming>,
+) -> Result<Request<Incoming>, BoxError> {
+    let (mut parts, body) = request.into_parts();
+    let host = parts
+        .uri
+        .authority()
+        .ok_or("the cache passed on a request without a host")?;
+    let forwarded_host = HeaderValue::from_str(host.as_str())?;
+    parts.uri = upstream.uri_for(&parts.uri)?;
+    let headers = &mut parts.headers;
+    headers.insert(X_FORWARDED_FOR, HeaderValue::try_from(peer.to_string())?);
+    headers.insert(X_FORWARDED_HOST, forwarded_host);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.append(VIA, via(parts.version));
+    // The upstream connection is HTTP/1.1 whatever the client spoke.
+    parts.version = Version::HTTP_11;
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The upstream could not be reached (or answered garbage).
+#[derive(Debug)]
+struct UpstreamError {
+    uri: Uri,
+    source: hyper_util::client::legacy::Error,
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request to {} failed", self.uri)
+    }
+}
+
+impl Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// This proxy in `Via` (RFC 9110 §7.6.3), for the protocol version of the hop received.
+fn via(version: Version) -> HeaderValue {
+    HeaderValue::from_static(match version {
+        Version::HTTP_09 => "0.9 cachelayer-proxy",
+        Version::HTTP_10 => "1.0 cachelayer-proxy",
+        Version::HTTP_2 => "2 cachelayer-proxy",
+        Version::HTTP_3 => "3 cachelayer-proxy",
+        _ => "1.1 cachelayer-proxy",
+    })
+}
+
+/// A plain-text response the proxy makes itself.
+fn plain_text(status: StatusCode, text: String) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::from(text)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// `400 Bad Request`, closing an HTTP/1 connection: its framing is not to be trusted.
+fn bad_request(reason: &str, version: Version) -> Response<ProxyBody> {
+    let mut response = plain_text(
+        StatusCode::BAD_REQUEST,
+        format!("400 Bad Request: {reason}\n"),
+    );
+    if version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn bad_gateway() -> Response<ProxyBody> {
+    plain_text(
+        StatusCode::BAD_GATEWAY,
+        "502 Bad Gateway: the upstream server could not be reached\n".to_owned(),
+    )
+}
+
+/// The log's label for what the cache did, with whether the response is being stored.
+fn outcome_label(info: &CacheInfo) -> String {
+    if info.stored {
+        format!("{} (stored)", info.outcome)
+    } else {
+        info.outcome.to_string()
+    }
+}
+
+/// An error and its sources on one line: `request to http://... failed: client error
+/// (Connect): tcp connect error: ...`.
+pub fn error_chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> Result<String, &'static str> {
+        normalize_host(value.as_bytes()).map(|host| String::from_utf8_lossy(&host).into_owned())
+    }
+
+    #[test]
+    fn valid_hosts_are_normalized() {
+        assert_eq!(host("good.example"), Ok("good.example".to_owned()));
+        assert_eq!(
+            host("Good.Example:8080"),
+            Ok("good.example:8080".to_owned())
+        );
+        assert_eq!(host("good.example:80"), Ok("good.example".to_owned()));
+        assert_eq!(host("127.0.0.1:3000"), Ok("127.0.0.1:3000".to_owned()));
+        assert_eq!(host("[::1]:3000"), Ok("[::1]:3000".to_owned()));
+        assert_eq!(host("[2001:DB8::1]"), Ok("[2001:db8::1]".to_owned()));
+    }
+
+    fn keyed(version: Version, uri: &str, hosts: &[&str]) -> Result<String, &'static str> {
+        let mut headers = HeaderMap::new();
+        for host in hosts {
+            headers.append(HOST, HeaderValue::from_str(host).unwrap());
+        }
+        let fallback = Authority::from_static("upstream:8080");
+        keyed_host(version, &uri.parse().unwrap(), &headers, &fallback).map(|a| a.to_string())
+    }
+
+    #[test]
+    fn the_keyed_host_follows_rfc_9112() {
+        const HTTP_10: Version = Version::HTTP_10;
+        const HTTP_11: Version = Version::HTTP_11;
+        const HTTP_2: Version = Version::HTTP_2;
+        assert_eq!(
+            keyed(HTTP_11, "/x", &["Good.Example"]),
+            Ok("good.example".into())
+        );
+        assert!(keyed(HTTP_11, "/x", &[]).is_err());
+        assert!(keyed(HTTP_11, "/x", &["a", "a"]).is_err());
+        // Absolute form: the target's authority; the Host field required, valid, ignored.
+        let absolute = "http://Good.Example/x";
+        assert_eq!(
+            keyed(HTTP_11, absolute, &["evil"]),
+            Ok("good.example".into())
+        );
+        assert!(keyed(HTTP_11, absolute, &[]).is_err());
+        assert!(keyed(HTTP_11, absolute, &["a/b"]).is_err());
+        assert!(keyed(HTTP_11, "http://u@good.example/x", &["good.example"]).is_err());
+        // HTTP/1.0: the upstream's authority when there is no Host.
+        assert_eq!(keyed(HTTP_10, "/x", &[]), Ok("upstream:8080".into()));
+        assert_eq!(
+            keyed(HTTP_10, "/x", &["good.example"]),
+            Ok("good.example".into())
+        );
+        assert!(keyed(HTTP_10, "/x", &["a", "b"]).is_err());
+        // HTTP/2: `:authority`; a Host field must agree with it.
+        assert_eq!(keyed(HTTP_2, absolute, &[]), Ok("good.example".into()));
+        assert_eq!(
+            keyed(HTTP_2, absolute, &["good.example:80"]),
+            Ok("good.example".into())
+        );
+        assert!(keyed(HTTP_2, absolute, &["evil"]).is_err());
+        assert_eq!(
+            keyed(HTTP_2, "/x", &["good.example"]),
+            Ok("good.example".into())
+        );
+        assert!(keyed(HTTP_2, "/x", &[]).is_err());
+    }
+
+    #[test]
+    fn invalid_hosts_are_rejected() {
+        for bad in [
+            "",
+            ":80",
+            "victim/b",
+            "a?b",
+            "a#b",
+            "a@b",
+            "a\\b",
+            "a b",
+            "a\tb",
+            "a,b",
+            "a%2eb",
+            "a:",
+            "a:x",
+            "a:65536",
+            "a:123456",
+            "a:80:80",
+            "[::1",
+            "[::1]x",
+            "[x]",
+            "[::1]:",
+            "caf\u{e9}.example",
+            "a\u{7f}",
+        ] {
+            assert!(host(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
