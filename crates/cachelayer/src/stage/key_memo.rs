@@ -25,7 +25,7 @@ type Slot = Mutex<Option<(Box<[u8]>, CacheKey)>>;
 /// Recent keys by request target.
 pub(crate) struct KeyMemo {
     slots: Box<[Slot]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 /// A request target's exact bytes, assembled on the stack.
@@ -74,7 +74,7 @@ impl KeyMemo {
     pub(crate) fn new() -> Self {
         KeyMemo {
             slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 

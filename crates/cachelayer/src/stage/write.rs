@@ -361,6 +361,20 @@ fn targeted_policy_headers(headers: &HeaderMap, settings: &CacheSettings) -> Opt
 /// Removes the hop-by-hop fields of RFC 9110 §7.6.1: `Connection` and the fields it lists,
 /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Transfer-Encoding`, `Upgrade`, `Trailer`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one pass over the names is cheaper than a hashed
+    // removal per name.
+    let any = headers.keys().any(|name| {
+        name == header::CONNECTION
+            || name == header::TE
+            || name == header::TRANSFER_ENCODING
+            || name == header::UPGRADE
+            || name == header::TRAILER
+            || name.as_str() == "keep-alive"
+            || name.as_str() == "proxy-connection"
+    });
+    if !any {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
