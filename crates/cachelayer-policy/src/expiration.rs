@@ -65,6 +65,68 @@ pub const EXPIRE_IMMEDIATELY: ExpireAfter = ExpireAfter::Immediately;
 /// requests-cache's `DO_NOT_CACHE`.
 pub const DO_NOT_CACHE: ExpireAfter = ExpireAfter::DoNotCache;
 
+/// The accepted forms of a duration, for error messages.
+const DURATION_FORMS: &str = "a number of seconds (360), or a duration such as \"90s\", \"5m\", \"1h 30m\", \"2days\" (units: ns, us, ms, s, m, h, d, w; \"months\" and \"years\" written out)";
+
+/// The error of parsing a duration: the input and the accepted forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseDurationError {
+    input: String,
+    reason: Option<&'static str>,
+}
+
+impl fmt::Display for ParseDurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid duration {:?}", self.input)?;
+        if let Some(reason) = self.reason {
+            write!(f, " ({reason})")?;
+        }
+        write!(f, ": expected {DURATION_FORMS}")
+    }
+}
+
+impl std::error::Error for ParseDurationError {}
+
+/// The one duration grammar of every duration setting (`expire_after`, `stale_if_error`,
+/// `coalesce_timeout`, ...): a whole number of seconds (`"360"`), or humantime text (`"90s"`,
+/// `"5m"`, `"1h 30m"`, `"2days"`). The single-letter `M` (humantime's months, easily meant as
+/// minutes) and `y` are rejected: write `"5m"` for minutes, `"5months"` or `"1year"` for those.
+///
+/// # Errors
+/// [`ParseDurationError`], naming the input and the accepted forms.
+///
+/// ```
+/// use cachelayer_policy::expiration::parse_duration;
+/// use std::time::Duration;
+///
+/// assert_eq!(parse_duration("360"), Ok(Duration::from_secs(360)));
+/// assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+/// assert!(parse_duration("5M").is_err());
+/// assert!(parse_duration("five minutes").unwrap_err().to_string().contains("\"90s\""));
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
+    let trimmed = text.trim();
+    let error = |reason| ParseDurationError {
+        input: text.to_owned(),
+        reason,
+    };
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return trimmed
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| error(Some("too large")));
+    }
+    let ambiguous = trimmed
+        .split(|c: char| c.is_ascii_digit() || c.is_whitespace())
+        .any(|unit| unit == "M" || unit == "y");
+    if ambiguous {
+        return Err(error(Some(
+            "\"M\" and \"y\" are ambiguous: write \"m\" for minutes, \"months\" or \"years\"",
+        )));
+    }
+    humantime::parse_duration(trimmed).map_err(|_| error(None))
+}
+
 /// The error of parsing an [`ExpireAfter`] from text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseExpireAfterError {
@@ -75,7 +137,7 @@ impl fmt::Display for ParseExpireAfterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid expiration {:?}: expected \"never\", \"immediately\", \"do-not-cache\", a duration such as \"1h 30m\", a number of seconds, or an RFC 3339 date-time",
+            "invalid expiration {:?}: expected \"never\", \"immediately\", \"do-not-cache\", an RFC 3339 date-time, or {DURATION_FORMS}",
             self.input
         )
     }
@@ -100,12 +162,7 @@ impl FromStr for ExpireAfter {
         let error = || ParseExpireAfterError {
             input: s.to_string(),
         };
-        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            let secs = text.parse::<u64>().map_err(|_| error())?;
-            return Ok(Duration::from_secs(secs).into());
-        }
-        // Durations are case-sensitive in humantime ("5m" is minutes, "5M" months).
-        if let Ok(duration) = humantime::parse_duration(text) {
+        if let Ok(duration) = parse_duration(text) {
             return Ok(duration.into());
         }
         if let Ok(time) = humantime::parse_rfc3339_weak(text) {
@@ -181,6 +238,13 @@ fn clamp_to_rfc3339_range(t: SystemTime) -> SystemTime {
         max
     } else {
         t
+    }
+}
+
+impl From<u64> for ExpireAfter {
+    /// A number of seconds (`0`: [`ExpireAfter::Immediately`]).
+    fn from(secs: u64) -> Self {
+        Duration::from_secs(secs).into()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::rules::{FilterFn, KeyFn, UrlPattern, serde_url_rules};
 use crate::stage::key_memo::KeyMemo;
+use cachelayer_policy::expiration::parse_duration;
 use cachelayer_policy::key::{DEFAULT_IGNORED_PARAMETERS, KeyOptions, MatchHeaders};
 use cachelayer_policy::{CacheKind, ExpireAfter, HeuristicFreshness};
 use http::{HeaderName, Method, StatusCode};
@@ -28,8 +29,12 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 /// };
 /// ```
 ///
-/// Settings deserialize with serde (every field optional; durations in humantime text such as
-/// `"90s"` or `"1h 30m"`; expirations also `"never"`, `"immediately"`, `"do-not-cache"`):
+/// Settings deserialize with serde, from JSON, TOML or any serde format. Every field is
+/// optional; a field the settings do not have (a typo such as `expire_afer`) is an error naming
+/// it. Every duration reads one grammar
+/// ([`parse_duration`](cachelayer_policy::expiration::parse_duration)): a whole number of
+/// seconds (`360`, `"360"`), or text such as `"90s"`, `"5m"`, `"1h 30m"`; expirations also
+/// `"never"`, `"immediately"`, `"do-not-cache"` or an RFC 3339 date-time:
 ///
 /// ```
 /// # use cachelayer::CacheSettings;
@@ -42,7 +47,7 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 /// assert!(settings.shared);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// A shared cache (a reverse proxy serving many users) instead of a private one (an HTTP
     /// client). Default: `false` (private). What a shared cache does differently:
@@ -249,6 +254,28 @@ impl CacheSettings {
         }
     }
 
+    /// requests-cache's defaults: the settings decide, not response headers (`cache_control`
+    /// off), every response is kept until replaced or deleted (`expire_after` never),
+    /// only `200` responses are stored (`allowable_codes = [200]`), `GET` and `HEAD` are cached.
+    /// A private cache.
+    ///
+    /// ```
+    /// use cachelayer::{CacheSettings, ExpireAfter};
+    ///
+    /// let settings = CacheSettings::requests_cache();
+    /// assert!(!settings.cache_control);
+    /// assert_eq!(settings.expire_after, Some(ExpireAfter::Never));
+    /// assert_eq!(settings.allowable_codes, Some(vec![200]));
+    /// ```
+    pub fn requests_cache() -> Self {
+        CacheSettings {
+            cache_control: false,
+            expire_after: Some(ExpireAfter::Never),
+            allowable_codes: Some(vec![200]),
+            ..Default::default()
+        }
+    }
+
     /// Sets [`expire_after`](Self::expire_after).
     #[must_use]
     pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
@@ -413,8 +440,13 @@ impl<'de> Deserialize<'de> for StaleWindow {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StaleWindow, E> {
                 Ok(StaleWindow::AtMost(Duration::from_secs(v)))
             }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StaleWindow, E> {
+                u64::try_from(v)
+                    .map(|v| StaleWindow::AtMost(Duration::from_secs(v)))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StaleWindow, E> {
-                humantime::parse_duration(v)
+                parse_duration(v)
                     .map(StaleWindow::AtMost)
                     .map_err(E::custom)
             }
@@ -424,16 +456,35 @@ impl<'de> Deserialize<'de> for StaleWindow {
 }
 
 mod serde_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
     use std::time::Duration;
 
     pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_duration(*d))
     }
 
+    /// A whole number of seconds, or duration text
+    /// ([`parse_duration`](cachelayer_policy::expiration::parse_duration)).
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds, or a duration such as \"90s\" or \"1h 30m\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+                Ok(Duration::from_secs(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                u64::try_from(v)
+                    .map(Duration::from_secs)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                cachelayer_policy::expiration::parse_duration(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -489,5 +540,99 @@ mod serde_match_headers {
                     .collect::<Result<_, _>>()?,
             ),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_errors_that_name_the_field() {
+        let json = serde_json::from_str::<CacheSettings>(r#"{ "expire_afer": "5m" }"#);
+        assert!(json.unwrap_err().to_string().contains("expire_afer"));
+        let toml = toml::from_str::<CacheSettings>("expire_afer = \"5m\"\n");
+        assert!(toml.unwrap_err().to_string().contains("expire_afer"));
+    }
+
+    #[test]
+    fn every_duration_reads_one_grammar() {
+        let settings: CacheSettings = toml::from_str(
+            "expire_after = 360\nstale_if_error = 60\nstale_while_revalidate = \"1h 30m\"\n\
+             coalesce_timeout = 5\nstore_timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.expire_after,
+            Some(ExpireAfter::After(Duration::from_secs(360)))
+        );
+        assert_eq!(
+            settings.stale_if_error,
+            StaleWindow::AtMost(Duration::from_secs(60))
+        );
+        assert_eq!(
+            settings.stale_while_revalidate,
+            StaleWindow::AtMost(Duration::from_secs(5400))
+        );
+        assert_eq!(settings.coalesce_timeout, Duration::from_secs(5));
+        assert_eq!(settings.store_timeout, Duration::from_millis(250));
+        let json: CacheSettings =
+            serde_json::from_str(r#"{ "coalesce_timeout": 5, "store_timeout": "2" }"#).unwrap();
+        assert_eq!(json.coalesce_timeout, Duration::from_secs(5));
+        assert_eq!(json.store_timeout, Duration::from_secs(2));
+        for bad in [
+            r#"{ "stale_if_error": "five minutes" }"#,
+            r#"{ "coalesce_timeout": "5M" }"#,
+            r#"{ "expire_after": "5M" }"#,
+        ] {
+            let error = serde_json::from_str::<CacheSettings>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("\"90s\""), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn url_rules_keep_document_order_in_toml_tables() {
+        let settings: CacheSettings = toml::from_str(
+            "[urls_expire_after]\n\
+             \"site_2.com/resource_1\" = \"2m\"\n\
+             \"regex:site_2\\\\.com/resource_\\\\d\" = \"7days\"\n\
+             \"*.site_1.com\" = 30\n",
+        )
+        .unwrap();
+        let expirations: Vec<ExpireAfter> = settings
+            .urls_expire_after
+            .iter()
+            .map(|(_, expire_after)| *expire_after)
+            .collect();
+        assert_eq!(
+            expirations,
+            [
+                ExpireAfter::After(Duration::from_secs(120)),
+                ExpireAfter::After(Duration::from_secs(7 * 86_400)),
+                ExpireAfter::After(Duration::from_secs(30)),
+            ]
+        );
+        assert_eq!(
+            crate::rules::url_expiration(
+                &settings.urls_expire_after,
+                "http://site_2.com/resource_1"
+            ),
+            Some(ExpireAfter::After(Duration::from_secs(120)))
+        );
+    }
+
+    #[test]
+    fn requests_cache_defaults_store_only_200() {
+        let settings = CacheSettings::requests_cache();
+        assert!(settings.allows_status(StatusCode::OK));
+        assert!(!settings.allows_status(StatusCode::NOT_FOUND));
+        assert!(!settings.allows_status(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(
+            ExpireAfter::from(60u64),
+            ExpireAfter::After(Duration::from_secs(60))
+        );
     }
 }
