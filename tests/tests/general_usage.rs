@@ -160,8 +160,9 @@ async fn clear_removes_every_response() {
 
 /// `>>> requests_cache.install_cache(expire_after=360, allowable_methods=('GET', 'POST'))`
 ///
-/// POST responses are stored and reused (the method is part of the key); without POST in
-/// `allowable_methods` they pass through.
+/// POST responses are stored and reused (the method and the body are part of the key, with
+/// `KeyRequestBodyLayer` in front); without POST in `allowable_methods` they pass through, and
+/// without the body layer a POST is never answered from the cache.
 #[tokio::test]
 async fn allowable_methods_get_and_post() {
     let (layer, clock) = exact_cache(CacheSettings {
@@ -169,7 +170,7 @@ async fn allowable_methods_get_and_post() {
         allowable_methods: vec![Method::GET, Method::POST],
         ..CacheSettings::default()
     });
-    let mut session = layer.layer(client());
+    let mut session = cachelayer::KeyRequestBodyLayer::new().layer(layer.layer(client()));
     let origin = Origin::start(&clock).await;
     numbered(&origin, "/post", &[]);
     let url = origin.url("/post");
@@ -194,6 +195,18 @@ async fn allowable_methods_get_and_post() {
     assert_eq!(passed.info.outcome, CacheOutcome::Bypass);
     assert_eq!(passed.info.detail, Some("method"));
     assert_eq!(origin.hits("/post"), 3);
+
+    // Without its body in the key, a POST bypasses the cache rather than get another body's
+    // response.
+    layer.set_settings(CacheSettings {
+        allowable_methods: vec![Method::GET, Method::POST],
+        ..layer.settings()
+    });
+    let mut unkeyed = layer.layer(client());
+    let post = send(&mut unkeyed, request(Method::POST, &url, &[])).await;
+    assert_eq!(post.info.outcome, CacheOutcome::Bypass);
+    assert_eq!(post.info.detail, Some("no-key-body"));
+    assert_eq!(origin.hits("/post"), 4);
 }
 
 /// ```python

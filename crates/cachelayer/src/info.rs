@@ -101,13 +101,16 @@ pub struct CacheInfo {
     /// Why the response was not stored, or why a stored response was not used, as a short token
     /// (also the `Cache-Status` `detail`):
     ///
-    /// - bypass: `disabled`, `method` (not in `allowable_methods`), `do-not-cache`;
+    /// - bypass: `disabled`, `method` (not in `allowable_methods`), `do-not-cache`,
+    ///   `invalid-host` (a `Host` that is not a valid authority, or two), `no-key-body` (a method
+    ///   with a body, without [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) in front);
     /// - a stored response not used: `stale`, `vary-mismatch`, `method-mismatch`, `filter`,
     ///   `force-refresh`;
     /// - not stored: `no-store`, `request-no-store`, `private`, `authorization`,
     ///   `must-understand`, `status-not-storable`, `status-not-allowed`, `method-not-cacheable`,
     ///   `no-freshness-information`, `stale-without-validator`, `body-too-large`, `vary-star`,
-    ///   `filter`, `head`, `read-only`, `do-not-cache`.
+    ///   `filter`, `head`, `read-only`, `do-not-cache`, and in a shared cache `set-cookie` and
+    ///   `cookie-without-explicit-freshness`.
     pub detail: Option<&'static str>,
 }
 

@@ -108,6 +108,14 @@ pub(crate) fn plan(
     if !settings.allows_method(method) {
         return Plan::Bypass { detail: "method" };
     }
+    let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
+    if body.is_none() && method != Method::GET && method != Method::HEAD {
+        // Without its body in the key, every body would get the first body's response.
+        warn_missing_key_body(method);
+        return Plan::Bypass {
+            detail: "no-key-body",
+        };
+    }
     // In origin form the key takes its authority from `Host`: one that is not a valid
     // authority (or two `Host` lines) cannot be keyed safely (RFC 9112 §3.2).
     if uri.authority().is_none() && !key::host_is_valid(headers) {
@@ -160,7 +168,6 @@ pub(crate) fn plan(
             detail: "do-not-cache",
         };
     }
-    let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
     let key = derive_key(method, uri, headers, body, settings);
     Plan::Cache(RequestPlan {
         key,
@@ -177,4 +184,18 @@ pub(crate) fn plan(
         per_request_expire_after: options.expire_after,
         per_url_expire_after,
     })
+}
+
+/// Warns, once per process, that a method with a body is in `allowable_methods` but requests
+/// reach the cache without their body in the key.
+fn warn_missing_key_body(method: &Method) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %method,
+            "allowable_methods includes a method with a request body, but requests reach the \
+             cache without a KeyBody: they bypass the cache. Put KeyRequestBodyLayer in front \
+             of the cache to key them by their body."
+        );
+    }
 }
