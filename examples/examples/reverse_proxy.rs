@@ -89,6 +89,12 @@ struct Args {
     #[arg(long)]
     shared: bool,
 
+    /// Read every cache setting from a file: TOML, or JSON when the name ends in `.json`
+    /// (`CacheSettings` fields, strictly: an unknown field is an error). `--shared` still
+    /// turns on shared mode.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+
     /// Where the cache keeps responses: `memory` (the default, in this process), `sqlite:PATH`
     /// (a file: kept across restarts, shared by processes on this machine), or a Redis URL such
     /// as `redis://127.0.0.1:6379` (shared by proxies on many machines; when Redis is down,
@@ -104,6 +110,19 @@ struct Args {
     /// the cache did, latency). Off by default: a line per request costs more than a cache hit.
     #[arg(long)]
     access_log: bool,
+}
+
+/// The settings in the file `--config` names: TOML, or JSON for `*.json`. Errors name the file
+/// and, as the parsers report them, the field, line and column.
+fn read_settings(path: &std::path::Path) -> Result<CacheSettings, BoxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        serde_json::from_str(&text).map_err(|error| error.to_string())
+    } else {
+        toml::from_str(&text).map_err(|error| error.to_string())
+    };
+    parsed.map_err(|error| format!("invalid settings in {}: {error}", path.display()).into())
 }
 
 /// Opens the store that `--store` names.
@@ -157,11 +176,12 @@ async fn run() -> Result<(), BoxError> {
 
     let store = open_store(&args.store, args.tiered)?;
     tracing::info!(store = %args.store, tiered = args.tiered, "cache store");
-    let settings = if args.shared {
-        CacheSettings::shared()
-    } else {
-        CacheSettings::default()
+    let mut settings = match &args.config {
+        Some(path) => read_settings(path)?,
+        None => CacheSettings::default(),
     };
+    settings.shared |= args.shared;
+    let shared = settings.shared;
     let config = ProxyConfig {
         shutdown_grace: SHUTDOWN_GRACE,
         access_log: args.access_log,
@@ -176,7 +196,7 @@ async fn run() -> Result<(), BoxError> {
         "listening on http://{}, forwarding to {} ({} cache)",
         listener.local_addr()?,
         args.upstream,
-        if args.shared { "shared" } else { "private" },
+        if shared { "shared" } else { "private" },
     );
 
     let ctrl_c = async {
