@@ -117,7 +117,10 @@ struct Args {
 fn read_settings(path: &std::path::Path) -> Result<CacheSettings, BoxError> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+    let parsed = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         serde_json::from_str(&text).map_err(|error| error.to_string())
     } else {
         toml::from_str(&text).map_err(|error| error.to_string())
