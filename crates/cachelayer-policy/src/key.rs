@@ -251,7 +251,8 @@ pub struct KeyInput<'a> {
 /// parameters to leave out.
 ///
 /// Details: user information (`user:pass@`) is dropped; an empty port (`host:`) is dropped; a
-/// port is written without leading zeros; a `%` that does not start a `%XX` escape is kept as is;
+/// port is written without leading zeros; a `%` that does not start a `%XX` escape is kept as is,
+/// and an escape that would spell a new escape with it once decoded stays encoded (`%4%41`);
 /// query parameters are compared with `ignored` after percent-normalization, by exact match.
 /// Without a URI authority or a valid `Host` header the authority is empty (`http:///path`).
 pub fn normalize_url(uri: &Uri, headers: &HeaderMap, ignored: &[String]) -> String {
@@ -530,7 +531,18 @@ fn push_percent_normalized(out: &mut String, s: &str) {
         };
         match escape {
             Some(byte) => {
-                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                // A decoded hex digit right after a lone `%` (or a lone `%` and one hex digit)
+                // would spell a new escape with it (`%4%41` -> `%4A`, which a second pass reads
+                // as `J`; `%%414` -> `%A4`, the key of another target): such an escape stays
+                // encoded, so the normal form is a fixed point.
+                let spells_escape = byte.is_ascii_hexdigit()
+                    && matches!(
+                        out.as_bytes(),
+                        [.., b'%'] | [.., b'%', b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F']
+                    );
+                if !spells_escape
+                    && (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+                {
                     out.push(char::from(byte));
                 } else {
                     out.push('%');
@@ -1249,6 +1261,13 @@ mod tests {
                 &[],
                 &[],
                 "http://e.com/a%zz%4",
+            ),
+            (
+                "an escape never decoded into a new escape with a lone %",
+                "http://e.com/%4%41/%%41%42/%%414/%z%41?a=%4%41&b=%4%61&c=%%31",
+                &[],
+                &[],
+                "http://e.com/%4%41/%%41B/%%414/%zA?a=%4%41&b=%4%61&c=%%31",
             ),
             (
                 "query sorted by name, one name's parameters in the order sent",
