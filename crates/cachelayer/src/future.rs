@@ -18,6 +18,7 @@ use crate::stage::variant::{Fields, put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
 use cachelayer_policy::CacheKey;
+use cachelayer_policy::freshness;
 use cachelayer_policy::validators::{self, ConditionalOutcome};
 use cachelayer_store::{StoreFuture, StoredResponse};
 use http::header::{AGE, HeaderName};
@@ -841,7 +842,13 @@ where
     }
 
     // A new response: store it if it may be stored.
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // A response that reached the cache late, or that was already old, carries its age
+    // (RFC 9111 §4.2.3, §5.1).
+    let age = freshness::corrected_initial_age(&parts.headers, request_time, now);
+    if age.as_secs() > 0 {
+        parts.headers.insert(AGE, age_header(age));
+    }
     let mut info = CacheInfo::new(outcome, Some(plan.key.clone()));
     info.detail = detail;
     let head = ResponseHead {

@@ -14,7 +14,7 @@ use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
 use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use std::time::{Duration, SystemTime};
 
@@ -343,19 +343,89 @@ pub(crate) fn storable_headers(
 /// With a shared cache and a targeted cache-control field (RFC 9213 §2.1) in the response: the
 /// response's header fields with `Cache-Control` replaced by the first valid targeted field and
 /// `Expires` removed. `None` when no targeted field applies.
+///
+/// A targeted field is a Structured Field Dictionary (RFC 8941, RFC 9213 §2.1): a value that
+/// does not parse as one, or whose directives have the wrong type (`max-age="10"`), is ignored
+/// as a whole, and the next targeted field (or `Cache-Control`) decides.
 fn targeted_policy_headers(headers: &HeaderMap, settings: &CacheSettings) -> Option<HeaderMap> {
     if !settings.shared {
         return None;
     }
     let value = settings.targeted_cache_control.iter().find_map(|name| {
         let value = headers.get(name.as_str())?;
-        let text = value.to_str().ok()?.trim();
-        (!text.is_empty()).then(|| value.clone())
+        let dictionary = sfv::Parser::new(value.as_bytes())
+            .parse::<sfv::Dictionary>()
+            .ok()?;
+        let text = targeted_as_cache_control(&dictionary)?;
+        (!dictionary.is_empty())
+            .then(|| HeaderValue::from_str(&text).ok())
+            .flatten()
     })?;
     let mut policy = headers.clone();
     policy.insert(header::CACHE_CONTROL, value);
     policy.remove(header::EXPIRES);
     Some(policy)
+}
+
+/// A targeted field's directives written as `Cache-Control` text; `None` when a directive the
+/// cache reads has a value of the wrong type. Directives with the value `?0` are absent; unknown
+/// directives are left out.
+fn targeted_as_cache_control(dictionary: &sfv::Dictionary) -> Option<String> {
+    let mut out = String::new();
+    for (key, member) in dictionary {
+        let name = key.as_str();
+        let kind = known_directive(name);
+        let sfv::ListEntry::Item(item) = member else {
+            if kind == DirectiveType::Unknown {
+                continue;
+            }
+            return None;
+        };
+        let piece = match (kind, &item.bare_item) {
+            (DirectiveType::Seconds, sfv::BareItem::Integer(n)) => {
+                let n = i64::from(*n);
+                (n >= 0).then(|| format!("{name}={n}"))?
+            }
+            (DirectiveType::Unknown, _) | (_, sfv::BareItem::Boolean(false)) => continue,
+            (DirectiveType::Flag | DirectiveType::FlagOrFields, sfv::BareItem::Boolean(true)) => {
+                name.to_owned()
+            }
+            (DirectiveType::FlagOrFields, sfv::BareItem::String(fields)) => {
+                format!("{name}=\"{}\"", fields.as_str())
+            }
+            _ => return None,
+        };
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&piece);
+    }
+    Some(out)
+}
+
+/// The value type a targeted directive must have (RFC 9213 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirectiveType {
+    /// An Integer of seconds: `max-age`, `s-maxage`, `stale-while-revalidate`, `stale-if-error`.
+    Seconds,
+    /// A Boolean: `no-store`, `must-revalidate`, ...
+    Flag,
+    /// A Boolean, or a String of field names: `no-cache`, `private`.
+    FlagOrFields,
+    /// Not read by this cache: any value.
+    Unknown,
+}
+
+fn known_directive(name: &str) -> DirectiveType {
+    match name {
+        "max-age" | "s-maxage" | "stale-while-revalidate" | "stale-if-error" => {
+            DirectiveType::Seconds
+        }
+        "no-store" | "must-revalidate" | "proxy-revalidate" | "public" | "immutable"
+        | "must-understand" | "no-transform" => DirectiveType::Flag,
+        "no-cache" | "private" => DirectiveType::FlagOrFields,
+        _ => DirectiveType::Unknown,
+    }
 }
 
 /// Removes the hop-by-hop fields of RFC 9110 §7.6.1: `Connection` and the fields it lists,
