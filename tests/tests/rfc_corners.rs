@@ -73,3 +73,35 @@ async fn late_responses_carry_their_age() {
     let got = send(&mut cache, get(&origin.url("/prompt"))).await;
     assert_eq!(got.age(), None);
 }
+
+/// The cache revalidates a stale response (`ETag: "abcdef"`) for an unconditional GET and the
+/// origin answers 304 with another ETag: the client gets a full response, never a bare 304.
+#[tokio::test]
+async fn a_304_for_other_validators_never_reaches_an_unconditional_client() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    origin.route("/lb", |seen| {
+        if seen.header("if-none-match").is_some() {
+            Reply::not_modified().header("etag", "\"from-another-server\"")
+        } else {
+            Reply::ok("the representation")
+                .header("etag", "\"abcdef\"")
+                .header("cache-control", "max-age=60")
+        }
+    });
+    let url = origin.url("/lb");
+    send(&mut cache, get(&url)).await;
+    clock.advance(std::time::Duration::from_secs(120));
+    let got = send(&mut cache, get(&url)).await;
+    assert_eq!(origin.hits("/lb"), 2, "revalidated");
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "the representation");
+    assert_eq!(got.info.detail, Some("validator-mismatch"));
+    // A client that sent its own conditional gets the origin's 304.
+    let conditional = send(
+        &mut cache,
+        common::get_with(&url, &[("if-none-match", "\"from-another-server\"")]),
+    )
+    .await;
+    assert_eq!(conditional.status, 304);
+}

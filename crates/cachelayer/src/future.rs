@@ -825,6 +825,26 @@ where
         }
     }
 
+    // A 304 to the cache's own conditional that does not select the stored response (another
+    // validator, as servers behind one load balancer may give): the client asked for a full
+    // response, never a bare 304. The stored response is served as it is, not freshened.
+    if status == StatusCode::NOT_MODIFIED && forward == Forward::Conditional {
+        if let Some(entry) = stored.as_deref() {
+            tracing::debug!(key = %plan.key, "304 for other validators: serving the stored response unchanged");
+            let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
+            info.detail = Some("validator-mismatch");
+            return AfterOrigin::Respond(Ok(serve_stored(
+                entry,
+                info,
+                &snapshot.method,
+                &snapshot.headers,
+                &env,
+                now,
+                Some(status.as_u16()),
+            )));
+        }
+    }
+
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
     if stale::is_error_status(status, &plan, &env.settings) {
         let origin_status = Some(status.as_u16());
