@@ -106,6 +106,11 @@ struct Args {
     #[arg(long)]
     tiered: bool,
 
+    /// Threads serving connections, each with its own single-threaded runtime; connections are
+    /// pinned to them in turn. Default: one per core. `0` serves them on the main runtime.
+    #[arg(long)]
+    threads: Option<usize>,
+
     /// Log one line per request (peer, method, path with credentials redacted, status, what
     /// the cache did, latency). Off by default: a line per request costs more than a cache hit.
     #[arg(long)]
@@ -188,6 +193,9 @@ async fn run() -> Result<(), BoxError> {
     let config = ProxyConfig {
         shutdown_grace: SHUTDOWN_GRACE,
         access_log: args.access_log,
+        connection_threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         ..ProxyConfig::new(args.upstream.clone(), settings, store)
     };
     let proxy = Proxy::new(config)?;

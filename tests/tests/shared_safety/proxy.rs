@@ -34,6 +34,8 @@ async fn start_proxy_to(upstream: &str) -> RunningProxy {
     let config = ProxyConfig {
         access_log: false,
         shutdown_grace: Duration::from_secs(1),
+        // As the reverse_proxy binary runs: connections pinned to their own threads.
+        connection_threads: 2,
         ..ProxyConfig::new(
             upstream.parse().unwrap(),
             CacheSettings::shared(),
