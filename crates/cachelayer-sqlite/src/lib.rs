@@ -17,6 +17,11 @@
 //!   a record that cannot be decoded are misses, and are deleted when read.
 //! - Optionally bounded ([`max_size`](SqliteStoreBuilder::max_size)): when the records take more
 //!   bytes than that, the least recently used entries are deleted.
+//! - Two ways to open: [`SqliteStore::open`] is strict (a damaged or foreign file is an error,
+//!   and is left alone); [`SqliteStore::open_or_recover`] sets a file that is not a usable
+//!   cache database aside (`PATH.corrupt-SECS`), logs a warning and starts empty, for services
+//!   whose cache is disposable. Both fail with a [`NotWritable`] source when the file or its
+//!   directory cannot be written, so that the caller can run uncached.
 //!
 //! ```
 //! use cachelayer_sqlite::SqliteStore;
@@ -126,6 +131,8 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
     pool_size: usize,
+    /// What [`SqliteStoreBuilder::open_or_recover`] set aside, if anything.
+    recovery: Option<Recovery>,
 }
 
 /// Builds a [`SqliteStore`]: see [`SqliteStore::builder`].
@@ -190,7 +197,9 @@ impl SqliteStoreBuilder {
     }
 
     /// Opens (creating when missing) the database file and its parent directories, switches it
-    /// to WAL mode and creates the schema.
+    /// to WAL mode and creates the schema. Strict: a file that is not a usable cache database is
+    /// an error, and is left as it is. A service that should keep running whatever state the
+    /// file is in uses [`open_or_recover`](Self::open_or_recover) instead.
     ///
     /// This does blocking file IO: call it at start-up (or inside `spawn_blocking`).
     ///
@@ -198,10 +207,75 @@ impl SqliteStoreBuilder {
     /// [`StoreError::is_unsupported`] for an empty path or `:memory:` (each pooled connection
     /// would see its own database: use a file in a temporary directory instead);
     /// [`StoreError::is_backend`] when the directory cannot be created or the file cannot be
-    /// opened, is not an SQLite database, or has a schema from a newer release;
-    /// [`StoreError::is_timeout`] when another connection holds the database locked for longer
-    /// than the busy timeout.
+    /// opened, is not an SQLite database (`file is not a database`), is damaged (`database
+    /// disk image is malformed`), is an SQLite database of another application (tables other
+    /// than the store's), or has a schema from a newer release; when the file or its directory
+    /// cannot be written, the error's source is a [`NotWritable`] (see
+    /// [`NotWritable::find`]); [`StoreError::is_timeout`] when another connection holds the
+    /// database locked for longer than the busy timeout.
     pub fn open(self) -> Result<SqliteStore, StoreError> {
+        self.open_with(Mode::Strict)
+    }
+
+    /// Opens the store like [`open`](Self::open), but a file that is not a usable cache
+    /// database is set aside and the store starts empty, instead of failing: for a service
+    /// that treats its cache as disposable and must not stop because of it.
+    ///
+    /// The file is not usable when SQLite says it is not a database or is malformed, when
+    /// `PRAGMA quick_check` finds damage, when it is an SQLite database of another application
+    /// (tables other than the store's), or when its schema version is not this release's (a
+    /// newer release's file too). Such a file is renamed to `PATH.corrupt-SECS` (`SECS`: unix
+    /// seconds now; `PATH.corrupt-SECS.N` when that name is taken), its `-wal`, `-shm` and
+    /// `-journal` files to the same name with the same suffix (so that the set can still be
+    /// opened for a look), one `WARN` event is logged through `tracing`, and a new, empty
+    /// database is created at `PATH`. [`SqliteStore::recovery`] tells what was set aside. The
+    /// store never deletes set-aside files.
+    ///
+    /// `quick_check` reads the whole file once: opening takes about as long as reading the
+    /// file (tens of milliseconds per 100 MiB from the page cache).
+    ///
+    /// Processes that have the damaged file open keep using it under its new name until they
+    /// reopen. When two processes recover one file at the same time, the second notices (by
+    /// the file's identity, on Unix) that the file was already replaced and opens the new one.
+    ///
+    /// A file or directory that cannot be written (a read-only file, directory or file
+    /// system) is not set aside and not opened read-only (a read-only WAL database cannot
+    /// always be opened, and a cache that can never store is better replaced by no cache): it
+    /// is an error whose source is a [`NotWritable`], so that the caller can decide to run
+    /// uncached (or with a [`MemoryStore`](cachelayer_store::MemoryStore)).
+    ///
+    /// ```
+    /// use cachelayer_sqlite::{NotWritable, SqliteStore};
+    ///
+    /// # let dir = tempfile::tempdir().expect("a temporary directory");
+    /// # let path = dir.path().join("http_cache.sqlite");
+    /// match SqliteStore::builder(&path).open_or_recover() {
+    ///     Ok(store) => {
+    ///         if let Some(recovery) = store.recovery() {
+    ///             eprintln!("started with an empty cache: {recovery}");
+    ///         }
+    ///         // CacheLayer::with_store(store, settings)
+    ///     }
+    ///     Err(error) if NotWritable::find(&error).is_some() => {
+    ///         eprintln!("running uncached: {error}");
+    ///     }
+    ///     Err(error) => eprintln!("running uncached: {error}"),
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::is_unsupported`] for an empty path or `:memory:`;
+    /// [`StoreError::is_backend`] with a [`NotWritable`] source when the file, its directory or
+    /// the file system is read-only (or the damaged file cannot be renamed for lack of
+    /// permission); [`StoreError::is_backend`] for other failures (the directory cannot be
+    /// created, the disk is full, a new file is damaged again); [`StoreError::is_timeout`] when
+    /// another connection holds the database locked for longer than the busy timeout (a locked
+    /// file is in use, hence never set aside).
+    pub fn open_or_recover(self) -> Result<SqliteStore, StoreError> {
+        self.open_with(Mode::Recover)
+    }
+
+    fn open_with(self, mode: Mode) -> Result<SqliteStore, StoreError> {
         let path_text = self.path.to_string_lossy();
         if path_text.is_empty() || path_text == ":memory:" || path_text.starts_with("file::memory:")
         {
@@ -211,10 +285,11 @@ impl SqliteStoreBuilder {
         }
         if let Some(parent) = self.path.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| io_error(&self.path, "cannot create its directory", e))?;
             }
         }
-        let inner = Inner {
+        let mut inner = Inner {
             path: self.path,
             max_size: self.max_size,
             busy_timeout: self.busy_timeout,
@@ -222,46 +297,442 @@ impl SqliteStoreBuilder {
             idle: Mutex::new(Vec::with_capacity(self.pool_size)),
             permits: Arc::new(Semaphore::new(self.pool_size)),
             pool_size: self.pool_size,
+            recovery: None,
         };
-        let mut conn = inner.connect().map_err(sql_error)?;
-        init_database(&mut conn)?;
-        inner.put_back(conn);
-        Ok(SqliteStore {
-            inner: Arc::new(inner),
-        })
+        // At most three rounds: a file set aside, then maybe one another process put there
+        // meanwhile; a third damaged file in a row is an error.
+        for _ in 0..3 {
+            let identity = file_identity(&inner.path);
+            let problem = match inner.connect() {
+                Ok(mut conn) => match prepare_database(&mut conn, &inner.path, mode) {
+                    Ok(()) => {
+                        inner.put_back(conn);
+                        return Ok(SqliteStore {
+                            inner: Arc::new(inner),
+                        });
+                    }
+                    Err(problem) => problem,
+                },
+                Err(error) => classify(error, &inner.path),
+            };
+            match (problem, mode) {
+                (OpenProblem::Failed(error), _) => return Err(error),
+                (OpenProblem::Damaged(error), Mode::Strict) => {
+                    return Err(StoreError::backend(error));
+                }
+                (OpenProblem::Damaged(error), Mode::Recover) => {
+                    if let Some(recovery) = set_aside(&inner.path, identity, &error.to_string())? {
+                        inner.recovery = Some(recovery);
+                    }
+                }
+            }
+        }
+        Err(StoreError::backend(format!(
+            "{}: damaged again after being set aside twice",
+            inner.path.display()
+        )))
     }
 }
 
-fn init_database(conn: &mut Connection) -> Result<(), StoreError> {
-    let mode: String = conn
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Strict,
+    Recover,
+}
+
+/// Why a file could not be opened as the store's database.
+enum OpenProblem {
+    /// Not a usable cache database: set aside by [`Mode::Recover`].
+    Damaged(BoxError),
+    /// Any other failure (not writable, locked, IO): never set aside.
+    Failed(StoreError),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The columns of the store's tables, sorted.
+const RESPONSES_COLUMNS: [&str; 8] = [
+    "accessed_at",
+    "created_at",
+    "expires",
+    "key",
+    "record",
+    "retain_until",
+    "size",
+    "url",
+];
+const TOTALS_COLUMNS: [&str; 2] = ["id", "size"];
+
+/// What the database file holds.
+enum Schema {
+    /// Nothing yet: a new file.
+    Empty,
+    /// The store's tables.
+    Ours,
+    /// Other tables: the description lists them.
+    Foreign(String),
+}
+
+fn schema_of(conn: &Connection) -> rusqlite::Result<Schema> {
+    let mut tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let objects: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        [],
+        |row| row.get(0),
+    )?;
+    if objects == 0 {
+        return Ok(Schema::Empty);
+    }
+    let columns = |table: &str| -> rusqlite::Result<Vec<String>> {
+        let mut names: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info(?1)")?
+            .query_map([table], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        names.sort();
+        Ok(names)
+    };
+    tables.sort();
+    if tables == ["responses", "totals"]
+        && columns("responses")? == RESPONSES_COLUMNS
+        && columns("totals")? == TOTALS_COLUMNS
+    {
+        return Ok(Schema::Ours);
+    }
+    let mut listed = tables
+        .iter()
+        .take(8)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tables.len() > 8 {
+        listed.push_str(", ...");
+    }
+    Ok(Schema::Foreign(listed))
+}
+
+/// Switches a freshly opened connection's database to WAL mode, checks it (thoroughly in
+/// [`Mode::Recover`]) and creates or checks the schema.
+fn prepare_database(conn: &mut Connection, path: &Path, mode: Mode) -> Result<(), OpenProblem> {
+    let fail = |error| classify(error, path);
+    // Read-only checks first: a file refused is left byte for byte as it was.
+    let version = check_schema(conn).map_err(|problem| problem.or_classify(path))?;
+    // SQLite opens the file at its first read: only now does it know it could not for writing.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(fail)? {
+        return Err(OpenProblem::Failed(not_writable(
+            path,
+            "SQLite could only open it read-only",
+        )));
+    }
+    if mode == Mode::Recover {
+        let findings: Vec<String> = conn
+            .prepare("PRAGMA quick_check(5)")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(fail)?;
+        if findings.len() != 1 || findings[0] != "ok" {
+            return Err(OpenProblem::Damaged(
+                format!("quick_check found damage: {}", findings.join("; ")).into(),
+            ));
+        }
+    }
+    let mode_now: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .map_err(sql_error)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        let mode: String = conn
+        .map_err(fail)?;
+    if !mode_now.eq_ignore_ascii_case("wal") {
+        let mode_now: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .map_err(sql_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(journal_mode = %mode, "SQLite cache database is not in WAL mode");
+            .map_err(fail)?;
+        if !mode_now.eq_ignore_ascii_case("wal") {
+            tracing::warn!(journal_mode = %mode_now, "SQLite cache database is not in WAL mode");
         }
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_error)?;
-    let version: i64 = tx
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(sql_error)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::backend(format!(
-            "the cache database has schema version {version}, newer than this release's {SCHEMA_VERSION}"
-        )));
-    }
-    tx.execute_batch(SCHEMA).map_err(sql_error)?;
+        .map_err(fail)?;
+    // Again under the write lock: another process may have created the schema meanwhile.
+    let version = version.max(check_schema(&tx).map_err(|problem| problem.or_classify(path))?);
+    tx.execute_batch(SCHEMA).map_err(fail)?;
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(sql_error)?;
+            .map_err(fail)?;
     }
-    tx.commit().map_err(sql_error)
+    tx.commit().map_err(fail)
 }
+
+/// A problem found by [`check_schema`]: a verdict, or an SQLite error still to classify.
+enum SchemaProblem {
+    Verdict(OpenProblem),
+    Sql(rusqlite::Error),
+}
+
+impl SchemaProblem {
+    fn or_classify(self, path: &Path) -> OpenProblem {
+        match self {
+            SchemaProblem::Verdict(problem) => problem,
+            SchemaProblem::Sql(error) => classify(error, path),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for SchemaProblem {
+    fn from(error: rusqlite::Error) -> Self {
+        SchemaProblem::Sql(error)
+    }
+}
+
+/// The schema version, when the database is empty or holds the store's tables at a version
+/// this release reads; [`OpenProblem::Damaged`] otherwise. Reads only.
+fn check_schema(conn: &Connection) -> Result<i64, SchemaProblem> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(SchemaProblem::Verdict(OpenProblem::Damaged(
+            format!(
+                "the cache database has schema version {version}, newer than this release's {SCHEMA_VERSION}"
+            )
+            .into(),
+        )));
+    }
+    match schema_of(conn)? {
+        Schema::Empty | Schema::Ours => Ok(version),
+        Schema::Foreign(tables) => Err(SchemaProblem::Verdict(OpenProblem::Damaged(
+            format!(
+                "an SQLite database that is not a cachelayer cache (schema version {version}, tables: {tables})"
+            )
+            .into(),
+        ))),
+    }
+}
+
+/// Sorts an SQLite error met while opening: damage, a file that cannot be written, or another
+/// failure.
+fn classify(error: rusqlite::Error, path: &Path) -> OpenProblem {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            OpenProblem::Damaged(Box::new(error))
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            OpenProblem::Failed(not_writable(path, &error.to_string()))
+        }
+        Some(ErrorCode::CannotOpen) => match unwritable(path) {
+            Some(io) => OpenProblem::Failed(not_writable(path, &format!("{error}: {io}"))),
+            None => OpenProblem::Failed(StoreError::backend(error)),
+        },
+        _ => OpenProblem::Failed(sql_error(error)),
+    }
+}
+
+/// Whether the database file or its `-wal` file cannot be opened for writing for want of
+/// permission (or on a read-only file system): the IO error if so. May create both files
+/// (empty), as SQLite would.
+fn unwritable(path: &Path) -> Option<std::io::Error> {
+    [path.to_owned(), sibling(path, "-wal")]
+        .into_iter()
+        .find_map(|file| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&file)
+                .err()
+                .filter(is_permission_error)
+        })
+}
+
+fn is_permission_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// A file system error about the store's file while doing `what`: [`NotWritable`] for a
+/// permission error or a read-only file system.
+fn io_error(path: &Path, what: &str, error: std::io::Error) -> StoreError {
+    if is_permission_error(&error) {
+        not_writable(path, &format!("{what}: {error}"))
+    } else {
+        StoreError::backend(format!("{}: {what}: {error}", path.display()))
+    }
+}
+
+fn not_writable(path: &Path, detail: &str) -> StoreError {
+    StoreError::backend(NotWritable {
+        path: path.to_owned(),
+        detail: detail.to_owned(),
+    })
+}
+
+/// `path` with `suffix` appended to its file name (`cache.sqlite` + `-wal`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The SQLite files that belong with a database file, by suffix.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// What identifies a file across renames: device and inode on Unix.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_path: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+/// Renames a damaged database file and its companions to `PATH.corrupt-SECS[.N]`, and logs it.
+/// `Ok(None)` when the file at `path` is no longer the one found damaged (another process set
+/// it aside first): nothing is renamed, and the caller opens the new file.
+fn set_aside(
+    path: &Path,
+    identity: Option<(u64, u64)>,
+    reason: &str,
+) -> Result<Option<Recovery>, StoreError> {
+    let now = file_identity(path);
+    if identity.is_some() && now != identity {
+        return Ok(None);
+    }
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let base = sibling(path, &format!(".corrupt-{secs}"));
+    let taken = |candidate: &Path| {
+        candidate.exists()
+            || COMPANIONS
+                .iter()
+                .any(|suffix| sibling(candidate, suffix).exists())
+    };
+    let moved_to = (0..1000)
+        .map(|n| {
+            if n == 0 {
+                base.clone()
+            } else {
+                sibling(&base, &format!(".{n}"))
+            }
+        })
+        .find(|candidate| !taken(candidate))
+        .ok_or_else(|| {
+            StoreError::backend(format!(
+                "{}: no free name to set the damaged file aside",
+                path.display()
+            ))
+        })?;
+    match std::fs::rename(path, &moved_to) {
+        Ok(()) => {}
+        // Someone else moved it first.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(path, "cannot set the damaged file aside", error)),
+    }
+    for suffix in COMPANIONS {
+        let from = sibling(path, suffix);
+        match std::fs::rename(&from, sibling(&moved_to, suffix)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            // A stale `-wal` left beside the new file would be replayed into it: it must go.
+            Err(error) => std::fs::remove_file(&from)
+                .map_err(|_| io_error(&from, "cannot set the damaged file aside", error))?,
+        }
+    }
+    tracing::warn!(
+        path = %path.display(),
+        moved_to = %moved_to.display(),
+        reason,
+        "the SQLite cache database is not usable: set it aside and started an empty cache"
+    );
+    Ok(Some(Recovery {
+        moved_to,
+        reason: reason.to_owned(),
+    }))
+}
+
+/// What [`SqliteStoreBuilder::open_or_recover`] did with a file that was not a usable cache
+/// database: see [`SqliteStore::recovery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    moved_to: PathBuf,
+    reason: String,
+}
+
+impl Recovery {
+    /// Where the damaged file was moved (`PATH.corrupt-SECS`, `SECS` in unix seconds); its
+    /// `-wal`, `-shm` and `-journal` files, if any, are beside it with the same suffixes.
+    pub fn moved_to(&self) -> &Path {
+        &self.moved_to
+    }
+
+    /// Why the file was not usable, as SQLite or the check put it (for example `file is not a
+    /// database`, `database disk image is malformed`, `quick_check found damage: ...`).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the damaged cache database was moved to {} ({})",
+            self.moved_to.display(),
+            self.reason
+        )
+    }
+}
+
+/// The source of a [`StoreError`] from [`SqliteStoreBuilder::open`] or
+/// [`open_or_recover`](SqliteStoreBuilder::open_or_recover) when the database file, its
+/// directory or its file system cannot be written (read-only, or no permission): the store
+/// cannot work there, and a caller that treats its cache as optional runs without it.
+///
+/// Find it with [`NotWritable::find`] (or `error.source()` and `downcast_ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotWritable {
+    path: PathBuf,
+    detail: String,
+}
+
+impl NotWritable {
+    /// The `NotWritable` in `error`'s chain of sources, if there is one.
+    pub fn find(error: &StoreError) -> Option<&NotWritable> {
+        let mut source = std::error::Error::source(error);
+        while let Some(error) = source {
+            if let Some(found) = error.downcast_ref::<NotWritable>() {
+                return Some(found);
+            }
+            source = error.source();
+        }
+        None
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for NotWritable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the SQLite cache database {} cannot be written ({}): give a writable path, or run uncached",
+            self.path.display(),
+            self.detail
+        )
+    }
+}
+
+impl std::error::Error for NotWritable {}
 
 impl Inner {
     fn connect(&self) -> rusqlite::Result<Connection> {
@@ -330,6 +801,17 @@ impl SqliteStore {
         Self::builder(path).open()
     }
 
+    /// Opens the store at `path` with the default settings, setting a file that is not a
+    /// usable cache database aside and starting empty. See
+    /// [`SqliteStoreBuilder::open_or_recover`].
+    ///
+    /// # Errors
+    /// As [`SqliteStoreBuilder::open_or_recover`]: a [`NotWritable`] source when the file or its
+    /// directory cannot be written.
+    pub fn open_or_recover(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        Self::builder(path).open_or_recover()
+    }
+
     /// A builder for a store at `path` (a file; created when missing, with its directories).
     pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
@@ -350,6 +832,13 @@ impl SqliteStore {
     /// [`SqliteStoreBuilder::max_size`]).
     pub fn max_size(&self) -> Option<u64> {
         self.inner.max_size
+    }
+
+    /// What [`SqliteStoreBuilder::open_or_recover`] (or [`SqliteStore::open_or_recover`]) set
+    /// aside when it opened this store: `None` when the file was usable (and always after
+    /// [`open`](SqliteStore::open)).
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.inner.recovery.as_ref()
     }
 
     /// Runs `f` on a pooled connection on a blocking thread.
@@ -941,6 +1430,7 @@ fn delete_victims(conn: &mut Connection, victims: &[Victim]) -> rusqlite::Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -953,5 +1443,45 @@ mod tests {
         assert_eq!(millis_floor(exact), 42);
         assert_eq!(millis_ceil(exact), 42);
         assert_eq!(millis_ceil(UNIX_EPOCH - Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn set_aside_moves_the_file_and_its_companions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite");
+        for (suffix, content) in [("", "main"), ("-wal", "wal"), ("-shm", "shm")] {
+            std::fs::write(sibling(&path, suffix), content).unwrap();
+        }
+        let identity = file_identity(&path);
+        let recovery = set_aside(&path, identity, "a test").unwrap().unwrap();
+        assert_eq!(recovery.reason(), "a test");
+        let moved = recovery.moved_to();
+        assert!(
+            moved
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("cache.sqlite.corrupt-")
+        );
+        for (suffix, content) in [("", "main"), ("-wal", "wal"), ("-shm", "shm")] {
+            assert!(!sibling(&path, suffix).exists(), "{suffix} moved");
+            assert_eq!(
+                std::fs::read_to_string(sibling(moved, suffix)).unwrap(),
+                content
+            );
+        }
+        assert!(!sibling(moved, "-journal").exists());
+
+        // A file that is no longer the one found damaged is left alone.
+        std::fs::write(&path, "replaced by another process").unwrap();
+        assert!(set_aside(&path, identity, "stale").unwrap().is_none());
+        assert!(path.exists());
+
+        // A name already taken is not overwritten.
+        let again = set_aside(&path, file_identity(&path), "again")
+            .unwrap()
+            .unwrap();
+        assert_ne!(again.moved_to(), moved);
+        assert_eq!(std::fs::read_to_string(moved).unwrap(), "main");
     }
 }
