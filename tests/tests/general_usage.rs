@@ -644,3 +644,23 @@ async fn key_fn_gives_a_custom_key() {
         .unwrap();
     assert!(stored.is_some());
 }
+
+/// A service made with `CacheService::new` reaches its cache handle and its settings.
+#[tokio::test]
+async fn a_service_reaches_its_cache_and_settings() {
+    let clock = cachelayer::ManualClock::starting_now();
+    let origin = Origin::start(&clock).await;
+    origin.route("/s", |_| {
+        Reply::ok("s").header("cache-control", "max-age=60")
+    });
+    let mut service = cachelayer::CacheService::new(client(), CacheSettings::default());
+    send(&mut service, get(&origin.url("/s"))).await;
+    assert_eq!(service.cache().entries().await.unwrap().len(), 1);
+    service.set_settings(CacheSettings {
+        disabled: true,
+        ..service.settings()
+    });
+    let got = send(&mut service.clone(), get(&origin.url("/s"))).await;
+    assert_eq!(got.info.outcome, CacheOutcome::Bypass);
+    assert!(service.settings().disabled);
+}

@@ -42,6 +42,26 @@ impl<S> CacheService<S> {
         CacheService { inner, shared }
     }
 
+    /// The handle to list and remove stored responses: the same as
+    /// [`CacheLayer::cache`] on the layer that made this service (a service made with
+    /// [`CacheService::new`] has a layer of its own, shared with its clones).
+    pub fn cache(&self) -> crate::Cache {
+        crate::Cache::from_shared(self.shared.clone())
+    }
+
+    /// A copy of the current settings.
+    pub fn settings(&self) -> CacheSettings {
+        self.shared.settings.load().settings().clone()
+    }
+
+    /// Replaces the settings of this service, of the layer that made it and of every service
+    /// that layer made (see [`CacheLayer::set_settings`]).
+    pub fn set_settings(&self, settings: CacheSettings) {
+        self.shared
+            .settings
+            .store(Arc::new(crate::settings::ActiveSettings::new(settings)));
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
