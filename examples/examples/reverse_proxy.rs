@@ -111,6 +111,11 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
 
+    /// Serve Prometheus metrics (the cache's counters: outcomes, stored / not stored by reason,
+    /// bytes served from the cache, store errors) at `http://ADDR/metrics`.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+
     /// Log one line per request (peer, method, path with credentials redacted, status, what
     /// the cache did, latency). Off by default: a line per request costs more than a cache hit.
     #[arg(long)]
@@ -182,6 +187,13 @@ async fn run() -> Result<(), BoxError> {
         .init();
     let args = Args::parse();
 
+    if let Some(addr) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|error| format!("cannot serve metrics on {addr}: {error}"))?;
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
     let store = open_store(&args.store, args.tiered)?;
     tracing::info!(store = %args.store, tiered = args.tiered, "cache store");
     let mut settings = match &args.config {

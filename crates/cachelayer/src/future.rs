@@ -882,6 +882,7 @@ where
         match write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now) {
             Ok(entry) => {
                 tracing::debug!(key = %plan.key, expires = ?entry.expires, "response will be stored");
+                crate::metrics::stored();
                 info.stored = true;
                 info.expires = entry.expires;
                 let limit = if snapshot.method == Method::HEAD {
@@ -905,6 +906,7 @@ where
             }
             Err(reason) => {
                 tracing::debug!(key = %plan.key, reason, "response not stored");
+                crate::metrics::not_stored(reason);
                 info.detail = Some(reason);
                 CacheBody::origin(body)
             }
@@ -1044,6 +1046,7 @@ fn serve_stored<RB>(
             ),
         };
         let length = body.len() as u64;
+        crate::metrics::hit_bytes(body.len());
         let mut response = Response::new(CacheBody::stored(body));
         *response.status_mut() = status;
         *response.headers_mut() = headers_for_serving(&entry.headers);
@@ -1102,5 +1105,6 @@ fn label<T>(
             response.headers_mut().append(CACHE_STATUS.clone(), value);
         }
     }
+    crate::metrics::request(info.outcome);
     response.extensions_mut().insert(info);
 }

@@ -35,14 +35,21 @@ impl StoreOp {
     }
 }
 
-impl fmt::Display for StoreOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl StoreOp {
+    /// A short name for logs and metric labels.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
             StoreOp::Read => "read",
             StoreOp::Write => "write",
             StoreOp::Freshen => "freshen",
             StoreOp::Invalidate => "invalidate",
-        })
+        }
+    }
+}
+
+impl fmt::Display for StoreOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -78,6 +85,7 @@ impl StoreHealth {
     /// A store operation failed. Logs at WARN when the store starts failing, then at most once
     /// per interval; returns whether it logged.
     pub(crate) fn failure(&self, op: StoreOp, error: &StoreError) -> bool {
+        crate::metrics::store_error(op.name());
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.outage_failures.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();

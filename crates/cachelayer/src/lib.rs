@@ -63,6 +63,7 @@ mod future;
 mod health;
 mod info;
 mod layer;
+pub mod metrics;
 mod options;
 mod redact;
 mod request_body;
