@@ -143,9 +143,19 @@ fn open_store(spec: &str, tiered: bool) -> Result<Arc<dyn Store>, BoxError> {
     let back: Arc<dyn Store> = if spec == "memory" {
         return Ok(Arc::new(MemoryStore::new()));
     } else if let Some(path) = spec.strip_prefix("sqlite:") {
-        Arc::new(
-            SqliteStore::open(path).map_err(|e| format!("cannot open SQLite store {path}: {e}"))?,
-        )
+        // A cache is disposable: a damaged file is set aside and the store starts empty; a file
+        // that cannot be written at all leaves the proxy on a memory store rather than down.
+        match SqliteStore::builder(path).open_or_recover() {
+            Ok(store) => Arc::new(store),
+            Err(error) => {
+                tracing::warn!(
+                    path,
+                    error = error_chain(&error),
+                    "cannot use the SQLite store: caching in memory instead"
+                );
+                return Ok(Arc::new(MemoryStore::new()));
+            }
+        }
     } else if spec.starts_with("redis://") || spec.starts_with("rediss://") {
         Arc::new(
             RedisStore::builder(spec)
