@@ -17,6 +17,11 @@
 //!   a record that cannot be decoded are misses, and are deleted when read.
 //! - Optionally bounded ([`max_size`](SqliteStoreBuilder::max_size)): when the records take more
 //!   bytes than that, the least recently used entries are deleted.
+//! - The write-ahead log (the `-wal` file) is kept within
+//!   [`wal_size_limit`](SqliteStoreBuilder::wal_size_limit) (default 1 MiB, a quarter of
+//!   `max_size` at most): 10,000 entries of 180-byte records take about 540 bytes each on disk
+//!   (database file, `-wal` and `-shm`; 430 once checkpointed). [`SqliteStore::disk_bytes`]
+//!   tells the total.
 //! - Two ways to open: [`SqliteStore::open`] is strict (a damaged or foreign file is an error,
 //!   and is left alone); [`SqliteStore::open_or_recover`] sets a file that is not a usable
 //!   cache database aside (`PATH.corrupt-SECS`), logs a warning and starts empty, for services
@@ -60,6 +65,13 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default [`pool_size`](SqliteStoreBuilder::pool_size): 4 connections.
 pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// The default [`wal_size_limit`](SqliteStoreBuilder::wal_size_limit): 1 MiB.
+pub const DEFAULT_WAL_SIZE_LIMIT: u64 = 1024 * 1024;
+
+/// The smallest write-ahead log bound the store uses, whatever the settings: 64 KiB (16 pages
+/// of 4 KiB), so that a checkpoint is not needed after every write.
+pub const MIN_WAL_SIZE_LIMIT: u64 = 64 * 1024;
 
 /// The schema version this release writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -123,6 +135,9 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// The write-ahead log's path, and the size it is kept within (bytes).
+    wal_path: PathBuf,
+    wal_size_limit: u64,
     max_size: Option<u64>,
     busy_timeout: Duration,
     clock: Arc<dyn Clock>,
@@ -142,6 +157,7 @@ pub struct SqliteStoreBuilder {
     max_size: Option<u64>,
     busy_timeout: Duration,
     pool_size: usize,
+    wal_size_limit: u64,
     clock: Arc<dyn Clock>,
 }
 
@@ -152,6 +168,7 @@ impl fmt::Debug for SqliteStoreBuilder {
             .field("max_size", &self.max_size)
             .field("busy_timeout", &self.busy_timeout)
             .field("pool_size", &self.pool_size)
+            .field("wal_size_limit", &self.wal_size_limit)
             .field("clock", &self.clock)
             .finish()
     }
@@ -164,9 +181,14 @@ impl SqliteStoreBuilder {
     /// After a write takes the total past it, the entries past their
     /// [`retain_until`](StoredResponse::retain_until) are deleted, then the least recently used
     /// ones (by last `get` or `put`, to the second) until the total fits. An entry larger than
-    /// the whole bound is not stored. The database file is somewhat larger than the records
-    /// (indexes, free pages; the `-wal` file beside it). Processes sharing a file should use the
-    /// same bound: only a store with a bound records access times.
+    /// the whole bound is not stored. Processes sharing a file should use the same bound: only
+    /// a store with a bound records access times.
+    ///
+    /// On disk, the store takes more than its records: the database file holds the records,
+    /// about 240 bytes of row and index data per entry, and free pages (the file keeps its
+    /// largest size until [`vacuum`](SqliteStore::vacuum)); beside it, the `-wal` file (at most
+    /// [`wal_size_limit`](Self::wal_size_limit), which a bound lowers to a quarter of it, plus
+    /// the last write) and the 32 KiB `-shm` file. [`SqliteStore::disk_bytes`] adds them up.
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
         self
@@ -185,6 +207,27 @@ impl SqliteStoreBuilder {
     /// 1. Default: [`DEFAULT_POOL_SIZE`] (4). Connections are opened as needed and kept.
     pub fn pool_size(mut self, connections: usize) -> Self {
         self.pool_size = connections.max(1);
+        self
+    }
+
+    /// How large the write-ahead log (the `-wal` file beside the database) may grow, in bytes,
+    /// before its pages are copied into the database file and it starts over. Default:
+    /// [`DEFAULT_WAL_SIZE_LIMIT`] (1 MiB); at least [`MIN_WAL_SIZE_LIMIT`] (64 KiB); with a
+    /// [`max_size`](Self::max_size), at most a quarter of it (and still at least 64 KiB), so
+    /// that the log does not outgrow a small cache.
+    ///
+    /// Every write appends each page it changes (about 7 pages of 4 KiB for a small entry: the
+    /// row, five index entries and the size total) to the log; a checkpoint copies the pages
+    /// into the database file once the log holds this many bytes (`PRAGMA
+    /// wal_autocheckpoint`), then the log is reused from its start and its file cut back to
+    /// this size (`PRAGMA journal_size_limit`). A write that leaves the file larger than twice
+    /// the limit (one very large entry, or readers that kept a checkpoint from completing)
+    /// truncates it at once if no reader is using it (`PRAGMA wal_checkpoint(TRUNCATE)`,
+    /// without waiting). So the `-wal` file stays within about this size plus the largest
+    /// write. A smaller limit saves disk space and costs more checkpoints (each one `fsync`s
+    /// the database file).
+    pub fn wal_size_limit(mut self, bytes: u64) -> Self {
+        self.wal_size_limit = bytes;
         self
     }
 
@@ -289,7 +332,13 @@ impl SqliteStoreBuilder {
                     .map_err(|e| io_error(&self.path, "cannot create its directory", e))?;
             }
         }
+        let wal_size_limit = self
+            .max_size
+            .map_or(self.wal_size_limit, |max| self.wal_size_limit.min(max / 4))
+            .max(MIN_WAL_SIZE_LIMIT);
         let mut inner = Inner {
+            wal_path: sibling(&self.path, "-wal"),
+            wal_size_limit,
             path: self.path,
             max_size: self.max_size,
             busy_timeout: self.busy_timeout,
@@ -739,8 +788,49 @@ impl Inner {
         let conn = Connection::open(&self.path)?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        // A log frame is a page and its 24-byte header.
+        let frame = u64::try_from(page_size).unwrap_or(4096).max(512) + 24;
+        let pages = (self.wal_size_limit / frame).max(1);
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            i64::try_from(pages).unwrap_or(1000),
+        )?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            i64::try_from(self.wal_size_limit).unwrap_or(i64::MAX),
+        )?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
+    }
+
+    /// After a write: when the `-wal` file is larger than twice its limit (a large write, or
+    /// readers that kept checkpoints from completing), checkpoints and truncates it if no
+    /// reader is using it, without waiting. Best effort: failures are logged at DEBUG.
+    fn bound_wal(&self, conn: &Connection) {
+        let Ok(meta) = std::fs::metadata(&self.wal_path) else {
+            return;
+        };
+        if meta.len() <= self.wal_size_limit.saturating_mul(2) {
+            return;
+        }
+        let result = conn.busy_timeout(Duration::ZERO).and_then(|()| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        });
+        match result {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!("SQLite cache: the write-ahead log is in use, not truncated"),
+            Err(error) => {
+                tracing::debug!(%error, "SQLite cache: could not truncate the write-ahead log")
+            }
+        }
+        if let Err(error) = conn.busy_timeout(self.busy_timeout) {
+            tracing::debug!(%error, "SQLite cache: could not restore the busy timeout");
+        }
     }
 
     fn take(&self) -> rusqlite::Result<Connection> {
@@ -819,6 +909,7 @@ impl SqliteStore {
             max_size: None,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             pool_size: DEFAULT_POOL_SIZE,
+            wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
             clock: Arc::new(SystemClock),
         }
     }
@@ -847,6 +938,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &Inner) -> rusqlite::Result<T> + Send + 'static,
     {
+        self.run_on_pool(f, false).await
+    }
+
+    /// [`run`](Self::run) for an operation that writes: the write-ahead log is kept within its
+    /// bound afterwards (see [`Inner::bound_wal`]).
+    async fn run_write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Inner) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.run_on_pool(f, true).await
+    }
+
+    async fn run_on_pool<T, F>(&self, f: F, writes: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Inner) -> rusqlite::Result<T> + Send + 'static,
+    {
         let permit = self
             .inner
             .permits
@@ -859,6 +968,9 @@ impl SqliteStore {
             let _permit = permit;
             let mut conn = inner.take().map_err(sql_error)?;
             let result = f(&mut conn, &inner);
+            if writes {
+                inner.bound_wal(&conn);
+            }
             inner.put_back(conn);
             result.map_err(sql_error)
         })
@@ -878,7 +990,7 @@ impl SqliteStore {
     /// database stayed locked for the busy timeout.
     pub async fn delete_expired(&self, now: SystemTime) -> Result<u64, StoreError> {
         let filter = EntryFilter::Expired { now };
-        self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+        self.run_write(move |conn, inner| delete_blocking(conn, inner, &filter))
             .await
     }
 
@@ -889,7 +1001,7 @@ impl SqliteStore {
     /// As [`delete_expired`](Self::delete_expired).
     pub async fn delete_past_retention(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now = millis_floor(now);
-        self.run(move |conn, _| {
+        self.run_write(move |conn, _| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute("DELETE FROM responses WHERE retain_until <= ?1", [now])?;
             tx.commit()?;
@@ -908,7 +1020,7 @@ impl SqliteStore {
     /// As [`delete_expired`](Self::delete_expired).
     pub async fn delete_older_than(&self, time: SystemTime) -> Result<u64, StoreError> {
         let filter = EntryFilter::OlderThan(time);
-        self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+        self.run_write(move |conn, inner| delete_blocking(conn, inner, &filter))
             .await
     }
 
@@ -931,7 +1043,8 @@ impl SqliteStore {
 
     /// The size of the database, in bytes: its page count times its page size. This is the main
     /// file's size once the write-ahead log is checkpointed; the `-wal` file beside it is not
-    /// counted. Space of deleted entries is reused, and given back by [`vacuum`](Self::vacuum).
+    /// counted ([`disk_bytes`](Self::disk_bytes) counts it). Space of deleted entries is
+    /// reused, and given back by [`vacuum`](Self::vacuum).
     ///
     /// # Errors
     /// As [`delete_expired`](Self::delete_expired).
@@ -945,6 +1058,38 @@ impl SqliteStore {
             .map(to_u64)
         })
         .await
+    }
+
+    /// The bytes the store takes on disk: the lengths of the database file, its `-wal` file
+    /// and its `-shm` file (a missing file counts 0). The `-wal` file stays within about
+    /// [`wal_size_limit`](SqliteStoreBuilder::wal_size_limit) plus the largest write; the
+    /// database file keeps its largest size until [`vacuum`](Self::vacuum).
+    ///
+    /// # Errors
+    /// [`StoreError::is_backend`] when the database file cannot be examined (it was removed, or
+    /// its directory cannot be read).
+    pub async fn disk_bytes(&self) -> Result<u64, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let main = std::fs::metadata(&inner.path)
+                .map_err(|e| StoreError::backend(format!("{}: {e}", inner.path.display())))?
+                .len();
+            let beside = [inner.wal_path.clone(), sibling(&inner.path, "-shm")]
+                .iter()
+                .map(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
+                .sum::<u64>();
+            Ok(main + beside)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// The bound on the `-wal` file in use, in bytes: the
+    /// [`wal_size_limit`](SqliteStoreBuilder::wal_size_limit) setting, lowered to a quarter of
+    /// [`max_size`](SqliteStoreBuilder::max_size) when there is one, and at least
+    /// [`MIN_WAL_SIZE_LIMIT`].
+    pub fn wal_size_limit(&self) -> u64 {
+        self.inner.wal_size_limit
     }
 
     /// The total size of the stored records, in bytes: what
@@ -970,6 +1115,7 @@ impl fmt::Debug for SqliteStore {
             .field("max_size", &self.inner.max_size)
             .field("busy_timeout", &self.inner.busy_timeout)
             .field("pool_size", &self.inner.pool_size)
+            .field("wal_size_limit", &self.inner.wal_size_limit)
             .finish()
     }
 }
@@ -1150,7 +1296,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let key = key.to_string();
             store
-                .run(move |conn, inner| put_blocking(conn, inner, &key, &entry))
+                .run_write(move |conn, inner| put_blocking(conn, inner, &key, &entry))
                 .await
         })
     }
@@ -1160,7 +1306,7 @@ impl Store for SqliteStore {
         let key = key.to_string();
         Box::pin(async move {
             store
-                .run(move |conn, _| {
+                .run_write(move |conn, _| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let n = tx
                         .prepare_cached("DELETE FROM responses WHERE key = ?1")?
@@ -1176,7 +1322,7 @@ impl Store for SqliteStore {
         let store = self.clone();
         Box::pin(async move {
             store
-                .run(|conn, _| {
+                .run_write(|conn, _| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     tx.execute("DELETE FROM responses", [])?;
                     tx.commit()
@@ -1232,14 +1378,14 @@ impl Store for SqliteStore {
                 | EntryFilter::Expired { .. }
                 | EntryFilter::OlderThan(_)
                 | EntryFilter::Urls(_) => {
-                    self.run(move |conn, inner| delete_blocking(conn, inner, &filter))
+                    self.run_write(move |conn, inner| delete_blocking(conn, inner, &filter))
                         .await
                 }
                 EntryFilter::Custom(predicate) => {
                     let victims = self
                         .run(move |conn, inner| custom_victims(conn, inner, &*predicate))
                         .await?;
-                    self.run(move |conn, _| delete_victims(conn, &victims))
+                    self.run_write(move |conn, _| delete_victims(conn, &victims))
                         .await
                 }
                 other => default_delete(&*self, other).await,
