@@ -275,7 +275,8 @@ impl SqliteStoreBuilder {
     /// store never deletes set-aside files.
     ///
     /// `quick_check` reads the whole file once: opening takes about as long as reading the
-    /// file (tens of milliseconds per 100 MiB from the page cache).
+    /// file (measured: 10 ms for a 4.5 MB file, 70 to 140 ms for a 120 MB one, from the page
+    /// cache; `open` takes 3 and 20 ms), longer from a cold disk.
     ///
     /// Processes that have the damaged file open keep using it under its new name until they
     /// reopen. When two processes recover one file at the same time, the second notices (by
