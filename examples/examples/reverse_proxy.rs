@@ -111,6 +111,24 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
 
+    /// Seconds a client may take to send a request's header section (slow clients are cut off).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    header_read_timeout: u64,
+
+    /// Seconds a client connection may stay without traffic (idle keep-alive) before it is
+    /// closed.
+    #[arg(long, default_value_t = 75, value_name = "SECONDS")]
+    idle_timeout: u64,
+
+    /// Client connections open at once; more wait until one closes.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+
+    /// Seconds the upstream may take to send its response head (then 504, or stale when
+    /// allowed).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    upstream_timeout: u64,
+
     /// Serve Prometheus metrics (the cache's counters: outcomes, stored / not stored by reason,
     /// bytes served from the cache, store errors) at `http://ADDR/metrics`.
     #[arg(long, value_name = "ADDR")]
@@ -215,6 +233,10 @@ async fn run() -> Result<(), BoxError> {
     let config = ProxyConfig {
         shutdown_grace: SHUTDOWN_GRACE,
         access_log: args.access_log,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections,
+        upstream_timeout: Duration::from_secs(args.upstream_timeout),
         connection_threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),

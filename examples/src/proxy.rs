@@ -92,7 +92,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::borrow::Cow;
@@ -155,6 +155,26 @@ pub struct ProxyConfig {
     /// request. One per core is the fast setting for a proxy that does little else.
     /// Default: `0`.
     pub connection_threads: usize,
+    /// How long a client may take to send a request's header section, from the moment the
+    /// connection waits for it (so also how long an idle keep-alive connection stays open), in
+    /// the HTTP/1 server; a slow-loris client that trickles bytes is cut off. Default: 10 s.
+    pub header_read_timeout: Duration,
+    /// How long a client connection may go without a byte read or written before it is
+    /// closed: a client that connects and sends nothing, or an idle keep-alive connection.
+    /// A request waiting for the upstream counts as idle too, so keep it at least
+    /// [`upstream_timeout`](Self::upstream_timeout). Default: 75 s (nginx's
+    /// `keepalive_timeout`).
+    pub idle_timeout: Duration,
+    /// How many client connections may be open at once; further ones wait in the listen
+    /// backlog until one closes. Default: 10,000.
+    pub max_connections: usize,
+    /// How long connecting to the upstream may take before the request fails with `502`.
+    /// Default: 5 s.
+    pub upstream_connect_timeout: Duration,
+    /// How long the upstream may take to send its response head before the request fails with
+    /// `504 Gateway Timeout` (or a stale response is served, when `stale_if_error` allows).
+    /// Default: 60 s.
+    pub upstream_timeout: Duration,
 }
 
 impl ProxyConfig {
@@ -168,6 +188,11 @@ impl ProxyConfig {
             access_log: false,
             shutdown_grace: Duration::from_secs(10),
             connection_threads: 0,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+            upstream_connect_timeout: Duration::from_secs(5),
+            upstream_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -196,6 +221,9 @@ pub struct Proxy {
     access_log: bool,
     shutdown_grace: Duration,
     connection_threads: usize,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
 }
 
 impl Proxy {
@@ -203,15 +231,22 @@ impl Proxy {
     /// connections for all its client connections.
     pub fn new(config: ProxyConfig) -> Result<Proxy, InvalidUpstream> {
         let upstream = Upstream::from_uri(&config.upstream)?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.upstream_connect_timeout));
+        connector.set_nodelay(true);
         Ok(Proxy {
             layer: CacheLayer::with_shared_store(config.store, config.settings),
             target: Arc::new(Target {
                 upstream,
-                client: Client::builder(TokioExecutor::new()).build_http(),
+                client: Client::builder(TokioExecutor::new()).build(connector),
+                timeout: config.upstream_timeout,
             }),
             access_log: config.access_log,
             shutdown_grace: config.shutdown_grace,
             connection_threads: config.connection_threads,
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections.max(1),
         })
     }
 
@@ -224,13 +259,26 @@ impl Proxy {
     /// proxies their requests until `shutdown` completes; then stops accepting and waits up to
     /// [`ProxyConfig::shutdown_grace`] for the open connections to finish.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let server = auto::Builder::new(TokioExecutor::new());
+        let mut server = auto::Builder::new(TokioExecutor::new());
+        server
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         let ignored: Arc<[String]> = self.layer.settings().ignored_parameters.clone().into();
         let workers = Workers::start(self.connection_threads);
         let mut next_worker = 0usize;
         loop {
+            // At most `max_connections` open: wait for one to close before accepting more.
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -257,12 +305,14 @@ impl Proxy {
                 ignored: ignored.clone(),
             };
             let service = service_fn(move |request| handler.clone().handle(request));
+            let stream = IdleTimeout::new(stream, self.idle_timeout);
             let connection = server.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection.into_owned());
             let task = async move {
                 if let Err(error) = connection.await {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 }
+                drop(permit);
             };
             match workers
                 .handles
@@ -343,6 +393,8 @@ impl Workers {
 struct Target {
     upstream: Upstream,
     client: Client<HttpConnector, Incoming>,
+    /// [`ProxyConfig::upstream_timeout`].
+    timeout: Duration,
 }
 
 /// The upstream server.
@@ -457,7 +509,11 @@ impl Handler {
             }
             Err(error) => {
                 tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
-                bad_gateway()
+                if error.downcast_ref::<UpstreamTimeout>().is_some() {
+                    gateway_timeout()
+                } else {
+                    bad_gateway()
+                }
             }
         }
     }
@@ -630,11 +686,14 @@ impl Service<Request<Incoming>> for Forwarder {
         Box::pin(async move {
             let request = rewrite(&target.upstream, peer, request)?;
             let uri = request.uri().clone();
-            target
-                .client
-                .request(request)
-                .await
-                .map_err(|source| UpstreamError { uri, source }.into())
+            match tokio::time::timeout(target.timeout, target.client.request(request)).await {
+                Ok(response) => response.map_err(|source| UpstreamError { uri, source }.into()),
+                Err(_) => Err(UpstreamTimeout {
+                    uri,
+                    after: target.timeout,
+                }
+                .into()),
+            }
         })
     }
 }
@@ -663,6 +722,21 @@ fn rewrite(
 }
 
 /// The upstream could not be reached (or answered garbage).
+/// The upstream did not send its response head within [`ProxyConfig::upstream_timeout`].
+#[derive(Debug)]
+struct UpstreamTimeout {
+    uri: Uri,
+    after: Duration,
+}
+
+impl fmt::Display for UpstreamTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no response from {} within {:?}", self.uri, self.after)
+    }
+}
+
+impl Error for UpstreamTimeout {}
+
 #[derive(Debug)]
 struct UpstreamError {
     uri: Uri,
@@ -715,6 +789,13 @@ fn bad_request(reason: &str, version: Version) -> Response<ProxyBody> {
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+fn gateway_timeout() -> Response<ProxyBody> {
+    plain_text(
+        StatusCode::GATEWAY_TIMEOUT,
+        "504 Gateway Timeout: the upstream server did not answer in time\n".to_owned(),
+    )
 }
 
 fn bad_gateway() -> Response<ProxyBody> {
@@ -846,5 +927,97 @@ mod tests {
         ] {
             assert!(host(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+}
+
+/// A connection that fails with `TimedOut` once no byte has been read or written for
+/// [`ProxyConfig::idle_timeout`].
+struct IdleTimeout<I> {
+    inner: I,
+    /// Fires at the earliest moment the connection may have been idle for `timeout`; re-armed
+    /// lazily from `last_progress`, so that progress costs a clock read, not a timer update.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    last_progress: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl<I: Unpin> IdleTimeout<I> {
+    fn new(inner: I, timeout: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            last_progress: tokio::time::Instant::now(),
+            timeout,
+        }
+    }
+
+    /// Notes progress; with none, fails once the connection has been idle for the timeout.
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match poll(Pin::new(&mut self.inner), cx) {
+            Poll::Ready(result) => {
+                self.last_progress = tokio::time::Instant::now();
+                Poll::Ready(result)
+            }
+            Poll::Pending => loop {
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let idle_until = self.last_progress + self.timeout;
+                        if idle_until <= tokio::time::Instant::now() {
+                            return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+                        }
+                        // There was progress since the deadline was set: wait for the rest.
+                        self.deadline.as_mut().reset(idle_until);
+                    }
+                }
+            },
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_read(cx, buf))
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
