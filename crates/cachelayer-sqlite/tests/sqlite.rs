@@ -394,6 +394,126 @@ async fn locked_database_times_out_without_blocking_the_runtime() {
     store.put(k("locked"), Arc::new(entry)).await.unwrap();
 }
 
+// ===== Reads in place (block_in_place) on a multi-thread runtime =====
+
+/// Gets awaited in tasks of a multi-thread runtime (run in place) and on a blocking thread
+/// (`read_in_place(false)`) return the same entries, with puts from other tasks at the same
+/// time, and from the `block_on` future (never in place).
+#[test]
+fn reads_in_place_and_on_blocking_threads_agree() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_dir, path) = temp_db();
+    for in_place in [true, false] {
+        let store = SqliteStore::builder(&path)
+            .read_in_place(in_place)
+            .open()
+            .unwrap();
+        runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for task in 0..8usize {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    for n in 0..50usize {
+                        let name = format!("{in_place}-{task}-{n}");
+                        let entry =
+                            sample_entry("http://example.com/mt", name.clone().into_bytes());
+                        store.put(k(&name), Arc::new(entry)).await.unwrap();
+                        let found = store.get(&k(&name)).await.unwrap().unwrap();
+                        assert_eq!(found.body[..], *name.as_bytes());
+                        assert!(store.get(&k("missing")).await.unwrap().is_none());
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            // From the `block_on` future itself.
+            let found = store.get(&k(&format!("{in_place}-0-0"))).await.unwrap();
+            assert!(found.is_some());
+        });
+    }
+}
+
+/// A clock that takes `delay` to answer while `slow` is set: a stand-in for a read that waits
+/// (on the disk, or on another process's lock).
+#[derive(Debug)]
+struct SlowClock {
+    slow: std::sync::atomic::AtomicBool,
+    delay: Duration,
+}
+
+impl Clock for SlowClock {
+    fn now(&self) -> SystemTime {
+        if self.slow.load(Ordering::SeqCst) {
+            std::thread::sleep(self.delay);
+        }
+        SystemTime::now()
+    }
+}
+
+/// Gets that block in place (here for 300 ms each, on both workers of a 2-worker runtime) do
+/// not stall the runtime: `block_in_place` hands each worker's other tasks to another thread,
+/// so the other tasks keep running.
+#[test]
+fn reads_blocking_in_place_do_not_stall_the_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_dir, path) = temp_db();
+    let clock = Arc::new(SlowClock {
+        slow: false.into(),
+        delay: Duration::from_millis(300),
+    });
+    let store = SqliteStore::builder(&path)
+        .clock(clock.clone())
+        .open()
+        .unwrap();
+    runtime
+        .block_on(store.put(
+            k("slow"),
+            Arc::new(sample_entry("http://example.com/", &b"x"[..])),
+        ))
+        .unwrap();
+    clock.slow.store(true, Ordering::SeqCst);
+    runtime.block_on(async {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let started = Instant::now();
+        let reads: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.get(&k("slow")).await })
+            })
+            .collect();
+        for read in reads {
+            assert!(read.await.unwrap().unwrap().is_some());
+        }
+        let waited = started.elapsed();
+        ticker.abort();
+        let ticks = ticks.load(Ordering::Relaxed);
+        eprintln!("{ticks} ticks in {waited:?}");
+        assert!(waited >= Duration::from_millis(290), "waited {waited:?}");
+        assert!(
+            ticks >= 20,
+            "the ticker ran while both workers' reads blocked: {ticks} ticks in {waited:?}"
+        );
+    });
+}
+
 // ===== Two processes on one file =====
 
 const CHILD_ENV: &str = "CACHELAYER_SQLITE_TEST_CHILD_DIR";
