@@ -105,3 +105,98 @@ async fn a_304_for_other_validators_never_reaches_an_unconditional_client() {
     .await;
     assert_eq!(conditional.status, 304);
 }
+
+/// A stale response without a validator is kept for `stale_retention`: a request's `max-stale`
+/// can still use it, and `delete_expired` finds it.
+#[tokio::test]
+async fn stale_responses_without_validators_are_kept() {
+    let (layer, clock) = common::cache(CacheSettings::default());
+    let handle = layer.cache();
+    let mut cache = tower::Layer::layer(&layer, common::client());
+    let origin = Origin::start(&clock).await;
+    origin.route("/plain", |_| {
+        Reply::ok("plain").header("cache-control", "max-age=60")
+    });
+    let url = origin.url("/plain");
+    send(&mut cache, get(&url)).await;
+    clock.advance(std::time::Duration::from_secs(120));
+    let stale = send(
+        &mut cache,
+        common::get_with(&url, &[("cache-control", "max-stale=600")]),
+    )
+    .await;
+    assert_eq!(stale.info.outcome, cachelayer::CacheOutcome::StaleHit);
+    assert_eq!(origin.hits("/plain"), 1);
+    assert_eq!(handle.delete_expired().await.unwrap(), 1);
+}
+
+/// A shared cache serves what it has while the origin cannot be reached at all, unless the
+/// response must be revalidated; a private cache does not unless told to; a 5xx answer is
+/// not "unreachable".
+#[tokio::test]
+async fn stale_is_served_while_the_origin_is_unreachable() {
+    for (settings, served) in [
+        (CacheSettings::shared(), true),
+        (CacheSettings::default(), false),
+        (
+            CacheSettings {
+                stale_if_unreachable: true,
+                ..CacheSettings::default()
+            },
+            true,
+        ),
+    ] {
+        // No pooled connection outlives the origin: once it stops, connecting fails.
+        let (layer, clock) = common::cache(settings.clone());
+        let mut cache = tower::Layer::layer(
+            &layer,
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build_http::<http_body_util::Full<bytes::Bytes>>(),
+        );
+        let origin = Origin::start(&clock).await;
+        origin.route("/plain", |_| {
+            Reply::ok("plain").header("cache-control", "public, max-age=60")
+        });
+        origin.route("/must", |_| {
+            Reply::ok("must").header("cache-control", "public, max-age=60, must-revalidate")
+        });
+        let plain = origin.url("/plain");
+        let must = origin.url("/must");
+        send(&mut cache, get(&plain)).await;
+        send(&mut cache, get(&must)).await;
+        clock.advance(std::time::Duration::from_secs(3600));
+        drop(origin);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let got = common::try_send(&mut cache, get(&plain)).await;
+        match got {
+            Ok(got) if served => {
+                assert_eq!(got.text(), "plain");
+                assert_eq!(got.info.outcome, cachelayer::CacheOutcome::StaleIfError);
+            }
+            Err(_) if !served => {}
+            other => panic!("{settings:?}: {other:?}"),
+        }
+        assert!(
+            common::try_send(&mut cache, get(&must)).await.is_err(),
+            "must-revalidate is never served stale"
+        );
+    }
+    // A 5xx is an answer, not an unreachable origin.
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    let first = std::sync::atomic::AtomicBool::new(true);
+    origin.route("/busy", move |_| {
+        if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            Reply::ok("ok").header("cache-control", "public, max-age=60")
+        } else {
+            Reply::status(503)
+        }
+    });
+    send(&mut cache, get(&origin.url("/busy"))).await;
+    clock.advance(std::time::Duration::from_secs(3600));
+    assert_eq!(
+        send(&mut cache, get(&origin.url("/busy"))).await.status,
+        503
+    );
+}

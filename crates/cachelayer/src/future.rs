@@ -481,6 +481,7 @@ where
             &env,
             now,
             None,
+            false,
         );
         if let Some(response) = stale {
             return AfterLookup::Respond(response);
@@ -743,6 +744,7 @@ where
                 &env,
                 now,
                 None,
+                true,
             ) {
                 return AfterOrigin::Respond(Ok(response));
             }
@@ -856,6 +858,7 @@ where
             &env,
             now,
             origin_status,
+            false,
         ) {
             return AfterOrigin::Respond(Ok(response));
         }
@@ -957,8 +960,10 @@ fn serve_stale_if_error<RB>(
     env: &Env,
     now: SystemTime,
     origin_status: Option<u16>,
+    unreachable: bool,
 ) -> Option<Response<CacheBody<RB>>> {
-    let entry = stored.filter(|e| stale::if_error_allowed(e, plan, &env.settings, now))?;
+    let entry =
+        stored.filter(|e| stale::if_error_allowed(e, plan, &env.settings, now, unreachable))?;
     tracing::debug!(key = %plan.key, ?origin_status, "origin failed; serving stale (stale-if-error)");
     let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key.clone()));
     Some(serve_stored(

@@ -84,7 +84,9 @@ pub use request_body::{
 };
 pub use rules::{FilterFn, KeyFn, PatternError, ResponseView, UrlPattern};
 pub use service::CacheService;
-pub use settings::{CacheSettings, DEFAULT_MAX_BODY_SIZE, SetCookie, StaleWindow};
+pub use settings::{
+    CacheSettings, DEFAULT_MAX_BODY_SIZE, DEFAULT_STALE_RETENTION, SetCookie, StaleWindow,
+};
 pub use stage::write::strip_hop_by_hop;
 
 pub use cachelayer_policy::expiration::{DO_NOT_CACHE, EXPIRE_IMMEDIATELY, NEVER_EXPIRE};

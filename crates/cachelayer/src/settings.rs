@@ -9,6 +9,9 @@ use http::{HeaderName, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The default [`CacheSettings::stale_retention`]: 1 day.
+pub const DEFAULT_STALE_RETENTION: Duration = Duration::from_secs(86_400);
+
 /// The default [`CacheSettings::max_body_size`]: 8 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 8 * 1024 * 1024;
 
@@ -115,6 +118,24 @@ pub struct CacheSettings {
     /// response's own `stale-if-error` allows it; `true`: any staleness; a duration: at most
     /// that stale. Default: `false`.
     pub stale_if_error: StaleWindow,
+
+    /// Serve a stale stored response when the origin cannot be reached at all (the inner
+    /// service returns an error: no connection, a timeout below the cache), whatever its
+    /// staleness, as RFC 9111 §4.2.4 allows a disconnected cache. Never for a response that
+    /// must be revalidated (`must-revalidate`, `no-cache`, and in a shared cache
+    /// `proxy-revalidate` and `s-maxage`). Unlike [`stale_if_error`](Self::stale_if_error), a
+    /// 5xx answer is not "unreachable". Default: `false`; [`CacheSettings::shared`]: `true`
+    /// (a reverse proxy keeps serving what it has while its origin is down).
+    pub stale_if_unreachable: bool,
+
+    /// How long a response that became stale is kept, in case something allows serving it
+    /// stale (a request's `max-stale`, `stale_if_error`, `stale_if_unreachable`) or lists it
+    /// ([`Cache::delete_expired`](crate::Cache::delete_expired) finds it), when it has no
+    /// validator to be revalidated with (responses with one are kept until evicted). The store's
+    /// own bound still evicts it earlier under memory pressure. requests-cache keeps expired
+    /// responses until they are replaced or deleted; this bounds that. Default: 1 day.
+    #[serde(with = "serde_duration")]
+    pub stale_retention: Duration,
 
     /// Serve a stale stored response at once and revalidate it in the background (requests-cache
     /// `stale_while_revalidate`; RFC 5861 §3). `false`: only when the response's own
@@ -226,6 +247,8 @@ impl Default for CacheSettings {
                 .collect(),
             stale_if_error: StaleWindow::Off,
             stale_while_revalidate: StaleWindow::Off,
+            stale_if_unreachable: false,
+            stale_retention: DEFAULT_STALE_RETENTION,
             coalesce_requests: true,
             coalesce_timeout: Duration::from_secs(5),
             store_timeout: Duration::from_secs(1),
@@ -246,10 +269,12 @@ impl Default for CacheSettings {
 }
 
 impl CacheSettings {
-    /// Settings for a shared cache (a reverse proxy): the defaults with `shared: true`.
+    /// Settings for a shared cache (a reverse proxy): the defaults with `shared: true` and
+    /// `stale_if_unreachable: true`.
     pub fn shared() -> Self {
         CacheSettings {
             shared: true,
+            stale_if_unreachable: true,
             ..Default::default()
         }
     }

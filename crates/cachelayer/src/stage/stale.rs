@@ -11,12 +11,19 @@ use std::time::SystemTime;
 /// `stale_if_error` setting (or the request's option), the response's `stale-if-error` or the
 /// request's `stale-if-error` allows its staleness, and nothing requires revalidation
 /// (`must-revalidate`, `no-cache`).
+///
+/// With `unreachable` (the origin could not be reached at all), the `stale_if_unreachable`
+/// setting allows any staleness.
 pub(crate) fn if_error_allowed(
     entry: &StoredResponse,
     plan: &RequestPlan,
     settings: &CacheSettings,
     now: SystemTime,
+    unreachable: bool,
 ) -> bool {
+    if unreachable && settings.stale_if_unreachable && !entry.stale.must_revalidate {
+        return true;
+    }
     stale_within(
         entry,
         now,

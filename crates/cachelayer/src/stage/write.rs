@@ -287,7 +287,8 @@ fn stale_policy(directives: &ResponseDirectives, settings: &CacheSettings) -> St
 }
 
 /// How long a store keeps the entry: while it can be revalidated (it has a validator), until
-/// evicted; otherwise until the end of the longest window it may still be served stale in.
+/// evicted; otherwise until the end of the longest window it may still be served stale in, and
+/// at least `stale_retention` past its expiry.
 pub(crate) fn retain_until(
     expires: Option<SystemTime>,
     has_validator: bool,
@@ -298,7 +299,7 @@ pub(crate) fn retain_until(
     if has_validator {
         return None;
     }
-    let mut window = Duration::ZERO;
+    let mut window = settings.stale_retention;
     if !stale.must_revalidate {
         for setting in [settings.stale_if_error, settings.stale_while_revalidate] {
             match setting {
@@ -569,6 +570,7 @@ mod tests {
         let with = |stale_if_error, stale_while_revalidate| CacheSettings {
             stale_if_error,
             stale_while_revalidate,
+            stale_retention: Duration::ZERO,
             ..CacheSettings::default()
         };
         let off = with(StaleWindow::Off, StaleWindow::Off);
@@ -602,6 +604,17 @@ mod tests {
             StaleWindow::AtMost(Duration::from_secs(90)),
         );
         assert_eq!(retain_until(Some(t(10)), false, &plain, &swr), Some(t(100)));
+        let kept = CacheSettings::default();
+        assert_eq!(
+            retain_until(Some(t(10)), false, &plain, &kept),
+            Some(t(10 + 86_400)),
+            "stale responses are kept for stale_retention"
+        );
+        assert_eq!(
+            retain_until(Some(t(10)), false, &must, &kept),
+            Some(t(10 + 86_400)),
+            "kept for listing even when they may never be served stale"
+        );
         let any = with(StaleWindow::Any, StaleWindow::Off);
         assert_eq!(retain_until(Some(t(10)), false, &plain, &any), None);
         assert_eq!(
