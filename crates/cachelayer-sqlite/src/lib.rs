@@ -613,20 +613,24 @@ fn classify(error: rusqlite::Error, path: &Path) -> OpenProblem {
 }
 
 /// Whether the database file or its `-wal` file cannot be opened for writing for want of
-/// permission (or on a read-only file system): the IO error if so. May create both files
-/// (empty), as SQLite would.
+/// permission (or on a read-only file system): the IO error if so. May create the database
+/// file, and the `-wal` file beside an existing database file (both empty), as SQLite would.
 fn unwritable(path: &Path) -> Option<std::io::Error> {
-    [path.to_owned(), sibling(path, "-wal")]
-        .into_iter()
-        .find_map(|file| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&file)
-                .err()
-                .filter(is_permission_error)
-        })
+    let open = |file: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(file)
+            .err()
+    };
+    if let Some(error) = open(path) {
+        return Some(error).filter(is_permission_error);
+    }
+    if !path.is_file() {
+        return None;
+    }
+    open(&sibling(path, "-wal")).filter(is_permission_error)
 }
 
 fn is_permission_error(error: &std::io::Error) -> bool {

@@ -313,6 +313,54 @@ async fn no_stale_wal_or_shm_is_left_beside_the_new_file() {
     store.put(k("x"), Arc::new(entry)).await.unwrap();
 }
 
+/// A file another connection holds locked is in use, not damaged: `open_or_recover` times out
+/// and sets nothing aside.
+#[tokio::test]
+async fn a_locked_file_is_not_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = populated(dir.path()).await;
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let error = SqliteStore::builder(&path)
+        .busy_timeout(std::time::Duration::from_millis(200))
+        .open_or_recover()
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    locker.execute_batch("COMMIT").unwrap();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|name| !name.contains("corrupt")),
+        "{names:?}"
+    );
+    let store = SqliteStore::open_or_recover(&path).unwrap();
+    assert!(store.recovery().is_none());
+    assert_eq!(store.len().await.unwrap(), 300);
+}
+
+/// A path that is a directory is an error, and leaves nothing beside it.
+#[tokio::test]
+async fn a_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite");
+    std::fs::create_dir(&path).unwrap();
+    for result in [
+        SqliteStore::open(&path),
+        SqliteStore::open_or_recover(&path),
+    ] {
+        let error = result.unwrap_err();
+        assert!(error.is_backend(), "{error}");
+        assert!(NotWritable::find(&error).is_none(), "{error}");
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["cache.sqlite"]);
+}
+
 /// Two recoveries within one second do not overwrite each other's set-aside file.
 #[tokio::test]
 async fn two_recoveries_keep_both_files() {
