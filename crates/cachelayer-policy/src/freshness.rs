@@ -237,10 +237,69 @@ pub fn usability(stored: &StoredFreshness, request: &RequestDirectives) -> Usabi
     Usability::Stale
 }
 
-/// An HTTP-date header value (RFC 9110 §5.6.7), surrounding whitespace allowed.
+/// An HTTP-date header value, read by [`parse_http_date_leniently`].
 pub(crate) fn http_date(value: &HeaderValue) -> Option<SystemTime> {
-    let text = value.to_str().ok()?;
-    httpdate::parse_http_date(text.trim()).ok()
+    parse_http_date_leniently(value.to_str().ok()?)
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7) in any of its three formats (IMF-fixdate, RFC 850, asctime),
+/// read as a recipient must: surrounding whitespace allowed, day and month names in any case,
+/// and a weekday that does not match the date ignored (the date decides). `None` for anything
+/// else (an `Expires` that is `None` here means "already expired", RFC 9111 §5.3).
+///
+/// ```
+/// use cachelayer_policy::freshness::parse_http_date_leniently;
+///
+/// let strict = parse_http_date_leniently("Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert!(strict.is_some());
+/// assert_eq!(parse_http_date_leniently("mon, 06 NOV 1994 08:49:37 gmt"), strict);
+/// assert_eq!(parse_http_date_leniently("0"), None);
+/// ```
+pub fn parse_http_date_leniently(text: &str) -> Option<SystemTime> {
+    const SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const LONG: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let text = text.trim();
+    if let Ok(time) = httpdate::parse_http_date(text) {
+        return Some(time);
+    }
+    if text.len() > 64 || !text.is_ascii() {
+        return None;
+    }
+    // Names in their canonical case: `Sun`, `Nov`, `GMT`.
+    let mut canonical = String::with_capacity(text.len());
+    let mut run_start = true;
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            canonical.push(if run_start {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            run_start = false;
+        } else {
+            canonical.push(c);
+            run_start = true;
+        }
+    }
+    let canonical = canonical.replace("Gmt", "GMT");
+    if let Ok(time) = httpdate::parse_http_date(&canonical) {
+        return Some(time);
+    }
+    // The weekday is redundant: let the date decide it.
+    let weekday_end = canonical.find(|c: char| !c.is_ascii_alphabetic())?;
+    let (weekday, rest) = canonical.split_at(weekday_end);
+    let names: &[&str] = if weekday.len() == 3 { &SHORT } else { &LONG };
+    names
+        .iter()
+        .find_map(|name| httpdate::parse_http_date(&format!("{name}{rest}")).ok())
 }
 
 /// The response's `Date`: the first line, if it is a valid HTTP-date; `None` when missing,
@@ -1030,5 +1089,29 @@ mod tests {
         let back: HeuristicFreshness =
             serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn http_dates_are_read_as_recipients_must() {
+        let sunday = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let cases: &[(&str, Option<SystemTime>)] = &[
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(sunday)),
+            ("  Sun, 06 Nov 1994 08:49:37 GMT ", Some(sunday)),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", Some(sunday)),
+            ("Sun Nov  6 08:49:37 1994", Some(sunday)),
+            ("sun, 06 nov 1994 08:49:37 gmt", Some(sunday)),
+            ("SUN, 06 NOV 1994 08:49:37 GMT", Some(sunday)),
+            ("Mon, 06 Nov 1994 08:49:37 GMT", Some(sunday)),
+            ("Monday, 06-Nov-94 08:49:37 GMT", Some(sunday)),
+            ("Fri Nov  6 08:49:37 1994", Some(sunday)),
+            ("Sun, 31 Nov 1994 08:49:37 GMT", None),
+            ("Sun, 06 Nov 1994 25:49:37 GMT", None),
+            ("0", None),
+            ("", None),
+            ("tomorrow", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_http_date_leniently(text), *expected, "{text:?}");
+        }
     }
 }
