@@ -302,8 +302,10 @@ impl SqliteStoreBuilder {
     /// (tables other than the store's), or when its schema version is not this release's (a
     /// newer release's file too). Such a file is renamed to `PATH.corrupt-SECS` (`SECS`: unix
     /// seconds now; `PATH.corrupt-SECS.N` when that name is taken), its `-wal`, `-shm` and
-    /// `-journal` files to the same name with the same suffix (so that the set can still be
-    /// opened for a look), one `WARN` event is logged through `tracing`, and a new, empty
+    /// `-journal` files, when still there, to the same name with the same suffix (so that the
+    /// set can still be opened for a look; SQLite itself deletes a `-wal` it cannot use when
+    /// its last connection closes, and none is ever left beside the new file), one `WARN`
+    /// event is logged through `tracing`, and a new, empty
     /// database is created at `PATH`. [`SqliteStore::recovery`] tells what was set aside. The
     /// store never deletes set-aside files.
     ///
@@ -334,7 +336,7 @@ impl SqliteStoreBuilder {
     ///         // CacheLayer::with_store(store, settings)
     ///     }
     ///     Err(error) if NotWritable::find(&error).is_some() => {
-    ///         eprintln!("running uncached: {error}");
+    ///         eprintln!("running uncached until the permissions are fixed: {error}");
     ///     }
     ///     Err(error) => eprintln!("running uncached: {error}"),
     /// }
