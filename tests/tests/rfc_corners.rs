@@ -200,3 +200,52 @@ async fn stale_is_served_while_the_origin_is_unreachable() {
         503
     );
 }
+
+/// A 200 to a HEAD updates the stored GET response (RFC 9111 §4.3.5): with the same validator
+/// it freshens it; with another, it makes it stale.
+#[tokio::test]
+async fn head_responses_update_the_stored_get() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    let etag = std::sync::Arc::new(std::sync::Mutex::new("\"v1\""));
+    let current = etag.clone();
+    origin.route("/h", move |seen| {
+        let tag = *current.lock().unwrap();
+        let reply = Reply::ok(if seen.method == http::Method::HEAD {
+            ""
+        } else {
+            "body v1"
+        });
+        reply
+            .header("etag", tag)
+            .header("cache-control", "max-age=60")
+    });
+    let url = origin.url("/h");
+    let head = |extra: &[(&str, &str)]| common::request(http::Method::HEAD, &url, extra);
+
+    send(&mut cache, get(&url)).await;
+    clock.advance(std::time::Duration::from_secs(120));
+    let got = send(&mut cache, head(&[])).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        origin.hits("/h"),
+        2,
+        "the stale GET made the HEAD go to the origin"
+    );
+    let hit = send(&mut cache, get(&url)).await;
+    assert_eq!(
+        hit.info.outcome,
+        cachelayer::CacheOutcome::Hit,
+        "freshened by the HEAD"
+    );
+    assert_eq!(hit.text(), "body v1");
+    assert_eq!(origin.hits("/h"), 2);
+
+    // The origin now has another representation: a HEAD shows it, the stored GET is stale.
+    *etag.lock().unwrap() = "\"v2\"";
+    send(&mut cache, head(&[("cache-control", "no-cache")])).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let after = send(&mut cache, get(&url)).await;
+    assert_ne!(after.info.outcome, cachelayer::CacheOutcome::Hit);
+    assert_eq!(origin.hits("/h"), 4);
+}

@@ -753,14 +753,33 @@ where
     };
     let status = response.status();
 
-    // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4).
-    if status == StatusCode::NOT_MODIFIED {
+    // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4). A 200 to a HEAD
+    // freshens the stored GET response when their validators agree, and makes it stale when
+    // they differ (§4.3.5).
+    let head_of_stored_get = snapshot.method == Method::HEAD
+        && status == StatusCode::OK
+        && stored
+            .as_ref()
+            .is_some_and(|e| e.request.method == Method::GET);
+    if head_of_stored_get {
         if let Some(entry) = stored
             .as_ref()
-            .filter(|e| revalidate::not_modified_applies(e, response.headers()))
+            .filter(|e| !revalidate::head_applies(e, response.headers()))
         {
-            let client_not_modified =
-                (forward == Forward::ClientConditional).then(|| response.headers().clone());
+            mark_stale(&env, &plan, entry, now);
+        }
+    }
+    if status == StatusCode::NOT_MODIFIED || head_of_stored_get {
+        if let Some(entry) = stored.as_ref().filter(|e| {
+            if status == StatusCode::NOT_MODIFIED {
+                revalidate::not_modified_applies(e, response.headers())
+            } else {
+                revalidate::head_applies(e, response.headers())
+            }
+        }) {
+            let client_not_modified = (status == StatusCode::NOT_MODIFIED
+                && forward == Forward::ClientConditional)
+                .then(|| response.headers().clone());
             let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
             match write::freshen(
                 entry,
@@ -918,6 +937,35 @@ where
     let mut response = Response::from_parts(parts, body);
     label(&mut response, info, &env, now, None);
     AfterOrigin::Respond(Ok(response))
+}
+
+/// Writes, without waiting, a copy of `entry` that is stale from `now` on: a HEAD response showed
+/// that the stored GET response is no longer the current one (RFC 9111 §4.3.5).
+fn mark_stale(env: &Env, plan: &RequestPlan, entry: &StoredResponse, now: SystemTime) {
+    if !plan.write || entry.expires.is_some_and(|expires| expires <= now) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    tracing::debug!(key = %plan.key, "HEAD shows other validators: the stored GET is stale");
+    let stale = StoredResponse {
+        expires: Some(now),
+        ..entry.clone()
+    };
+    let write = bounded(
+        put_entry(&env.shared.store, plan.key.clone(), None, Arc::new(stale)),
+        env.settings.store_timeout,
+    );
+    let health = env.shared.health.clone();
+    runtime.spawn(async move {
+        match write.await {
+            Ok(()) => health.success(),
+            Err(error) => {
+                health.failure(StoreOp::Write, &error);
+            }
+        }
+    });
 }
 
 /// The key of the URL a redirect-following layer below the cache ended at (tower-http's

@@ -29,6 +29,24 @@ pub(crate) fn prepare(stored: &StoredResponse, request: &mut HeaderMap) -> Forwa
     }
 }
 
+/// Whether a 200 response to a HEAD describes the stored GET response (RFC 9111 §4.3.5): the
+/// validators agree (as for a 304, §4.3.4), and when neither response has one, their
+/// `Content-Length` are present and equal. A HEAD response without a validator never matches a
+/// stored response that has one.
+pub(crate) fn head_applies(stored: &StoredResponse, head: &HeaderMap) -> bool {
+    let validator = |h: &HeaderMap| {
+        h.contains_key(http::header::ETAG) || h.contains_key(http::header::LAST_MODIFIED)
+    };
+    match (validator(&stored.headers), validator(head)) {
+        (_, true) => validators::not_modified_matches(&stored.headers, head),
+        (true, false) => false,
+        (false, false) => {
+            let length = |h: &HeaderMap| h.get(http::header::CONTENT_LENGTH).cloned();
+            length(head).is_some() && length(head) == length(&stored.headers)
+        }
+    }
+}
+
 /// Whether a 304 answers for `stored` (RFC 9111 §4.3.4).
 pub(crate) fn not_modified_applies(stored: &StoredResponse, not_modified: &HeaderMap) -> bool {
     validators::not_modified_matches(&stored.headers, not_modified)
