@@ -330,25 +330,42 @@ fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> Jo
     out
 }
 
-/// Whether every quoted string in `s` ends (a backslash inside quotes escapes the next
-/// character).
-fn quotes_balanced(s: &str) -> bool {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for c in s.chars() {
-        if in_quotes {
-            if escaped {
-                escaped = false;
+/// Tracks quoted strings (RFC 9110 §5.6.4) character by character: a backslash inside quotes
+/// escapes the next character.
+#[derive(Default)]
+struct Quotes {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feeds `c`; `true` when `c` stands outside any quoted string (and is not a quote).
+    fn outside(&mut self, c: char) -> bool {
+        if self.inside {
+            if self.escaped {
+                self.escaped = false;
             } else if c == '\\' {
-                escaped = true;
+                self.escaped = true;
             } else if c == '"' {
-                in_quotes = false;
+                self.inside = false;
             }
+            false
         } else if c == '"' {
-            in_quotes = true;
+            self.inside = true;
+            false
+        } else {
+            true
         }
     }
-    !in_quotes
+}
+
+/// Whether every quoted string in `s` ends.
+fn quotes_balanced(s: &str) -> bool {
+    let mut quotes = Quotes::default();
+    for c in s.chars() {
+        quotes.outside(c);
+    }
+    !quotes.inside
 }
 
 /// The runs of letters, digits and `-` in `s`, wherever they stand (inside quotes too): what a
@@ -363,20 +380,9 @@ fn bare_tokens(s: &str) -> impl Iterator<Item = &str> {
 pub(crate) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
     let mut pieces = Vec::new();
     let mut start = 0;
-    let mut in_quotes = false;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     for (i, c) in s.char_indices() {
-        if in_quotes {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_quotes = false;
-            }
-        } else if c == '"' {
-            in_quotes = true;
-        } else if c == sep {
+        if quotes.outside(c) && c == sep {
             pieces.push(s.get(start..i).unwrap_or(""));
             start = i + c.len_utf8();
         }

@@ -20,6 +20,18 @@ pub(crate) struct Shared {
     pub(crate) health: Arc<StoreHealth>,
 }
 
+impl Shared {
+    /// A copy of the current settings.
+    pub(crate) fn settings(&self) -> CacheSettings {
+        self.settings.load().settings().clone()
+    }
+
+    /// Replaces the settings for the requests that start from now on.
+    pub(crate) fn set_settings(&self, settings: CacheSettings) {
+        self.settings.store(Arc::new(ActiveSettings::new(settings)));
+    }
+}
+
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
@@ -117,16 +129,14 @@ impl CacheLayer {
 
     /// A copy of the current settings.
     pub fn settings(&self) -> CacheSettings {
-        self.shared.settings.load().settings().clone()
+        self.shared.settings()
     }
 
     /// Replaces the settings of this layer, its clones and every service they made, for the
     /// requests that start from now on (requests-cache `session.settings.x = ...`). Lock-free:
     /// requests in flight keep the settings they started with.
     pub fn set_settings(&self, settings: CacheSettings) {
-        self.shared
-            .settings
-            .store(Arc::new(ActiveSettings::new(settings)));
+        self.shared.set_settings(settings);
     }
 }
 

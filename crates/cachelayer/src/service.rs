@@ -51,15 +51,13 @@ impl<S> CacheService<S> {
 
     /// A copy of the current settings.
     pub fn settings(&self) -> CacheSettings {
-        self.shared.settings.load().settings().clone()
+        self.shared.settings()
     }
 
     /// Replaces the settings of this service, of the layer that made it and of every service
     /// that layer made (see [`CacheLayer::set_settings`]).
     pub fn set_settings(&self, settings: CacheSettings) {
-        self.shared
-            .settings
-            .store(Arc::new(crate::settings::ActiveSettings::new(settings)));
+        self.shared.set_settings(settings);
     }
 
     /// The inner service.
