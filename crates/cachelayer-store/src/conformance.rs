@@ -17,6 +17,10 @@
 //! async fn write_raw(store: &MyStore, key: CacheKey, record: Vec<u8>) { /* SET / UPDATE ... */ }
 //! cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
 //! ```
+//!
+//! and, once it counts the corrupt records it drops ([`Store::corrupt_records_dropped`]),
+//! [`corrupt_records_are_counted`] too: `store_conformance_tests!(make_store, corrupt = write_raw,
+//! counted)`.
 #![allow(clippy::unwrap_used)]
 
 use crate::entry::FORMAT_VERSION;
@@ -301,31 +305,59 @@ pub async fn put_past_retention_replaces(store: &dyn Store) {
     );
 }
 
+/// Records that a store must treat as a miss and remove, each with whether it is corrupt
+/// ([`DecodeError::is_corrupt`](crate::DecodeError::is_corrupt): failed its integrity check):
+/// empty; of an unknown format version; of version 1 (before the digest); truncated; garbage;
+/// one byte of the body, of the digest, or the last byte flipped; too short for a digest.
+pub fn corrupt_records() -> Vec<(&'static str, Vec<u8>, bool)> {
+    let good = sample_entry("http://example.com/good", &b"<<the good body>>"[..]);
+    let encoded = good.encode();
+    let flipped = |at: usize| {
+        let mut record = encoded.clone();
+        record[at] ^= 0x01;
+        record
+    };
+    let body_at = encoded
+        .windows(good.body.len())
+        .position(|w| w == &good.body[..])
+        .expect("the body is in the record");
+    let mut unknown_version = encoded.clone();
+    unknown_version[0] = FORMAT_VERSION.wrapping_add(1);
+    let version_1 = postcard::to_extend(&good, vec![1u8]).expect("a version 1 record");
+    vec![
+        ("empty", Vec::new(), false),
+        ("unknown version", unknown_version, false),
+        ("version 1", version_1, false),
+        ("garbage", b"not a cache record at all".to_vec(), false),
+        ("truncated", encoded[..encoded.len() / 2].to_vec(), true),
+        (
+            "too short for a digest",
+            vec![FORMAT_VERSION, 0xff, 0xff, 0xff, 0xff, 0xff],
+            true,
+        ),
+        ("a body byte flipped", flipped(body_at + 3), true),
+        ("a digest byte flipped", flipped(1), true),
+        ("the last byte flipped", flipped(encoded.len() - 1), true),
+    ]
+}
+
 /// A record that cannot be decoded is a miss (`Ok(None)`, never an error) and is removed.
 ///
 /// For stores that serialize entries. `write_raw(store, key, record)` must store `record` under
 /// `key` through the store's backend as if it were an encoded entry (an SQL `UPDATE`, a Redis
-/// `SET`, ...). Checked records: empty, of an unknown format version, truncated, garbage; each
-/// first over an entry the store wrote, and for a key it never saw. Afterwards none of them is
-/// listed by `keys` or counted by `len`, and the other entries are intact.
+/// `SET`, ...). Checked records: [`corrupt_records`] (empty, unknown versions, truncated,
+/// garbage, one byte changed); each first over an entry the store wrote, and for a key it never
+/// saw. Afterwards none of them is listed by `keys` or counted by `len`, and the other entries
+/// are intact.
 pub async fn corrupt_record_is_a_miss<S, F>(store: &S, write_raw: F)
 where
     S: Store + ?Sized,
     F: AsyncFn(&S, CacheKey, Vec<u8>),
 {
     let good = sample_entry("http://example.com/good", &b"good"[..]);
-    let encoded = good.encode();
-    let mut unknown_version = encoded.clone();
-    unknown_version[0] = FORMAT_VERSION.wrapping_add(1);
-    let corrupt: Vec<Vec<u8>> = vec![
-        Vec::new(),
-        unknown_version,
-        encoded[..encoded.len() / 2].to_vec(),
-        vec![FORMAT_VERSION, 0xff, 0xff, 0xff, 0xff, 0xff],
-        b"not a cache record at all".to_vec(),
-    ];
+    let corrupt = corrupt_records();
     store.put(key(0), Arc::new(good.clone())).await.unwrap();
-    for (n, record) in corrupt.iter().enumerate() {
+    for (n, (_, record, _)) in corrupt.iter().enumerate() {
         let over_entry = key(10 + n);
         store
             .put(over_entry.clone(), Arc::new(good.clone()))
@@ -334,16 +366,16 @@ where
         write_raw(store, over_entry, record.clone()).await;
         write_raw(store, key(100 + n), record.clone()).await;
     }
-    for n in 0..corrupt.len() {
+    for (n, (what, _, _)) in corrupt.iter().enumerate() {
         for k in [key(10 + n), key(100 + n)] {
             let found = store.get(&k).await;
             assert!(
                 matches!(found, Ok(None)),
-                "corrupt record {n} under {k:?} must be a miss, got {found:?}"
+                "corrupt record {n} ({what}) under {k:?} must be a miss, got {found:?}"
             );
             assert!(
                 matches!(store.get(&k).await, Ok(None)),
-                "corrupt record {n} under {k:?} stays a miss"
+                "corrupt record {n} ({what}) under {k:?} stays a miss"
             );
         }
     }
@@ -356,6 +388,27 @@ where
     assert_eq!(store.len().await.unwrap(), 1);
     let found = store.get(&key(0)).await.unwrap().expect("the good entry");
     assert_same(&found, &good);
+}
+
+/// A store counts the records it drops because they failed their integrity check
+/// ([`Store::corrupt_records_dropped`]), once each, and not the ones it drops for another reason
+/// (empty, another format version, garbage). `write_raw` as for [`corrupt_record_is_a_miss`].
+pub async fn corrupt_records_are_counted<S, F>(store: &S, write_raw: F)
+where
+    S: Store + ?Sized,
+    F: AsyncFn(&S, CacheKey, Vec<u8>),
+{
+    for (n, (what, record, corrupt)) in corrupt_records().into_iter().enumerate() {
+        let before = store.corrupt_records_dropped();
+        write_raw(store, key(200 + n), record).await;
+        assert!(matches!(store.get(&key(200 + n)).await, Ok(None)), "{what}");
+        assert!(matches!(store.get(&key(200 + n)).await, Ok(None)), "{what}");
+        assert_eq!(
+            store.corrupt_records_dropped(),
+            before + u64::from(corrupt),
+            "{what}: counted once if corrupt, else not"
+        );
+    }
 }
 
 /// A time `secs` seconds into the inspection fixture, off the whole millisecond (to catch stores
@@ -494,13 +547,32 @@ pub async fn delete_removes_what_the_filter_matches(store: Arc<dyn Store>) {
 ///
 /// `store_conformance_tests!(make_store, corrupt = write_raw)` adds
 /// [`corrupt_record_is_a_miss`](crate::conformance::corrupt_record_is_a_miss), with `write_raw`
-/// an `async fn(&Store, CacheKey, Vec<u8>)` writing a raw record through the store's backend.
+/// an `async fn(&Store, CacheKey, Vec<u8>)` writing a raw record through the store's backend;
+/// `store_conformance_tests!(make_store, corrupt = write_raw, counted)` also
+/// [`corrupt_records_are_counted`](crate::conformance::corrupt_records_are_counted), for stores
+/// that implement [`Store::corrupt_records_dropped`](crate::Store::corrupt_records_dropped).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:path) => {
         mod store_conformance {
             use super::*;
             $crate::store_conformance_tests!(@checks $make);
+        }
+    };
+    ($make:path, corrupt = $write_raw:path, counted) => {
+        mod store_conformance {
+            use super::*;
+            $crate::store_conformance_tests!(@checks $make);
+
+            #[tokio::test]
+            async fn corrupt_record_is_a_miss() {
+                $crate::conformance::corrupt_record_is_a_miss(&$make().await, $write_raw).await
+            }
+
+            #[tokio::test]
+            async fn corrupt_records_are_counted() {
+                $crate::conformance::corrupt_records_are_counted(&$make().await, $write_raw).await
+            }
         }
     };
     ($make:path, corrupt = $write_raw:path) => {

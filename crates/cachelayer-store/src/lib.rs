@@ -2,8 +2,9 @@
 //!
 //! - [`Store`]: the object-safe async trait every store implements (get / put / remove / clear /
 //!   keys), so a cache layer can hold any store as `Arc<dyn Store>`.
-//! - [`StoredResponse`]: the stored-entry model, serializable (serde + postcard, versioned) for
-//!   persistent and shared stores.
+//! - [`StoredResponse`]: the stored-entry model, serializable (serde + postcard, versioned, with a
+//!   BLAKE3 integrity digest, optionally keyed with an [`IntegrityKey`]) for persistent and shared
+//!   stores, and [compactable](StoredResponse::compact) for memory stores.
 //! - [`MemoryStore`]: the embedded default, on [`moka`]'s concurrent cache, bounded by bytes.
 //! - `conformance` (feature `conformance`): the tests every store must pass.
 //!
@@ -28,9 +29,12 @@ mod tiered;
 pub mod conformance;
 
 pub use cachelayer_policy::{CacheKey, Clock, ManualClock, SystemClock};
-pub use entry::{DecodeError, StalePolicy, StoredRequest, StoredResponse};
+pub use entry::{
+    COMPACT_BODY_LIMIT, DecodeError, FORMAT_VERSION, IntegrityKey, StalePolicy, StoredRequest,
+    StoredResponse,
+};
 pub use error::StoreError;
 pub use inspect::{EntryFilter, EntryInfo, EntryPredicate, default_delete, default_entries};
-pub use memory::{DEFAULT_MAX_CAPACITY, MemoryStore, MemoryStoreBuilder};
+pub use memory::{DEFAULT_MAX_CAPACITY, MEMORY_ENTRY_OVERHEAD, MemoryStore, MemoryStoreBuilder};
 pub use store::{Store, StoreFuture};
 pub use tiered::TieredStore;

@@ -18,7 +18,9 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 /// Contract (checked by the `conformance` suite):
 /// - `get` returns what the last `put` for the key stored, until it is removed, cleared, evicted,
 ///   or past its [`retain_until`](StoredResponse::retain_until), after which it returns `None`;
-/// - a record that cannot be decoded is a miss (`Ok(None)`) and is removed, never an error;
+/// - a record that cannot be decoded is a miss (`Ok(None)`) and is removed, never an error; one
+///   that failed its integrity check is counted
+///   ([`corrupt_records_dropped`](Store::corrupt_records_dropped));
 /// - operations on different keys do not interfere; concurrent `put`s for one key leave one of
 ///   the entries whole.
 ///
@@ -88,6 +90,21 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
         Box::pin(async move { inspect::default_delete(&*self, filter).await })
     }
+
+    /// How many records this store (and its clones) found corrupt and removed since it was
+    /// made: records that failed their integrity check ([`DecodeError::is_corrupt`]: changed,
+    /// truncated, or written with another integrity key). Each is also logged
+    /// (`tracing::warn!`). A count that grows means a failing disk, a broken writer, or someone
+    /// else writing to the store's backend.
+    ///
+    /// Records of another format version, empty or malformed ones are removed too, but not
+    /// counted. The default returns 0: right for stores that never decode records (memory);
+    /// stores that do should count ([`TieredStore`](crate::TieredStore) adds its tiers' counts).
+    ///
+    /// [`DecodeError::is_corrupt`]: crate::DecodeError::is_corrupt
+    fn corrupt_records_dropped(&self) -> u64 {
+        0
+    }
 }
 
 // Compile-time check that `Store` stays object safe.
@@ -117,5 +134,8 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
         T::delete(Arc::clone(&*self), filter)
+    }
+    fn corrupt_records_dropped(&self) -> u64 {
+        (**self).corrupt_records_dropped()
     }
 }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///   back's summary).
 /// - `len`: the back's, which holds every entry (the front holds a subset: the recently written
 ///   and promoted ones). An entry the back failed to store is not counted.
+/// - [`corrupt_records_dropped`](Store::corrupt_records_dropped): the sum of both tiers'.
 ///
 /// **A failing back tier degrades to the front alone.** Each back failure is logged
 /// (`tracing::warn!`) and counted ([`back_errors`](TieredStore::back_errors)):
@@ -289,6 +290,13 @@ impl Store for TieredStore {
                 true,
             )
         })
+    }
+
+    /// The sum of both tiers' counts.
+    fn corrupt_records_dropped(&self) -> u64 {
+        self.front
+            .corrupt_records_dropped()
+            .saturating_add(self.back.corrupt_records_dropped())
     }
 }
 
