@@ -480,8 +480,7 @@ where
             request.headers(),
             &env,
             now,
-            None,
-            false,
+            OriginFailure::NotAsked,
         );
         if let Some(response) = stale {
             return AfterLookup::Respond(response);
@@ -743,8 +742,7 @@ where
                 &snapshot.headers,
                 &env,
                 now,
-                None,
-                true,
+                OriginFailure::Unreachable,
             ) {
                 return AfterOrigin::Respond(Ok(response));
             }
@@ -868,7 +866,6 @@ where
 
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
     if stale::is_error_status(status, &plan, &env.settings) {
-        let origin_status = Some(status.as_u16());
         if let Some(response) = serve_stale_if_error(
             stored.as_deref(),
             &plan,
@@ -876,8 +873,7 @@ where
             &snapshot.headers,
             &env,
             now,
-            origin_status,
-            false,
+            OriginFailure::Status(status.as_u16()),
         ) {
             return AfterOrigin::Respond(Ok(response));
         }
@@ -1000,6 +996,17 @@ fn redirect_alias(
 
 /// The stored response in place of a failed origin response (RFC 5861 §4), when stale-if-error
 /// allows it; `origin_status` is the failure's status, `None` for an error of the inner service.
+/// Why no usable response came from the origin, for stale-if-error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginFailure {
+    /// The origin was not asked (`only-if-cached`).
+    NotAsked,
+    /// The inner service failed: the origin could not be reached.
+    Unreachable,
+    /// The origin answered with this error status.
+    Status(u16),
+}
+
 fn serve_stale_if_error<RB>(
     stored: Option<&StoredResponse>,
     plan: &RequestPlan,
@@ -1007,9 +1014,13 @@ fn serve_stale_if_error<RB>(
     request_headers: &HeaderMap,
     env: &Env,
     now: SystemTime,
-    origin_status: Option<u16>,
-    unreachable: bool,
+    failure: OriginFailure,
 ) -> Option<Response<CacheBody<RB>>> {
+    let unreachable = failure == OriginFailure::Unreachable;
+    let origin_status = match failure {
+        OriginFailure::Status(status) => Some(status),
+        OriginFailure::Unreachable | OriginFailure::NotAsked => None,
+    };
     let entry =
         stored.filter(|e| stale::if_error_allowed(e, plan, &env.settings, now, unreachable))?;
     tracing::debug!(key = %plan.key, ?origin_status, "origin failed; serving stale (stale-if-error)");
