@@ -14,17 +14,28 @@
 //! [`redis::aio::ConnectionManager`], made on first use and re-made in the
 //! background after Redis comes back. [`RedisStore::errors`] counts the failed operations.
 //!
+//! **Checks what it reads.** Every record carries a BLAKE3 digest of its bytes
+//! ([`StoredResponse::encode`]); a record whose digest does not match (a changed byte, a
+//! truncated value) is a miss, is deleted, and is counted
+//! ([`Store::corrupt_records_dropped`]). The plain digest detects corruption, not forgery:
+//! anyone who can write to the namespace can compute it too, and so make every instance serve a
+//! response of their choosing. When clients other than the caches can write to this Redis, set
+//! an [integrity key](RedisStoreBuilder::integrity_key): records then carry a keyed BLAKE3 MAC
+//! that only holders of the key can compute, and any other record is dropped as corrupt.
+//!
 //! ```no_run
 //! use cachelayer_redis::RedisStore;
-//! use cachelayer_store::Store;
+//! use cachelayer_store::{IntegrityKey, Store};
 //! use std::time::Duration;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), cachelayer_store::StoreError> {
 //! // `RedisStore::connect("redis://127.0.0.1:6379").await?` for the defaults.
+//! # let secret_from_the_environment = b"a long random secret".to_vec();
 //! let store = RedisStore::builder("redis://127.0.0.1:6379/0")
 //!     .namespace("api-cache")
 //!     .operation_timeout(Duration::from_millis(200))
+//!     .integrity_key(IntegrityKey::derive(&secret_from_the_environment))
 //!     .connect()
 //!     .await?;
 //! println!("{} entries", store.len().await?);
@@ -34,8 +45,8 @@
 //! ```
 
 use cachelayer_store::{
-    CacheKey, Clock, EntryFilter, EntryInfo, Store, StoreError, StoreFuture, StoredResponse,
-    SystemClock, default_delete,
+    CacheKey, Clock, DecodeError, EntryFilter, EntryInfo, IntegrityKey, Store, StoreError,
+    StoreFuture, StoredResponse, SystemClock, default_delete,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisResult};
@@ -92,6 +103,8 @@ struct Inner {
     timeout: Duration,
     clock: Arc<dyn Clock>,
     errors: AtomicU64,
+    integrity_key: Option<IntegrityKey>,
+    corrupt_dropped: AtomicU64,
 }
 
 /// Builds a [`RedisStore`]: see [`RedisStore::builder`].
@@ -101,6 +114,7 @@ pub struct RedisStoreBuilder {
     namespace: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    integrity_key: Option<IntegrityKey>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -110,6 +124,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("namespace", &self.namespace)
             .field("timeout", &self.timeout)
             .field("clock", &self.clock)
+            .field("integrity_key", &self.integrity_key.is_some())
             .finish()
     }
 }
@@ -154,6 +169,23 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// A secret key that authenticates the records: each carries a keyed BLAKE3 hash (a MAC,
+    /// [`StoredResponse::encode_keyed`]) instead of a plain BLAKE3 digest, and a record that does
+    /// not carry the MAC of this key is a miss, deleted and counted as corrupt. Default: none
+    /// (a plain digest, which detects corruption but not forgery).
+    ///
+    /// Set it when anything but the caches can write to the Redis namespace (a shared Redis,
+    /// other services, a compromised client): without it, such a writer can store a response of
+    /// their choosing that every instance serves. Every instance sharing the namespace must use
+    /// the same key; changing it makes every stored entry a miss (each is deleted when read).
+    /// Take 32 random bytes (`IntegrityKey::new`, or `[u8; 32]`), or derive them from a secret
+    /// ([`IntegrityKey::derive`]); keep it with the other secrets, not in the Redis URL or
+    /// source. `Debug` output shows only whether one is set.
+    pub fn integrity_key(mut self, key: impl Into<IntegrityKey>) -> Self {
+        self.integrity_key = Some(key.into());
+        self
+    }
+
     /// Builds the store without connecting: the connection is made by the first operation (and
     /// re-made by later ones while Redis is unreachable). A cache can start while Redis is down.
     ///
@@ -181,6 +213,8 @@ impl RedisStoreBuilder {
                 timeout: self.timeout,
                 clock: self.clock,
                 errors: AtomicU64::new(0),
+                integrity_key: self.integrity_key,
+                corrupt_dropped: AtomicU64::new(0),
             }),
         })
     }
@@ -215,6 +249,7 @@ impl RedisStore {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             timeout: DEFAULT_OPERATION_TIMEOUT,
             clock: Arc::new(SystemClock),
+            integrity_key: None,
         }
     }
 
@@ -238,9 +273,22 @@ impl RedisStore {
 
     /// How many operations of this store (and its clones) have failed since it was built:
     /// timeouts, refused connections, Redis errors. Records that could not be decoded are
-    /// misses, not errors, and are not counted.
+    /// misses, not errors, and are not counted here (corrupt ones are counted by
+    /// [`Store::corrupt_records_dropped`]).
     pub fn errors(&self) -> u64 {
         self.inner.errors.load(Ordering::Relaxed)
+    }
+
+    /// `true` when records are authenticated with an
+    /// [integrity key](RedisStoreBuilder::integrity_key).
+    pub fn has_integrity_key(&self) -> bool {
+        self.inner.integrity_key.is_some()
+    }
+
+    /// The record stored for `entry`: [`StoredResponse::encode`], or
+    /// [`encode_keyed`](StoredResponse::encode_keyed) with the store's integrity key.
+    pub fn encode(&self, entry: &StoredResponse) -> Vec<u8> {
+        self.inner.encode(entry)
     }
 
     /// Checks that Redis answers (`PING`) within the operation timeout.
@@ -254,6 +302,29 @@ impl RedisStore {
 }
 
 impl Inner {
+    fn encode(&self, entry: &StoredResponse) -> Vec<u8> {
+        match &self.integrity_key {
+            Some(key) => entry.encode_keyed(key),
+            None => entry.encode(),
+        }
+    }
+
+    fn decode(&self, record: &[u8]) -> Result<StoredResponse, DecodeError> {
+        match &self.integrity_key {
+            Some(key) => StoredResponse::decode_keyed(record, key),
+            None => StoredResponse::decode(record),
+        }
+    }
+
+    /// Drops a record that could not be decoded (unless it was replaced meanwhile), logging it,
+    /// and counts it when it was corrupt and this call deleted it.
+    async fn drop_unreadable(&self, redis_key: &str, record: &[u8], error: &DecodeError) {
+        tracing::warn!(key = %redis_key, %error, "deleting an unreadable cache record");
+        if self.delete_if_unchanged(redis_key, record).await && error.is_corrupt() {
+            self.corrupt_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     async fn connection(&self) -> RedisResult<ConnectionManager> {
         self.manager
             .get_or_try_init(|| async {
@@ -300,14 +371,19 @@ impl Inner {
     }
 
     /// Deletes an unusable record unless it was replaced meanwhile; failures are logged.
-    async fn delete_if_unchanged(&self, redis_key: &str, record: &[u8]) {
+    /// `true` when this call deleted it.
+    async fn delete_if_unchanged(&self, redis_key: &str, record: &[u8]) -> bool {
         let mut eval = redis::cmd("EVAL");
         eval.arg(DELETE_IF_UNCHANGED)
             .arg(1)
             .arg(redis_key)
             .arg(record);
-        if let Err(error) = self.query::<i64>(&eval).await {
-            tracing::warn!(key = redis_key, %error, "could not delete a cache record");
+        match self.query::<i64>(&eval).await {
+            Ok(deleted) => deleted > 0,
+            Err(error) => {
+                tracing::warn!(key = redis_key, %error, "could not delete a cache record");
+                false
+            }
         }
     }
 
@@ -365,7 +441,8 @@ impl Inner {
     }
 
     /// The entries a `get` would return under `keys` (Redis keys from a `SCAN`), read with
-    /// `MGET` in small batches: their Redis key, cache key and entry.
+    /// `MGET` in small batches: their Redis key, cache key and entry. Records that cannot be
+    /// decoded are deleted (and counted when corrupt), as `get` does.
     async fn load(
         &self,
         keys: Vec<Vec<u8>>,
@@ -388,12 +465,15 @@ impl Inner {
                 else {
                     continue;
                 };
-                match StoredResponse::decode(&record) {
+                match self.decode(&record) {
                     Ok(entry) if !entry.is_past_retention(now) => {
                         out.push((redis_key, key, entry));
                     }
                     Ok(_) => {}
-                    Err(error) => tracing::debug!(%key, %error, "leaving an unreadable record out"),
+                    Err(error) => {
+                        let redis_key = String::from_utf8_lossy(&redis_key);
+                        self.drop_unreadable(&redis_key, &record, &error).await;
+                    }
                 }
             }
         }
@@ -489,6 +569,8 @@ impl fmt::Debug for RedisStore {
             .field("timeout", &self.inner.timeout)
             .field("connected", &self.inner.manager.initialized())
             .field("errors", &self.errors())
+            .field("corrupt_records_dropped", &self.corrupt_records_dropped())
+            .field("integrity_key", &self.has_integrity_key())
             .finish()
     }
 }
@@ -510,7 +592,7 @@ impl Store for RedisStore {
             let Some(record) = inner.query::<Option<Vec<u8>>>(&get).await? else {
                 return Ok(None);
             };
-            match StoredResponse::decode(&record) {
+            match inner.decode(&record) {
                 Ok(entry) if !entry.is_past_retention(inner.clock.now()) => {
                     Ok(Some(Arc::new(entry)))
                 }
@@ -519,8 +601,7 @@ impl Store for RedisStore {
                     Ok(None)
                 }
                 Err(error) => {
-                    tracing::warn!(key = %redis_key, %error, "deleting an unreadable cache record");
-                    inner.delete_if_unchanged(&redis_key, &record).await;
+                    inner.drop_unreadable(&redis_key, &record, &error).await;
                     Ok(None)
                 }
             }
@@ -544,7 +625,7 @@ impl Store for RedisStore {
                 },
             };
             let mut set = redis::cmd("SET");
-            set.arg(&redis_key).arg(entry.encode());
+            set.arg(&redis_key).arg(inner.encode(&entry));
             if let Some(ms) = ttl {
                 set.arg("PX").arg(ms);
             }
@@ -595,6 +676,12 @@ impl Store for RedisStore {
                 other => default_delete(&*self, other).await,
             }
         })
+    }
+
+    /// Records found corrupt (by `get`, `entries` and `delete`) and deleted by this store and
+    /// its clones since it was built.
+    fn corrupt_records_dropped(&self) -> u64 {
+        self.inner.corrupt_dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -13,7 +13,27 @@ async fn make_store() -> TestRedis {
     TestRedis::new("conformance").await
 }
 
-cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
+cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw, counted);
+
+/// With an integrity key: the same behaviour, and the records with a plain digest among the
+/// corrupt ones.
+mod keyed {
+    use super::*;
+    use cachelayer_redis::RedisStore;
+    use cachelayer_store::IntegrityKey;
+    use common::{redis_url, unique_namespace};
+
+    async fn make_keyed() -> TestRedis {
+        TestRedis::with(
+            RedisStore::builder(redis_url())
+                .namespace(unique_namespace("conformance-keyed"))
+                .integrity_key(IntegrityKey::derive(b"conformance")),
+        )
+        .await
+    }
+
+    cachelayer_store::store_conformance_tests!(make_keyed, corrupt = write_raw, counted);
+}
 
 mod memory_over_redis {
     use super::*;

@@ -9,7 +9,9 @@ mod common;
 
 use cachelayer_redis::RedisStore;
 use cachelayer_store::conformance::sample_entry;
-use cachelayer_store::{CacheKey, Clock, EntryFilter, ManualClock, Store, StoreError};
+use cachelayer_store::{
+    CacheKey, Clock, EntryFilter, IntegrityKey, ManualClock, Store, StoreError,
+};
 use common::{TestRedis, delete_namespace, raw_connection, redis_url, unique_namespace};
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -185,6 +187,118 @@ async fn clear_and_keys_walk_more_than_one_batch() {
     );
     store.clear().await.unwrap();
     assert_eq!(store.len().await.unwrap(), 0);
+}
+
+fn raw_get(redis_key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(redis_key)
+        .query(&mut raw_connection())
+        .unwrap()
+}
+
+fn raw_set(redis_key: &str, record: &[u8]) {
+    redis::cmd("SET")
+        .arg(redis_key)
+        .arg(record)
+        .exec(&mut raw_connection())
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_tampered_value_is_a_miss_deleted_and_counted() {
+    let test = TestRedis::new("tampered").await;
+    let store = &test.store;
+    let key = CacheKey::from_digest([0x7a; 16]);
+    let redis_key = store.redis_key(&key);
+    let body = b"the body the origin sent, byte for byte";
+    let entry = sample_entry("http://example.com/tampered", &body[..]);
+    store.put(key.clone(), Arc::new(entry)).await.unwrap();
+    assert!(store.get(&key).await.unwrap().is_some());
+
+    // One byte of the body changed in Redis, behind the store's back.
+    let mut record = raw_get(&redis_key).unwrap();
+    let at = record
+        .windows(body.len())
+        .position(|w| w == body)
+        .expect("the body is in the record");
+    record[at + 4] ^= 0x20;
+    raw_set(&redis_key, &record);
+
+    assert!(store.get(&key).await.unwrap().is_none(), "a miss");
+    assert!(!exists(&redis_key), "deleted");
+    assert_eq!(store.corrupt_records_dropped(), 1);
+    assert!(store.get(&key).await.unwrap().is_none());
+    assert_eq!(store.corrupt_records_dropped(), 1, "counted once");
+    assert_eq!(store.errors(), 0, "a corrupt record is not a store error");
+
+    // Listings drop them too.
+    let other = k("listed");
+    store
+        .put(
+            other.clone(),
+            Arc::new(sample_entry("http://example.com/l", &b"l"[..])),
+        )
+        .await
+        .unwrap();
+    let mut record = raw_get(&store.redis_key(&other)).unwrap();
+    let last = record.len() - 1;
+    record[last] ^= 1;
+    raw_set(&store.redis_key(&other), &record);
+    let listed = Arc::new(store.clone()).entries().await.unwrap();
+    assert!(listed.is_empty(), "left out of the listing");
+    assert!(!exists(&store.redis_key(&other)), "and deleted");
+    assert_eq!(store.corrupt_records_dropped(), 2);
+}
+
+#[tokio::test]
+async fn with_an_integrity_key_only_its_holders_can_write_entries() {
+    let namespace = unique_namespace("keyed");
+    let key = IntegrityKey::derive(b"the caches' shared secret");
+    let keyed = TestRedis::with(
+        RedisStore::builder(redis_url())
+            .namespace(&namespace)
+            .integrity_key(key.clone()),
+    )
+    .await;
+    let store = &keyed.store;
+    assert!(store.has_integrity_key());
+    assert!(format!("{store:?}").contains("integrity_key: true"));
+    let entry = sample_entry("http://example.com/keyed", &b"genuine"[..]);
+    store.put(k("a"), Arc::new(entry.clone())).await.unwrap();
+    let record = raw_get(&store.redis_key(&k("a"))).unwrap();
+    assert_eq!(record, entry.encode_keyed(&key));
+    assert_eq!(record, store.encode(&entry));
+    assert_ne!(record, entry.encode(), "not the plain digest");
+    assert!(store.get(&k("a")).await.unwrap().is_some());
+
+    // A writer without the key forges a record with a valid plain digest.
+    let mut forged = sample_entry("http://example.com/keyed", &b"injected"[..]);
+    forged.retain_until = None;
+    raw_set(&store.redis_key(&k("a")), &forged.encode());
+    assert!(store.get(&k("a")).await.unwrap().is_none(), "refused");
+    assert!(!exists(&store.redis_key(&k("a"))), "and deleted");
+    assert_eq!(store.corrupt_records_dropped(), 1);
+
+    // Another key, or none, cannot read (or overwrite unnoticed) the keyed store's records.
+    store.put(k("b"), Arc::new(entry.clone())).await.unwrap();
+    let other_key = RedisStore::builder(redis_url())
+        .namespace(&namespace)
+        .integrity_key([9u8; 32])
+        .connect()
+        .await
+        .unwrap();
+    assert!(other_key.get(&k("b")).await.unwrap().is_none());
+    assert_eq!(other_key.corrupt_records_dropped(), 1);
+    store.put(k("c"), Arc::new(entry.clone())).await.unwrap();
+    let unkeyed = RedisStore::builder(redis_url())
+        .namespace(&namespace)
+        .connect()
+        .await
+        .unwrap();
+    assert!(!unkeyed.has_integrity_key());
+    assert!(unkeyed.get(&k("c")).await.unwrap().is_none());
+    assert_eq!(unkeyed.corrupt_records_dropped(), 1);
+    assert_eq!(store.errors() + other_key.errors() + unkeyed.errors(), 0);
 }
 
 /// A port on 127.0.0.1 where nothing listens (just released by the OS).

@@ -76,8 +76,12 @@ pub struct TestRedis {
 impl TestRedis {
     /// Connects (and so fails when Redis is not running).
     pub async fn new(name: &str) -> TestRedis {
-        let store = RedisStore::builder(redis_url())
-            .namespace(unique_namespace(name))
+        Self::with(RedisStore::builder(redis_url()).namespace(unique_namespace(name))).await
+    }
+
+    /// Connects with `builder` (whose namespace should be unique).
+    pub async fn with(builder: cachelayer_redis::RedisStoreBuilder) -> TestRedis {
+        let store = builder
             .connect()
             .await
             .unwrap_or_else(|e| panic!("the tests need Redis at {}: {e}", redis_url()));
@@ -109,6 +113,9 @@ impl Store for TestRedis {
     }
     fn len(&self) -> StoreFuture<u64> {
         self.store.len()
+    }
+    fn corrupt_records_dropped(&self) -> u64 {
+        self.store.corrupt_records_dropped()
     }
 }
 
