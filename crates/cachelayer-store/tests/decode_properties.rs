@@ -1,6 +1,10 @@
 //! Property tests for the stored-entry format (the `entry_decode` fuzz target's invariants, on
-//! every `cargo test`): decoding any bytes returns an entry or an error and never panics, and
-//! every entry reads back as it was written.
+//! every `cargo test`): decoding any bytes returns an entry or an error and never panics, a
+//! damaged record never decodes, and every entry reads back as it was written.
+//!
+//! A record is the version byte, a BLAKE3 digest of the version byte and the payload, and the
+//! payload (see `cachelayer_store::entry`). Random or damaged records stop at the digest check,
+//! so the payload decoder is tested with records [`sealed`] around random or damaged payloads.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use bytes::Bytes;
@@ -122,6 +126,39 @@ fn entry() -> impl Strategy<Value = StoredResponse> {
     )
 }
 
+/// The length of a record's digest, after the version byte.
+const DIGEST_LEN: usize = blake3::OUT_LEN;
+
+/// A record around `payload`, with the digest that lets it reach the payload decoder.
+fn sealed(payload: &[u8]) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[FORMAT_VERSION]);
+    hasher.update(payload);
+    let mut record = vec![FORMAT_VERSION];
+    record.extend_from_slice(hasher.finalize().as_bytes());
+    record.extend_from_slice(payload);
+    record
+}
+
+/// Decodes `record`; an entry it returns must write and read back as itself, and its time
+/// helpers must not panic.
+fn decode_checked(record: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok(entry) = StoredResponse::decode(record) {
+        prop_assert_eq!(
+            StoredResponse::decode(&entry.encode()).unwrap(),
+            entry.clone()
+        );
+        for now in [UNIX_EPOCH, entry.created_at, SystemTime::now()] {
+            let _ = entry.age(now);
+            let _ = entry.time_to_live(now);
+            let _ = entry.is_expired(now);
+            let _ = entry.is_past_retention(now);
+        }
+        let _ = entry.size();
+    }
+    Ok(())
+}
+
 /// A change to a valid record: a byte replaced, inserted or removed, or the record cut short.
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -162,26 +199,41 @@ proptest! {
     fn decoding_arbitrary_bytes_never_panics(
         bytes in proptest::collection::vec(any::<u8>(), 0..256),
     ) {
-        let _ = StoredResponse::decode(&bytes);
-        // The same bytes behind the current version byte, so postcard reads them.
+        decode_checked(&bytes)?;
+        // The same bytes behind the current version byte.
         let mut record = vec![FORMAT_VERSION];
         record.extend_from_slice(&bytes);
-        let _ = StoredResponse::decode(&record);
+        decode_checked(&record)?;
+        // As a payload with the right digest, so that the payload decoder reads them.
+        decode_checked(&sealed(&bytes))?;
     }
 
     #[test]
-    fn decoding_a_damaged_record_never_panics(
+    fn a_damaged_record_is_an_error(
         entry in entry(),
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let mut record = entry.encode();
+        let good = entry.encode();
+        let mut record = good.clone();
         for m in &mutations {
             apply(&mut record, m);
         }
-        if let Ok(decoded) = StoredResponse::decode(&record) {
-            // Whatever reads back is an entry that writes and reads again.
-            prop_assert_eq!(StoredResponse::decode(&decoded.encode()).unwrap(), decoded);
+        if record != good {
+            prop_assert!(StoredResponse::decode(&record).is_err());
         }
+    }
+
+    #[test]
+    fn decoding_a_damaged_payload_never_panics(
+        entry in entry(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let record = entry.encode();
+        let mut payload = record.get(1 + DIGEST_LEN..).unwrap_or_default().to_vec();
+        for m in &mutations {
+            apply(&mut payload, m);
+        }
+        decode_checked(&sealed(&payload))?;
     }
 
     #[test]
@@ -190,4 +242,24 @@ proptest! {
         prop_assert_eq!(record.first(), Some(&FORMAT_VERSION));
         prop_assert_eq!(StoredResponse::decode(&record).unwrap(), entry);
     }
+}
+
+/// Payloads the fuzz target found: a time past what `SystemTime` holds panicked in
+/// `UNIX_EPOCH + Duration` (format version 1); it must be an error.
+#[test]
+fn found_by_fuzzing() {
+    let payload = |request_time: &[u8]| {
+        let mut payload = vec![3, b'G', b'E', b'T', 0, 0, 0xc8, 0x01, 11, 0, 0];
+        payload.extend_from_slice(request_time);
+        // created_at, initial_age, expires, must_revalidate, the two windows, retain_until
+        payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        payload
+    };
+    // The payload is well formed: with a small request time, it reads.
+    assert!(StoredResponse::decode(&sealed(&payload(&[0, 0]))).is_ok());
+    // request_time = (u64::MAX seconds, 0)
+    let far = payload(&[
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
+    ]);
+    assert!(StoredResponse::decode(&sealed(&far)).is_err());
 }
