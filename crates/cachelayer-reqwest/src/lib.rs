@@ -1,4 +1,4 @@
-//! The [cachelayer](cachelayer) HTTP response cache for [reqwest]: a
+//! The [cachelayer] HTTP response cache for [reqwest]: a
 //! [`reqwest_middleware::Middleware`], what requests-cache's `CachedSession` is to Python's
 //! `requests`.
 //!
@@ -242,6 +242,7 @@ pub trait CacheResponseExt {
     fn cache_info(&self) -> Option<&CacheInfo>;
 
     /// The body and headers came from the cache (requests-cache `response.from_cache`).
+    #[allow(clippy::wrong_self_convention)] // requests-cache's name, as `CacheInfo::from_cache`
     fn from_cache(&self) -> bool {
         self.cache_info().is_some_and(|info| info.from_cache)
     }
