@@ -4,6 +4,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -252,6 +253,21 @@ impl Store for MemoryStore {
                     entry.retain_until.is_none() || !entry.is_past_retention(clock.now())
                 }))
         })
+    }
+
+    /// Answers at once: moka's lookup never waits.
+    fn get_now(
+        &self,
+        key: &CacheKey,
+    ) -> Option<Result<Option<Arc<StoredResponse>>, crate::StoreError>> {
+        let lookup = std::pin::pin!(self.cache.get(key));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match lookup.poll(&mut cx) {
+            std::task::Poll::Ready(found) => Some(Ok(found.filter(|entry| {
+                entry.retain_until.is_none() || !entry.is_past_retention(self.clock.now())
+            }))),
+            std::task::Poll::Pending => None,
+        }
     }
 
     /// Stores a [compacted](StoredResponse::compact) copy of `entry` (see [`MemoryStore`]).

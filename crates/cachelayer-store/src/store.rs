@@ -41,6 +41,15 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// The entry stored under `key`, if any.
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>>;
 
+    /// The entry stored under `key` when the store can tell at once, without a future (an
+    /// in-memory store); `None` when it cannot, and the caller awaits [`get`](Self::get)
+    /// instead. A cache hit on a store that answers here costs no allocation and no task
+    /// machinery. Must agree with `get`. Default: `None`.
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<StoredResponse>>, StoreError>> {
+        let _ = key;
+        None
+    }
+
     /// Stores `entry` under `key`, replacing any previous entry.
     fn put(&self, key: CacheKey, entry: Arc<StoredResponse>) -> StoreFuture<()>;
 
@@ -113,6 +122,9 @@ const _: Option<&dyn Store> = None;
 impl<T: Store + ?Sized> Store for Arc<T> {
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         (**self).get(key)
+    }
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<StoredResponse>>, StoreError>> {
+        (**self).get_now(key)
     }
     fn put(&self, key: CacheKey, entry: Arc<StoredResponse>) -> StoreFuture<()> {
         (**self).put(key, entry)

@@ -138,6 +138,14 @@ fn both<T>(
 }
 
 impl Store for TieredStore {
+    /// A hit in the front tier, at once; anything else goes through [`get`](Store::get).
+    fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<StoredResponse>>, StoreError>> {
+        match self.front.get_now(key) {
+            Some(Ok(Some(entry))) => Some(Ok(Some(entry))),
+            _ => None,
+        }
+    }
+
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         let from_front = self.front.get(key);
         let front = self.front.clone();

@@ -13,7 +13,7 @@ use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
 use crate::stage::stale;
-use crate::stage::timeout::{Bounded, bounded};
+use crate::stage::timeout::{self, Bounded, bounded};
 use crate::stage::variant::{Fields, put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
 use bytes::Bytes;
@@ -190,7 +190,7 @@ where
                 }
             }
             Plan::Cache(plan) => State::Lookup {
-                lookup: Bounded::new(env.shared.store.get(&plan.key), env.settings.store_timeout),
+                lookup: timeout::lookup(&*env.shared.store, &plan.key, env.settings.store_timeout),
                 ctx: Some(Box::new(LookupCtx {
                     inner,
                     request,
@@ -247,8 +247,9 @@ where
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
                     tracing::debug!(key = %ctx.plan.key, "coalesced request: looking up again");
-                    let lookup = Bounded::new(
-                        ctx.env.shared.store.get(&ctx.plan.key),
+                    let lookup = timeout::lookup(
+                        &*ctx.env.shared.store,
+                        &ctx.plan.key,
                         ctx.env.settings.store_timeout,
                     );
                     this.state.set(State::Lookup {
@@ -438,7 +439,7 @@ where
                 {
                     tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
                     let lookup =
-                        Bounded::new(env.shared.store.get(&key), env.settings.store_timeout);
+                        timeout::lookup(&*env.shared.store, &key, env.settings.store_timeout);
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {

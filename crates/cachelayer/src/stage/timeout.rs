@@ -11,29 +11,50 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
 
-/// A store future that fails with [`StoreError::timeout`] after `limit`.
+/// A store future that fails with [`StoreError::timeout`] after `limit`; or a store's answer
+/// already known ([`Bounded::ready`]).
 pub(crate) struct Bounded<T> {
-    inner: StoreFuture<T>,
+    inner: Inner<T>,
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+}
+
+enum Inner<T> {
+    Pending(StoreFuture<T>),
+    Ready(Option<Result<T, StoreError>>),
 }
 
 impl<T> Bounded<T> {
     pub(crate) fn new(inner: StoreFuture<T>, limit: Duration) -> Self {
         Bounded {
-            inner,
+            inner: Inner::Pending(inner),
             limit,
+            timer: None,
+        }
+    }
+
+    /// A store's answer given at once (`Store::get_now`): no future, no timer.
+    pub(crate) fn ready(answer: Result<T, StoreError>) -> Self {
+        Bounded {
+            inner: Inner::Ready(Some(answer)),
+            limit: Duration::ZERO,
             timer: None,
         }
     }
 }
 
-impl<T> Future for Bounded<T> {
+impl<T: Unpin> Future for Bounded<T> {
     type Output = Result<T, StoreError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(output) = this.inner.as_mut().poll(cx) {
+        let pending = match &mut this.inner {
+            Inner::Ready(answer) => {
+                return Poll::Ready(answer.take().unwrap_or_else(|| Err(StoreError::timeout())));
+            }
+            Inner::Pending(pending) => pending,
+        };
+        if let Poll::Ready(output) = pending.as_mut().poll(cx) {
             return Poll::Ready(output);
         }
         if this.timer.is_none() && tokio::runtime::Handle::try_current().is_ok() {
@@ -47,8 +68,24 @@ impl<T> Future for Bounded<T> {
 }
 
 /// `inner`, bounded by `limit`, boxed as a store future.
-pub(crate) fn bounded<T: Send + 'static>(inner: StoreFuture<T>, limit: Duration) -> StoreFuture<T> {
+pub(crate) fn bounded<T: Send + Unpin + 'static>(
+    inner: StoreFuture<T>,
+    limit: Duration,
+) -> StoreFuture<T> {
     Box::pin(Bounded::new(inner, limit))
+}
+
+/// The lookup of `key` in `store`: its answer at once when the store can give one, otherwise
+/// its future bounded by `limit`.
+pub(crate) fn lookup(
+    store: &dyn cachelayer_store::Store,
+    key: &cachelayer_policy::CacheKey,
+    limit: Duration,
+) -> Bounded<Option<std::sync::Arc<cachelayer_store::StoredResponse>>> {
+    match store.get_now(key) {
+        Some(answer) => Bounded::ready(answer),
+        None => Bounded::new(store.get(key), limit),
+    }
 }
 
 #[cfg(test)]
