@@ -484,3 +484,70 @@ async fn stale_while_revalidate_with_background_client() {
     }
     assert_eq!(body, "version 2");
 }
+
+/// Fails every request while `failing` is set, as a middleware below the cache.
+struct Outage {
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Outage {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(reqwest_middleware::Error::middleware(
+                std::io::Error::other("origin unreachable"),
+            ));
+        }
+        next.run(request, extensions).await
+    }
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_the_stored_response_when_the_origin_fails() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let status = Arc::new(Mutex::new(200u16));
+    let origin_status = status.clone();
+    let origin = Origin::start(move |_| {
+        reply(
+            *origin_status.lock().unwrap(),
+            &[("cache-control", "max-age=0"), ("etag", "\"e\"")],
+            "kept",
+        )
+    })
+    .await;
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(CacheMiddleware::new(CacheSettings {
+            stale_if_error: true.into(),
+            ..CacheSettings::default()
+        }))
+        .with(Outage {
+            failing: failing.clone(),
+        })
+        .build();
+    let url = origin.url("/flaky");
+    assert_eq!(get(&client, &url).await.1, "kept");
+
+    // A 500 from the origin.
+    *status.lock().unwrap() = 500;
+    let (response, body) = get(&client, &url).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, "kept");
+    assert_eq!(info(&response).outcome, CacheOutcome::StaleIfError);
+
+    // An error of the middleware below the cache is an origin failure too.
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (response, body) = get(&client, &url).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, "kept");
+    assert_eq!(info(&response).outcome, CacheOutcome::StaleIfError);
+
+    // Without a stored response, the error reaches the caller unchanged.
+    let error = client.get(origin.url("/never")).send().await.unwrap_err();
+    assert!(matches!(error, reqwest_middleware::Error::Middleware(_)));
+    assert!(error.to_string().contains("origin unreachable"), "{error}");
+}
