@@ -1084,15 +1084,28 @@ fn serve_stored<RB>(
     info.created_at = Some(entry.created_at);
     info.expires = entry.expires;
     info.is_expired = entry.is_expired(now);
-    let not_modified = validators::evaluate(request_headers, entry.status, &entry.headers)
-        == ConditionalOutcome::NotModified;
+    // One pass over the (few) request fields instead of a hashed lookup per field.
+    let (conditional, ranged) =
+        request_headers
+            .keys()
+            .fold((false, false), |(conditional, ranged), name| {
+                (
+                    conditional
+                        || name == http::header::IF_NONE_MATCH
+                        || name == http::header::IF_MODIFIED_SINCE,
+                    ranged || name == http::header::RANGE,
+                )
+            });
+    let not_modified = conditional
+        && validators::evaluate(request_headers, entry.status, &entry.headers)
+            == ConditionalOutcome::NotModified;
     let mut response = if not_modified {
         let mut response = Response::new(CacheBody::stored(Bytes::new()));
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         *response.headers_mut() = validators::not_modified_response_headers(&entry.headers);
         response
     } else {
-        let range = if method == Method::GET && request_headers.contains_key(http::header::RANGE) {
+        let range = if method == Method::GET && ranged {
             range::answer(request_headers, entry)
         } else {
             RangeAnswer::Full

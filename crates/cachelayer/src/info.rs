@@ -213,10 +213,27 @@ fn push_int(out: &mut String, mut n: u64) {
     out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
-/// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31.
+/// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31. Ages below
+/// [`STATIC_AGES`] are static values: no allocation, and clones that touch no shared counter.
 pub(crate) fn age_header(age: Duration) -> HeaderValue {
-    HeaderValue::from(
-        age.as_secs()
-            .min(cachelayer_policy::directives::MAX_DELTA_SECONDS),
-    )
+    let secs = age
+        .as_secs()
+        .min(cachelayer_policy::directives::MAX_DELTA_SECONDS);
+    usize::try_from(secs)
+        .ok()
+        .and_then(|secs| static_ages().get(secs))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(secs))
+}
+
+/// How many `Age` values are kept ready (an hour).
+const STATIC_AGES: usize = 3600;
+
+fn static_ages() -> &'static [HeaderValue] {
+    static AGES: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    AGES.get_or_init(|| {
+        (0..STATIC_AGES)
+            .map(|secs| HeaderValue::from_static(Box::leak(secs.to_string().into_boxed_str())))
+            .collect()
+    })
 }
