@@ -32,8 +32,9 @@ pub struct EntryInfo {
     pub created_at: SystemTime,
     /// When the response becomes stale; `None`: never (requests-cache `expires`).
     pub expires: Option<SystemTime>,
-    /// The estimated size of the entry in bytes: body, header fields, URL and a fixed overhead
-    /// ([`StoredResponse::size`], the weight memory stores bound their capacity by).
+    /// The memory the entry holds once compacted, in bytes: body, header fields, URL and their
+    /// overheads ([`StoredResponse::size`]; a memory store weighs it with its own bookkeeping
+    /// and the key on top, see [`MemoryStore`](crate::MemoryStore)).
     pub size: usize,
 }
 
