@@ -1,6 +1,8 @@
 //! HTTP-dates and the arithmetic on them: arbitrary `Date`, `Expires`, `Last-Modified`, `Age`
-//! and `If-Modified-Since` values through the policy crate's date parsing (`httpdate`), its
-//! freshness, age and conditional-request functions. Never panics.
+//! and `If-Modified-Since` values through the policy crate's date parsing
+//! (`freshness::parse_http_date_leniently`, on `httpdate`), its freshness, age and
+//! conditional-request functions. Never panics; the lenient parser reads every date `httpdate`
+//! reads, as `httpdate` does, and reads back what it parsed once formatted.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -40,8 +42,19 @@ fn time(secs: u64) -> SystemTime {
 }
 
 fuzz_target!(|input: Input<'_>| {
-    let _ = httpdate::parse_http_date(input.text);
-    let _ = httpdate::parse_http_date(input.text.trim());
+    let lenient = freshness::parse_http_date_leniently(input.text);
+    if let Ok(strict) = httpdate::parse_http_date(input.text.trim()) {
+        assert_eq!(lenient, Some(strict), "{:?}", input.text);
+    }
+    if let Some(time) = lenient {
+        let formatted = httpdate::fmt_http_date(time);
+        assert_eq!(
+            freshness::parse_http_date_leniently(&formatted),
+            Some(time),
+            "{:?} read as {formatted:?}",
+            input.text
+        );
+    }
 
     let mut headers = HeaderMap::new();
     for (selector, value) in &input.fields {
