@@ -126,11 +126,20 @@ impl CacheKey {
 }
 
 fn hex_digest(d: &[u8; 16]) -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// The two lowercase hex digits of every byte value.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [HEX[i >> 4], HEX[i & 0x0f]];
+            i += 1;
+        }
+        pairs
+    };
     let mut buf = [0u8; 32];
     for (pair, b) in buf.chunks_exact_mut(2).zip(d) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
     }
     buf
 }
