@@ -31,7 +31,9 @@
 //!
 //! - Every response has a [`CacheInfo`] in its [`extensions`](reqwest::Response::extensions)
 //!   (requests-cache's `from_cache`, `created_at`, `expires`, `is_expired`, `cache_key`,
-//!   `revalidated`; [`CacheResponseExt`] reads it) and a `Cache-Status` header.
+//!   `revalidated`; [`CacheResponseExt`] reads it) and a `Cache-Status` header. Its
+//!   [`url`](reqwest::Response::url) is the URL it came from after redirects when it comes from
+//!   the origin, and the request's URL when it comes from the cache.
 //! - Per-request options ([`CacheOptions`]: `force_refresh`, `refresh`, `expire_after`,
 //!   `only_if_cached`, ...) go in the request's middleware extensions:
 //!
@@ -48,6 +50,12 @@
 //! # }
 //! ```
 //!
+//! - A method with a body that [`allowable_methods`](CacheSettings::allowable_methods) caches
+//!   (`POST`, as requests-cache does) is keyed by its body, normalized by its `Content-Type` as
+//!   [`KeyRequestBodyLayer`](cachelayer::KeyRequestBodyLayer) does for tower (JSON member order,
+//!   form parameter order, credentials left out); a streamed body cannot be keyed, and such a
+//!   request bypasses the cache.
+//!
 //! Where to put it: middleware added after the cache (retries, authentication, tracing) runs
 //! only for requests that reach the origin, and its errors are origin errors for
 //! `stale_if_error`; middleware added before it sees every request, hits included.
@@ -56,8 +64,10 @@
 //!
 //! This crate turns on no reqwest feature, TLS included: the features an application enables on
 //! its own `reqwest` dependency (`rustls`, `native-tls`, `http2`, `gzip`, ...) apply to the client
-//! it gives to [`reqwest_middleware::ClientBuilder`]. Decompression (`gzip`, `brotli`, ...) runs
-//! below the middleware, so the cache stores decompressed bodies, as the client returns them.
+//! it gives to [`reqwest_middleware::ClientBuilder`]. Redirects and decompression (`gzip`,
+//! `brotli`, ...) happen inside the client, below every middleware: the cache stores the final
+//! response of a redirected request under the request's key, with the body as the client
+//! returns it.
 //!
 //! # Stale-while-revalidate
 //!
@@ -75,10 +85,13 @@
 //! and tower alike: requests-cache's settings and inspection, request coalescing, stale-if-error,
 //! and SQLite and Redis stores that tower services can share.
 
+use cachelayer::DEFAULT_KEY_BODY_LIMIT;
+use cachelayer::policy::key::normalize_body;
 use cachelayer::{
     Cache, CacheBody, CacheInfo, CacheLayer, CacheOptions, CacheSettings, KeyBody, Store,
 };
-use http::Extensions;
+use http::header::CONTENT_TYPE;
+use http::{Extensions, Method};
 use reqwest::{ResponseBuilderExt, Url};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 use std::fmt;
@@ -178,6 +191,46 @@ impl CacheMiddleware {
     }
 }
 
+impl CacheMiddleware {
+    /// Puts the body of a request whose method has a body (`POST`, ...) and is cached
+    /// (`allowable_methods`) in its key, as [`KeyRequestBodyLayer`](cachelayer::KeyRequestBodyLayer)
+    /// does for tower: normalized by its `Content-Type`, without the ignored parameters (all of
+    /// it in a shared cache). A streamed body, or one over
+    /// [`DEFAULT_KEY_BODY_LIMIT`](cachelayer::DEFAULT_KEY_BODY_LIMIT), cannot be keyed: the
+    /// request bypasses the cache.
+    fn key_body(&self, request: &mut http::Request<reqwest::Body>) {
+        let method = request.method();
+        if method == Method::GET
+            || method == Method::HEAD
+            || request.extensions().get::<KeyBody>().is_some()
+        {
+            return;
+        }
+        let settings = self.layer.settings();
+        if settings.disabled || !settings.allowable_methods.contains(method) {
+            return;
+        }
+        match request.body().as_bytes() {
+            Some(body) if body.len() <= DEFAULT_KEY_BODY_LIMIT => {
+                let ignored: &[String] = if settings.shared {
+                    &[]
+                } else {
+                    &settings.ignored_parameters
+                };
+                let content_type = request.headers().get(CONTENT_TYPE);
+                let key = normalize_body(content_type, body, ignored).into_owned();
+                request.extensions_mut().insert(KeyBody(key.into()));
+            }
+            _ => {
+                let options = request
+                    .extensions_mut()
+                    .get_or_insert_with(CacheOptions::default);
+                options.disabled = true;
+            }
+        }
+    }
+}
+
 impl From<CacheLayer> for CacheMiddleware {
     fn from(layer: CacheLayer) -> Self {
         Self::from_layer(layer)
@@ -204,6 +257,7 @@ impl Middleware for CacheMiddleware {
         let request_url = request.url().clone();
         let mut request = http::Request::<reqwest::Body>::try_from(request)?;
         copy_cache_extensions(extensions, request.extensions_mut());
+        self.key_body(&mut request);
 
         // The cache's inner service hands each request it forwards back to this call, which
         // sends it on with `next` (borrowed for this call only) and answers with the response.

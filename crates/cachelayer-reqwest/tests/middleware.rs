@@ -551,3 +551,44 @@ async fn stale_if_error_serves_the_stored_response_when_the_origin_fails() {
     assert!(matches!(error, reqwest_middleware::Error::Middleware(_)));
     assert!(error.to_string().contains("origin unreachable"), "{error}");
 }
+
+#[tokio::test]
+async fn post_is_cached_by_its_normalized_body_when_allowed() {
+    let origin = Origin::start(|seen| {
+        reply(
+            200,
+            &[("cache-control", "max-age=60")],
+            format!("results for {}", String::from_utf8_lossy(&seen.body)),
+        )
+    })
+    .await;
+    let client = client(CacheMiddleware::new(CacheSettings {
+        allowable_methods: vec![Method::GET, Method::HEAD, Method::POST],
+        ..CacheSettings::default()
+    }));
+    let url = origin.url("/search");
+    let post = |body: &'static str| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+
+    let (first, body) = send(post(r#"{"q":"rust","page":1}"#)).await;
+    assert!(!first.from_cache());
+    assert_eq!(body, r#"results for {"q":"rust","page":1}"#);
+    // Member order, whitespace and credentials do not matter; the origin got the body unchanged.
+    let (same, body) = send(post(r#"{ "page": 1, "api_key": "secret", "q": "rust" }"#)).await;
+    assert!(same.from_cache(), "{:?}", info(&same));
+    assert_eq!(body, r#"results for {"q":"rust","page":1}"#);
+    let (other, _) = send(post(r#"{"q":"rust","page":2}"#)).await;
+    assert!(!other.from_cache());
+    assert_eq!(origin.hits("/search"), 2);
+
+    // A streamed body cannot be keyed: the request bypasses the cache.
+    let stream = reqwest::Body::wrap(Full::new(Bytes::from(r#"{"q":"rust","page":1}"#)));
+    let (streamed, _) = send(client.post(&url).body(stream)).await;
+    assert_eq!(info(&streamed).outcome, CacheOutcome::Bypass);
+    assert_eq!(info(&streamed).detail, Some("disabled"));
+    assert_eq!(origin.hits("/search"), 3);
+}
