@@ -31,8 +31,8 @@ struct Seen {
 
 type Handler = Arc<dyn Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync>;
 
-/// A hyper HTTP/1.1 server on 127.0.0.1 that answers every request with `handler` and records
-/// what it received; stopped when dropped.
+/// A hyper HTTP/1.1 server on 127.0.0.1 that answers every request with `handler` (paths under
+/// `/slow` after 200 ms) and records what it received; stopped when dropped.
 struct Origin {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -68,6 +68,9 @@ impl Origin {
                                 headers: parts.headers,
                                 body,
                             };
+                            if request.path.starts_with("/slow") {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
                             let response = handler(&request);
                             seen.lock().unwrap().push(request);
                             Ok::<_, Infallible>(response)
@@ -591,4 +594,24 @@ async fn post_is_cached_by_its_normalized_body_when_allowed() {
     assert_eq!(info(&streamed).outcome, CacheOutcome::Bypass);
     assert_eq!(info(&streamed).detail, Some("disabled"));
     assert_eq!(origin.hits("/search"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_send_one_request_to_the_origin() {
+    let origin = Origin::start(|_| reply(200, &[("cache-control", "max-age=60")], "once")).await;
+    let client = client(CacheMiddleware::new(CacheSettings::default()));
+    let url = origin.url("/slow/popular");
+    let requests = (0..4).map(|_| {
+        let client = client.clone();
+        let url = url.clone();
+        tokio::spawn(async move { get(&client, &url).await })
+    });
+    let mut from_cache = 0;
+    for request in requests.collect::<Vec<_>>() {
+        let (response, body) = request.await.unwrap();
+        assert_eq!(body, "once");
+        from_cache += usize::from(response.from_cache());
+    }
+    assert_eq!(origin.hits("/slow/popular"), 1);
+    assert_eq!(from_cache, 3);
 }
