@@ -168,7 +168,8 @@ impl CacheMiddleware {
         self
     }
 
-    /// The layer: the same cache for tower services (`ServiceBuilder::layer(middleware.layer().clone())`).
+    /// The layer: the same cache for tower services
+    /// (`ServiceBuilder::new().layer(middleware.layer().clone())`).
     pub fn layer(&self) -> &CacheLayer {
         &self.layer
     }
@@ -194,8 +195,9 @@ impl CacheMiddleware {
 impl CacheMiddleware {
     /// Puts the body of a request whose method has a body (`POST`, ...) and is cached
     /// (`allowable_methods`) in its key, as [`KeyRequestBodyLayer`](cachelayer::KeyRequestBodyLayer)
-    /// does for tower: normalized by its `Content-Type`, without the ignored parameters (all of
-    /// it in a shared cache). A streamed body, or one over
+    /// does for tower: normalized by its `Content-Type`, without the ignored parameters (a shared
+    /// cache keeps them in the key, as `KeyRequestBodyLayer::for_settings`). A streamed body, or
+    /// one over
     /// [`DEFAULT_KEY_BODY_LIMIT`](cachelayer::DEFAULT_KEY_BODY_LIMIT), cannot be keyed: the
     /// request bypasses the cache.
     fn key_body(&self, request: &mut http::Request<reqwest::Body>) {
