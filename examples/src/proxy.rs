@@ -827,6 +827,98 @@ pub fn error_chain(error: &(dyn Error + 'static)) -> String {
     text
 }
 
+/// A connection that fails with `TimedOut` once no byte has been read or written for
+/// [`ProxyConfig::idle_timeout`].
+struct IdleTimeout<I> {
+    inner: I,
+    /// Fires at the earliest moment the connection may have been idle for `timeout`; re-armed
+    /// lazily from `last_progress`, so that progress costs a clock read, not a timer update.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    last_progress: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl<I: Unpin> IdleTimeout<I> {
+    fn new(inner: I, timeout: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            last_progress: tokio::time::Instant::now(),
+            timeout,
+        }
+    }
+
+    /// Notes progress; with none, fails once the connection has been idle for the timeout.
+    fn check<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match poll(Pin::new(&mut self.inner), cx) {
+            Poll::Ready(result) => {
+                self.last_progress = tokio::time::Instant::now();
+                Poll::Ready(result)
+            }
+            Poll::Pending => loop {
+                match self.deadline.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let idle_until = self.last_progress + self.timeout;
+                        if idle_until <= tokio::time::Instant::now() {
+                            return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+                        }
+                        // There was progress since the deadline was set: wait for the rest.
+                        self.deadline.as_mut().reset(idle_until);
+                    }
+                }
+            },
+        }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_read(cx, buf))
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut()
+            .check(cx, |inner, cx| inner.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -927,97 +1019,5 @@ mod tests {
         ] {
             assert!(host(bad).is_err(), "{bad:?} was accepted");
         }
-    }
-}
-
-/// A connection that fails with `TimedOut` once no byte has been read or written for
-/// [`ProxyConfig::idle_timeout`].
-struct IdleTimeout<I> {
-    inner: I,
-    /// Fires at the earliest moment the connection may have been idle for `timeout`; re-armed
-    /// lazily from `last_progress`, so that progress costs a clock read, not a timer update.
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    last_progress: tokio::time::Instant,
-    timeout: Duration,
-}
-
-impl<I: Unpin> IdleTimeout<I> {
-    fn new(inner: I, timeout: Duration) -> Self {
-        IdleTimeout {
-            inner,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-            last_progress: tokio::time::Instant::now(),
-            timeout,
-        }
-    }
-
-    /// Notes progress; with none, fails once the connection has been idle for the timeout.
-    fn check<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
-    ) -> Poll<std::io::Result<T>> {
-        match poll(Pin::new(&mut self.inner), cx) {
-            Poll::Ready(result) => {
-                self.last_progress = tokio::time::Instant::now();
-                Poll::Ready(result)
-            }
-            Poll::Pending => loop {
-                match self.deadline.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => {
-                        let idle_until = self.last_progress + self.timeout;
-                        if idle_until <= tokio::time::Instant::now() {
-                            return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
-                        }
-                        // There was progress since the deadline was set: wait for the rest.
-                        self.deadline.as_mut().reset(idle_until);
-                    }
-                }
-            },
-        }
-    }
-}
-
-impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for IdleTimeout<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.get_mut()
-            .check(cx, |inner, cx| inner.poll_read(cx, buf))
-    }
-}
-
-impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get_mut()
-            .check(cx, |inner, cx| inner.poll_write(cx, buf))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get_mut()
-            .check(cx, |inner, cx| inner.poll_write_vectored(cx, bufs))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
