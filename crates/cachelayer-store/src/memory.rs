@@ -59,7 +59,9 @@ pub const MEMORY_ENTRY_OVERHEAD: usize = 480;
 /// Cloning is cheap and clones share the same entries.
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<CacheKey, Arc<StoredResponse>>,
+    /// Keys are digests of the request (uniform, not chosen by clients): a fast seeded hash
+    /// (foldhash) instead of SipHash.
+    cache: Cache<CacheKey, Arc<StoredResponse>, foldhash::fast::RandomState>,
     clock: Arc<dyn Clock>,
     max_capacity: u64,
     last_compacted: Arc<Mutex<Option<LastCompacted>>>,
@@ -166,7 +168,7 @@ impl MemoryStoreBuilder {
             .expire_after(RetainUntil {
                 clock: self.clock.clone(),
             })
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         MemoryStore {
             cache,
             clock: self.clock,
