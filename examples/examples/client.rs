@@ -20,6 +20,7 @@
 use bytes::Bytes;
 use cachelayer::{CacheInfo, CacheLayer, CacheSettings, ExpireAfter};
 use clap::Parser;
+use examples::proxy::error_chain;
 use http::header::AGE;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Empty};
@@ -115,16 +116,4 @@ async fn run() -> Result<(), BoxError> {
 /// What the cache did, in a word or two.
 fn outcome_label(info: &CacheInfo) -> String {
     info.outcome.as_str().to_uppercase().replace('-', " ")
-}
-
-/// An error and its sources on one line: `client error (Connect): tcp connect error: ...`.
-fn error_chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -26,6 +26,7 @@
 
 use bytes::Bytes;
 use cachelayer::{CacheInfo, CacheLayer, CacheOutcome, CacheSettings};
+use examples::proxy::error_chain;
 use http::header::{
     ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     LAST_MODIFIED, VARY,
@@ -415,16 +416,4 @@ fn not_modified_since(headers: &http::HeaderMap, last_modified: &str) -> bool {
         (Some(since), Some(modified)) => since >= modified,
         _ => false,
     }
-}
-
-/// An error and its sources on one line: `client error (Connect): tcp connect error: ...`.
-fn error_chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
