@@ -155,6 +155,8 @@ struct Inner {
     pool_size: usize,
     /// What [`SqliteStoreBuilder::open_or_recover`] set aside, if anything.
     recovery: Option<Recovery>,
+    /// Corrupt records (failed integrity check) found by `get` and deleted.
+    corrupt_dropped: std::sync::atomic::AtomicU64,
 }
 
 /// Builds a [`SqliteStore`]: see [`SqliteStore::builder`].
@@ -384,6 +386,7 @@ impl SqliteStoreBuilder {
             permits: Arc::new(Semaphore::new(self.pool_size)),
             pool_size: self.pool_size,
             recovery: None,
+            corrupt_dropped: std::sync::atomic::AtomicU64::new(0),
         };
         // At most three rounds: a file set aside, then maybe one another process put there
         // meanwhile; a third damaged file in a row is an error.
@@ -1221,7 +1224,7 @@ fn get_blocking(
             let record = row.get_ref(2)?.as_blob()?;
             let found = match StoredResponse::decode(record) {
                 Ok(entry) => Found::Entry(Arc::new(entry)),
-                Err(error) => Found::Unreadable(record.to_vec(), error.to_string()),
+                Err(error) => Found::Unreadable(record.to_vec(), error),
             };
             Ok((found, accessed_at))
         })
@@ -1242,12 +1245,17 @@ fn get_blocking(
         }
         Found::Unreadable(record, error) => {
             tracing::warn!(key, %error, "deleting an unreadable cache record");
-            delete_quietly(
+            let deleted = delete_quietly(
                 conn,
                 inner,
                 "DELETE FROM responses WHERE key = ?1 AND record = ?2",
                 params![key, record],
             );
+            if deleted > 0 && error.is_corrupt() {
+                inner
+                    .corrupt_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(None);
         }
     };
@@ -1276,24 +1284,31 @@ enum Found {
     Entry(Arc<StoredResponse>),
     PastRetention,
     /// The record's bytes, and why they could not be decoded.
-    Unreadable(Vec<u8>, String),
+    Unreadable(Vec<u8>, cachelayer_store::DecodeError),
 }
 
 /// Runs a cleanup `DELETE` from a read, without waiting for the write lock (a read must not
 /// wait for writers; the row is deleted by a later read, a write's eviction or
-/// housekeeping): a failure is logged, not returned.
-fn delete_quietly(conn: &mut Connection, inner: &Inner, sql: &str, params: impl rusqlite::Params) {
+/// housekeeping): a failure is logged, not returned. The rows deleted (0 on failure).
+fn delete_quietly(
+    conn: &mut Connection,
+    inner: &Inner,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> usize {
     let result = conn.busy_timeout(Duration::ZERO).and_then(|()| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.prepare_cached(sql)?.execute(params)?;
-        tx.commit()
+        let deleted = tx.prepare_cached(sql)?.execute(params)?;
+        tx.commit()?;
+        Ok(deleted)
     });
-    if let Err(error) = result {
-        tracing::debug!(%error, "could not delete a cache record from a read");
-    }
     if let Err(error) = conn.busy_timeout(inner.busy_timeout) {
         tracing::debug!(%error, "could not restore the busy timeout");
     }
+    result.unwrap_or_else(|error| {
+        tracing::debug!(%error, "could not delete a cache record from a read");
+        0
+    })
 }
 
 fn put_blocking(
@@ -1384,6 +1399,14 @@ fn evict(tx: &rusqlite::Transaction<'_>, max: u64, now_ms: i64) -> rusqlite::Res
 }
 
 impl Store for SqliteStore {
+    /// Records that failed their integrity check, found by `get` and deleted, by this store and
+    /// its clones since it was opened.
+    fn corrupt_records_dropped(&self) -> u64 {
+        self.inner
+            .corrupt_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         let store = self.clone();
         let key = key.to_string();

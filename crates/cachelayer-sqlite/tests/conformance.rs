@@ -17,6 +17,9 @@ impl Store for TempSqlite {
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         self.store.get(key)
     }
+    fn corrupt_records_dropped(&self) -> u64 {
+        self.store.corrupt_records_dropped()
+    }
     fn put(&self, key: CacheKey, entry: Arc<StoredResponse>) -> StoreFuture<()> {
         self.store.put(key, entry)
     }
@@ -53,7 +56,7 @@ async fn write_raw(store: &TempSqlite, key: CacheKey, record: Vec<u8>) {
     .expect("write a raw record");
 }
 
-cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw);
+cachelayer_store::store_conformance_tests!(make_store, corrupt = write_raw, counted);
 
 mod memory_over_sqlite {
     use super::*;
