@@ -601,25 +601,9 @@ fn normalize_host(value: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
     })
 }
 
-/// A byte of a reg-name (RFC 3986 §3.2.2: unreserved and sub-delims), except `,` and `%`.
+/// A byte of a reg-name (RFC 3986 §3.2.2), except `,` and `%`.
 fn is_reg_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b';'
-                | b'='
-        )
+    b != b',' && b != b'%' && cachelayer::policy::key::is_reg_name_byte(b)
 }
 
 /// The URI the cache sees: `http://{host}{path?query}`.

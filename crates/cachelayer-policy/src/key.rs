@@ -328,28 +328,32 @@ fn valid_host_value(value: &[u8]) -> bool {
             None => (value, &b""[..]),
         }
     };
-    let host_ok = host.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            )
-    });
+    let host_ok = host.iter().copied().all(is_reg_name_byte);
     host_ok && port.len() <= 5 && port.iter().all(u8::is_ascii_digit)
+}
+
+/// Whether `b` may stand in a registered name (RFC 3986 §3.2.2): an unreserved character, a
+/// sub-delimiter, or the `%` of a percent-encoding.
+pub fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
 }
 
 fn push_normalized_url(

@@ -255,38 +255,8 @@ impl StoredResponse {
     /// not (a decoded entry holds no slices).
     #[must_use]
     pub fn compact(self) -> StoredResponse {
-        let StoredResponse {
-            request,
-            status,
-            version,
-            headers,
-            body,
-            request_time,
-            created_at,
-            initial_age,
-            expires,
-            stale,
-            retain_until,
-        } = self;
-        let mut url = request.url;
-        url.shrink_to_fit();
-        StoredResponse {
-            request: StoredRequest {
-                method: request.method,
-                url,
-                headers: compact_headers(&request.headers),
-            },
-            status,
-            version,
-            headers: compact_headers(&headers),
-            body: compact_body(body),
-            request_time,
-            created_at,
-            initial_age,
-            expires,
-            stale,
-            retain_until,
-        }
+        // Every part is copied anyway: owning the entry saves nothing.
+        self.compact_copy()
     }
 
     /// [`compact`](Self::compact) without owning the entry: a compact copy, for an entry that is
