@@ -42,6 +42,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// `"30days"`), a bare number of seconds (`"360"`), or an RFC 3339 date-time
 /// (`"2030-01-01T00:00:00Z"`). serde also accepts an integer number of seconds (`-1` = never,
 /// `0` = immediately).
+///
+/// In code, from a [`Duration`] or a `u64` number of seconds (zero is
+/// [`Immediately`](Self::Immediately)), or a [`SystemTime`] ([`At`](Self::At)); the setters
+/// that take an expiration (`CacheSettings::expire_after`, `CacheOptions::expire_after`) take
+/// any of these:
+///
+/// ```
+/// use cachelayer_policy::ExpireAfter;
+/// use std::time::{Duration, SystemTime};
+///
+/// assert_eq!(ExpireAfter::from(Duration::from_secs(90)), ExpireAfter::After(Duration::from_secs(90)));
+/// assert_eq!(ExpireAfter::from(90u64), ExpireAfter::After(Duration::from_secs(90)));
+/// assert_eq!(ExpireAfter::from(Duration::ZERO), ExpireAfter::Immediately);
+/// assert_eq!(ExpireAfter::from(0u64), ExpireAfter::Immediately);
+/// let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(43_200);
+/// assert_eq!(ExpireAfter::from(noon), ExpireAfter::At(noon));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpireAfter {
     /// Store indefinitely (requests-cache `NEVER_EXPIRE`).
@@ -125,6 +142,69 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseDurationError> {
         )));
     }
     humantime::parse_duration(trimmed).map_err(|_| error(None))
+}
+
+/// Serde for a [`Duration`] in the one duration grammar ([`parse_duration`]), for
+/// `#[serde(with = "cachelayer_policy::expiration::serde_duration")]`: reads an integer number
+/// of seconds (`360`) or duration text (`"360"`, `"90s"`, `"1h 30m"`); writes humantime text
+/// (`"1h 30m"`), which it reads back.
+///
+/// (`humantime-serde` reads text only, and reads `"5M"` as five months: not this grammar.)
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config {
+///     #[serde(with = "cachelayer_policy::expiration::serde_duration")]
+///     timeout: Duration,
+/// }
+/// let config: Config = serde_json::from_str(r#"{ "timeout": 90 }"#).unwrap();
+/// assert_eq!(config.timeout, Duration::from_secs(90));
+/// let config: Config = serde_json::from_str(r#"{ "timeout": "1m 30s" }"#).unwrap();
+/// assert_eq!(config.timeout, Duration::from_secs(90));
+/// assert!(serde_json::from_str::<Config>(r#"{ "timeout": "5M" }"#).is_err());
+/// ```
+pub mod serde_duration {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Writes humantime text (`"1h 30m"`).
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    /// Reads a whole number of seconds, or duration text
+    /// ([`parse_duration`](super::parse_duration)).
+    ///
+    /// # Errors
+    /// A negative number, or text outside the grammar: the message lists the accepted forms.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        d.deserialize_any(Visitor)
+    }
+
+    struct Visitor;
+
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", super::DURATION_FORMS)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+            Ok(Duration::from_secs(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+            u64::try_from(v)
+                .map(Duration::from_secs)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+            super::parse_duration(v).map_err(E::custom)
+        }
+    }
 }
 
 /// The error of parsing an [`ExpireAfter`] from text.

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 /// marked `public`) is fresh for `fraction` of the time since it was last modified (measured from
 /// its `Date`, or from when it was received), at most `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HeuristicFreshness {
     /// Whether heuristic freshness is used at all. Default: `true`.
     pub enabled: bool,
@@ -38,7 +38,7 @@ pub struct HeuristicFreshness {
     /// suggests). Values outside 0.0..=1.0 are clamped.
     pub fraction: f64,
     /// The longest heuristic lifetime. Default: 24 hours.
-    #[serde(with = "humantime_duration")]
+    #[serde(with = "crate::expiration::serde_duration")]
     pub max: Duration,
 }
 
@@ -331,20 +331,6 @@ fn age_header(headers: &HeaderMap) -> Duration {
             )
         })
         .unwrap_or(Duration::ZERO)
-}
-
-pub(crate) mod humantime_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]
