@@ -41,7 +41,7 @@ pub use expiration::{ExpirationSource, ExpireAfter, ResolvedExpiration, Resolved
 pub use freshness::HeuristicFreshness;
 pub use key::{CacheKey, KeyOptions, MatchHeaders};
 pub use storable::NotStorable;
-pub use validators::{ConditionalOutcome, EntityTag};
+pub use validators::{ConditionalOutcome, EntityTag, EntityTagList, Precondition};
 
 use serde::{Deserialize, Serialize};
 

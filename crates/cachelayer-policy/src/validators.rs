@@ -21,7 +21,6 @@
 //! );
 //! ```
 
-use crate::directives::split_outside_quotes;
 use crate::freshness::{date_header, http_date};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::time::SystemTime;
@@ -31,42 +30,67 @@ use std::time::SystemTime;
 pub struct EntityTag {
     /// `true` for a weak tag (`W/` prefix).
     pub weak: bool,
-    /// The opaque tag, without quotes.
-    pub tag: String,
+    /// The opaque tag, without quotes: the octets between them, compared octet by octet (they
+    /// may include obs-text, 0x80-0xFF, which is not UTF-8).
+    pub tag: Vec<u8>,
+}
+
+/// `etagc` (RFC 9110 §8.8.3): `!`, `#`-`~`, or obs-text (0x80-0xFF).
+fn is_etagc(b: u8) -> bool {
+    b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80
+}
+
+/// Optional whitespace (RFC 9110 §5.6.3): space or horizontal tab.
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes {
+        if !is_ows(*first) {
+            break;
+        }
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes {
+        if !is_ows(*last) {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
 }
 
 impl EntityTag {
     /// Parses one entity tag; `None` when the value is not a valid entity-tag (unquoted tags, as
-    /// some servers send, are accepted as strong tags).
-    ///
-    /// The weak prefix is accepted in either case (`W/`, `w/`). A quoted tag may not contain
-    /// `"`, whitespace or control characters; an unquoted one may not contain those nor `,`.
+    /// some servers send, are accepted as strong tags). Same as [`EntityTag::parse_bytes`].
     pub fn parse(value: &str) -> Option<EntityTag> {
-        let value = value.trim();
-        let (weak, rest) = match value
-            .strip_prefix("W/")
-            .or_else(|| value.strip_prefix("w/"))
-        {
-            Some(rest) => (true, rest),
-            None => (false, value),
+        Self::parse_bytes(value.as_bytes())
+    }
+
+    /// Parses one entity tag from a field value's octets (RFC 9110 §8.8.3), surrounding
+    /// whitespace ignored; `None` when it is not one.
+    ///
+    /// A quoted tag holds `etagc` octets only (`!`, `#`-`~`, obs-text 0x80-0xFF): commas and
+    /// `W/` inside the quotes are part of the tag, `""` and `W/""` are valid (empty) tags. Two
+    /// leniencies, each unambiguous: the weak prefix in either case (`W/`, `w/`), and an unquoted
+    /// tag of `etagc` octets other than `,` (as some servers send), read as strong.
+    pub fn parse_bytes(value: &[u8]) -> Option<EntityTag> {
+        let value = trim_ows(value);
+        let (weak, rest) = match value {
+            [b'W' | b'w', b'/', rest @ ..] => (true, rest),
+            _ => (false, value),
         };
-        let valid_char = |c: char| c != '"' && !c.is_whitespace() && !c.is_control();
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let tag = quoted.strip_suffix('"')?;
-            if !tag.chars().all(valid_char) {
-                return None;
-            }
-            return Some(EntityTag {
-                weak,
-                tag: tag.to_string(),
-            });
-        }
-        if rest.is_empty() || !rest.chars().all(|c| valid_char(c) && c != ',') {
-            return None;
-        }
-        Some(EntityTag {
+        let tag = match rest {
+            [b'"', inner @ .., b'"'] => inner,
+            [b'"', ..] => return None,
+            [] => return None,
+            unquoted if unquoted.contains(&b',') => return None,
+            unquoted => unquoted,
+        };
+        tag.iter().all(|&b| is_etagc(b)).then(|| EntityTag {
             weak,
-            tag: rest.to_string(),
+            tag: tag.to_vec(),
         })
     }
 
@@ -81,6 +105,106 @@ impl EntityTag {
     }
 }
 
+/// The value of an `If-Match` or `If-None-Match` field (RFC 9110 §13.1.1, §13.1.2): `*`, or a
+/// list of entity tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityTagList {
+    /// `*`: any current representation.
+    Any,
+    /// One or more entity tags, in the order sent.
+    Tags(Vec<EntityTag>),
+}
+
+impl EntityTagList {
+    /// Parses the field lines of one `If-Match` or `If-None-Match` as one list (RFC 9110
+    /// §5.3, §5.6.1); `None` when the field is absent or malformed.
+    ///
+    /// Empty list elements and whitespace around commas are ignored (§5.6.1.2); a comma inside
+    /// quotes is part of a tag; the weak prefix is read in either case. Malformed: a member that
+    /// is not a quoted tag or `*` (the unquoted tags [`EntityTag::parse`] reads in an `ETag` are
+    /// not accepted in a list, where they cannot be told from garbage), an unterminated quote, anything but whitespace or a
+    /// comma after a closing quote, an octet a tag may not hold (control characters, whitespace
+    /// inside an unquoted tag), a list without a member, or `*` together with other members
+    /// (§13.1.1 calls that syntactically invalid). A caller fails closed on `None`: a malformed
+    /// `If-None-Match` never yields a 304, a malformed `If-Match` never lets a stored response
+    /// stand in for the origin's answer.
+    pub fn parse<'a>(lines: impl IntoIterator<Item = &'a HeaderValue>) -> Option<EntityTagList> {
+        let mut any = false;
+        let mut tags = Vec::new();
+        for line in lines {
+            let mut rest = line.as_bytes();
+            loop {
+                rest = trim_leading_ows_and_commas(rest);
+                if rest.is_empty() {
+                    break;
+                }
+                let (member, after) = split_member(rest)?;
+                match member {
+                    b"*" => any = true,
+                    [.., b'"'] => tags.push(EntityTag::parse_bytes(member)?),
+                    _ => return None,
+                }
+                let after = trim_ows(after);
+                match after {
+                    [] => break,
+                    [b',', more @ ..] => rest = more,
+                    _ => return None,
+                }
+            }
+        }
+        match (any, tags.is_empty()) {
+            (true, true) => Some(EntityTagList::Any),
+            (false, false) => Some(EntityTagList::Tags(tags)),
+            _ => None,
+        }
+    }
+
+    /// Whether `etag` matches by `compare` (`*` matches any tag).
+    fn matches(
+        &self,
+        etag: Option<&EntityTag>,
+        compare: fn(&EntityTag, &EntityTag) -> bool,
+    ) -> bool {
+        match self {
+            EntityTagList::Any => true,
+            EntityTagList::Tags(tags) => {
+                etag.is_some_and(|etag| tags.iter().any(|tag| compare(tag, etag)))
+            }
+        }
+    }
+}
+
+fn trim_leading_ows_and_commas(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes {
+        if !is_ows(*first) && *first != b',' {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
+}
+
+/// One list member at the start of `bytes` (which starts with neither whitespace nor a comma)
+/// and what follows it; `None` for an unterminated quote.
+fn split_member(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let quote_at = match bytes {
+        [b'W' | b'w', b'/', b'"', ..] => Some(2),
+        [b'"', ..] => Some(0),
+        _ => None,
+    };
+    let end = match quote_at {
+        Some(open) => {
+            let close = bytes[open + 1..].iter().position(|&b| b == b'"')?;
+            open + 1 + close + 1
+        }
+        None => bytes
+            .iter()
+            .position(|&b| b == b',' || is_ows(b))
+            .unwrap_or(bytes.len()),
+    };
+    Some(bytes.split_at(end))
+}
+
 /// `true` when the stored response has a validator (`ETag` or a valid `Last-Modified`), so that
 /// it can be revalidated with a conditional request.
 pub fn has_validator(stored: &HeaderMap) -> bool {
@@ -92,10 +216,7 @@ fn etag_with_value(headers: &HeaderMap) -> Option<(EntityTag, &HeaderValue)> {
     headers
         .get_all(http::header::ETAG)
         .iter()
-        .find_map(|value| {
-            let tag = EntityTag::parse(value.to_str().ok()?)?;
-            Some((tag, value))
-        })
+        .find_map(|value| Some((EntityTag::parse_bytes(value.as_bytes())?, value)))
 }
 
 /// The `ETag` of a response, if it has a valid one.
@@ -155,9 +276,10 @@ pub enum ConditionalOutcome {
 /// response can be "not modified"; conditions on other statuses, and invalid dates, give
 /// [`ConditionalOutcome::Modified`].
 ///
-/// `If-None-Match` lines are read as one comma-separated list (commas inside quotes do not
-/// split); members that are not entity-tags are skipped. An `If-None-Match` with no usable member
-/// gives [`ConditionalOutcome::Modified`].
+/// `If-None-Match` lines are read as one list ([`EntityTagList::parse`]: commas inside quotes
+/// do not split, obs-text is compared octet by octet). A malformed `If-None-Match` gives
+/// [`ConditionalOutcome::Modified`] (fail closed: a full response, never a wrong 304), and
+/// `If-Modified-Since` is not consulted.
 pub fn evaluate(
     request: &HeaderMap,
     stored_status: StatusCode,
@@ -167,18 +289,8 @@ pub fn evaluate(
         if stored_status != StatusCode::OK {
             return ConditionalOutcome::Modified;
         }
-        let stored_etag = etag(stored);
-        let matched = request
-            .get_all(http::header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|text| split_outside_quotes(text, ','))
-            .any(|member| {
-                member == "*"
-                    || EntityTag::parse(member)
-                        .zip(stored_etag.as_ref())
-                        .is_some_and(|(tag, stored)| tag.weak_eq(stored))
-            });
+        let matched = EntityTagList::parse(request.get_all(http::header::IF_NONE_MATCH))
+            .is_some_and(|list| list.matches(etag(stored).as_ref(), EntityTag::weak_eq));
         return if matched {
             ConditionalOutcome::NotModified
         } else {
@@ -199,6 +311,73 @@ pub fn evaluate(
         };
     }
     ConditionalOutcome::NotConditional
+}
+
+/// What a stored response can do for a request that carries the preconditions only an origin
+/// server evaluates: `If-Match` and `If-Unmodified-Since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// The request has neither `If-Match` nor `If-Unmodified-Since`.
+    Absent,
+    /// The stored response satisfies them: serving it is what ignoring them gives, which RFC
+    /// 9110 §13.1.1 and §13.1.4 allow a cache.
+    Satisfied,
+    /// The stored response does not satisfy them, or the cache cannot tell: the request goes to
+    /// the origin, which evaluates them (and may answer 412 Precondition Failed).
+    ForOrigin,
+}
+
+/// Whether a stored response may answer a request carrying `If-Match` or `If-Unmodified-Since`
+/// without the origin.
+///
+/// RFC 9110 §13.2.2 gives these two to the origin server only (steps 1 and 2 apply "when the
+/// recipient is the origin server"), and RFC 9111 §4.3.2 says a cache MUST NOT evaluate
+/// conditional header fields that only apply to an origin server: so the cache never answers
+/// 412 itself. It may ignore them (§13.1.1, §13.1.4), which is harmless when the stored response
+/// satisfies them; otherwise ignoring them would hand the client a representation it asked not
+/// to get (a range to join to another representation's bytes, say), so the request is forwarded:
+///
+/// - `If-Match` (§13.1.1, strong comparison): satisfied by `*` or by a member strongly equal to
+///   the stored `ETag`. A weak or missing stored `ETag`, or a malformed list
+///   ([`EntityTagList::parse`]), gives [`Precondition::ForOrigin`].
+/// - `If-Unmodified-Since` (§13.1.4), only without `If-Match` (§13.2.2): satisfied when the
+///   stored `Last-Modified` is not after it; ignored (satisfied) when it is not one valid
+///   HTTP-date, as the origin must ignore it too; [`Precondition::ForOrigin`] when the stored
+///   response has no `Last-Modified`.
+/// - A stored status other than 2xx satisfies both: an origin ignores preconditions when its
+///   answer would not be 2xx or 412 (§13.2.1).
+pub fn stored_precondition(
+    request: &HeaderMap,
+    stored_status: StatusCode,
+    stored: &HeaderMap,
+) -> Precondition {
+    let if_match = request.contains_key(http::header::IF_MATCH);
+    let if_unmodified_since = request.contains_key(http::header::IF_UNMODIFIED_SINCE);
+    if !if_match && !if_unmodified_since {
+        return Precondition::Absent;
+    }
+    if !stored_status.is_success() {
+        return Precondition::Satisfied;
+    }
+    let satisfied = if if_match {
+        EntityTagList::parse(request.get_all(http::header::IF_MATCH))
+            .is_some_and(|list| list.matches(etag(stored).as_ref(), EntityTag::strong_eq))
+    } else {
+        let mut lines = request.get_all(http::header::IF_UNMODIFIED_SINCE).iter();
+        let since = match (lines.next(), lines.next()) {
+            (Some(line), None) => http_date(line),
+            _ => None,
+        };
+        match since {
+            None => true,
+            Some(since) => last_modified(stored).is_some_and(|modified| modified <= since),
+        }
+    };
+    if satisfied {
+        Precondition::Satisfied
+    } else {
+        Precondition::ForOrigin
+    }
 }
 
 /// Whether a 304 response can freshen a stored response (RFC 9111 §4.3.4): the 304's strong
@@ -307,8 +486,19 @@ mod tests {
     fn tag(weak: bool, tag: &str) -> Option<EntityTag> {
         Some(EntityTag {
             weak,
-            tag: tag.to_string(),
+            tag: tag.as_bytes().to_vec(),
         })
+    }
+
+    fn raw(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        headers
     }
 
     const LM: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
@@ -322,22 +512,151 @@ mod tests {
             ("RFC 9110 §8.8.3 weak", "W/\"abc\"", tag(true, "abc")),
             ("lowercase weak prefix", "w/\"abc\"", tag(true, "abc")),
             ("empty tag is valid", "\"\"", tag(false, "")),
+            ("§8.8.3 empty weak tag", "W/\"\"", tag(true, "")),
+            ("§8.8.3 comma inside quotes", "\"a,b\"", tag(false, "a,b")),
+            (
+                "§8.8.3 W/ inside quotes is tag text",
+                "\"W/x\"",
+                tag(false, "W/x"),
+            ),
+            ("weak with W/ inside", "W/\"W/\"", tag(true, "W/")),
+            ("§8.8.3 etagc edges", "\"!#~\"", tag(false, "!#~")),
             ("surrounding whitespace", "  \"x\" ", tag(false, "x")),
+            ("surrounding tabs", "\t\"x\"\t", tag(false, "x")),
             ("lenient unquoted", "abc123", tag(false, "abc123")),
             ("lenient unquoted weak", "W/abc", tag(true, "abc")),
-            ("obs-text allowed", "\"caf\u{e9}\"", tag(false, "caf\u{e9}")),
             ("empty", "", None),
             ("only W/", "W/", None),
             ("unterminated", "\"abc", None),
+            ("weak unterminated", "W/\"abc", None),
             ("inner quote", "\"a\"b\"", None),
             ("inner space", "\"a b\"", None),
+            ("inner tab", "\"a\tb\"", None),
+            ("space between W/ and quote", "W/ \"a\"", None),
             ("unquoted with comma", "a,b", None),
             ("unquoted with space", "a b", None),
+            ("unquoted with quote", "a\"b", None),
             ("lone quote", "\"", None),
         ];
         for (name, input, expected) in cases {
             assert_eq!(&EntityTag::parse(input), expected, "{name}");
         }
+        // obs-text (0x80-0xFF) is etagc (§8.8.3): compared as octets, not as UTF-8.
+        let obs = EntityTag::parse_bytes(b"\"caf\xe9\"").unwrap();
+        assert_eq!((obs.weak, obs.tag.as_slice()), (false, &b"caf\xe9"[..]));
+        let weak_obs = EntityTag::parse_bytes(b"W/\"\x80\xff\"").unwrap();
+        assert_eq!(
+            (weak_obs.weak, weak_obs.tag.as_slice()),
+            (true, &b"\x80\xff"[..])
+        );
+        assert_eq!(
+            EntityTag::parse("\"caf\u{e9}\"").unwrap().tag,
+            "caf\u{e9}".as_bytes(),
+            "UTF-8 text is obs-text octets too"
+        );
+        assert_eq!(
+            EntityTag::parse_bytes(b"\"a\x7fb\""),
+            None,
+            "DEL is not etagc"
+        );
+        assert_eq!(
+            EntityTag::parse_bytes(b"\"a\x01b\""),
+            None,
+            "controls are not"
+        );
+    }
+
+    #[test]
+    fn entity_tag_list_parse() {
+        use EntityTagList::{Any, Tags};
+        let tags = |list: &[(bool, &str)]| {
+            Some(Tags(
+                list.iter()
+                    .map(|&(weak, t)| tag(weak, t).unwrap())
+                    .collect(),
+            ))
+        };
+        /// (name, field lines, expected)
+        type Case<'a> = (&'a str, &'a [&'a [u8]], Option<EntityTagList>);
+        let cases: &[Case<'_>] = &[
+            ("§13.1.2 star", &[b"*"], Some(Any)),
+            ("star with whitespace", &[b"  * "], Some(Any)),
+            ("one tag", &[b"\"a\""], tags(&[(false, "a")])),
+            (
+                "§5.6.1 list",
+                &[b"\"a\", W/\"b\""],
+                tags(&[(false, "a"), (true, "b")]),
+            ),
+            (
+                "no space after comma",
+                &[b"\"a\",\"b\""],
+                tags(&[(false, "a"), (false, "b")]),
+            ),
+            (
+                "tabs and spaces around commas",
+                &[b"\t\"a\" \t,\t W/\"b\"\t"],
+                tags(&[(false, "a"), (true, "b")]),
+            ),
+            (
+                "§5.6.1.2 empty elements ignored",
+                &[b", ,\"a\",,  ,\"b\",", b","],
+                tags(&[(false, "a"), (false, "b")]),
+            ),
+            (
+                "§5.3 lines combine",
+                &[b"\"a\"", b"W/\"b\""],
+                tags(&[(false, "a"), (true, "b")]),
+            ),
+            (
+                "comma inside quotes does not split",
+                &[b"\"a,b\", \"c\""],
+                tags(&[(false, "a,b"), (false, "c")]),
+            ),
+            (
+                "W/ inside quotes",
+                &[b"\"W/a\", W/\"W/\""],
+                tags(&[(false, "W/a"), (true, "W/")]),
+            ),
+            (
+                "empty tags",
+                &[b"\"\", W/\"\""],
+                tags(&[(false, ""), (true, "")]),
+            ),
+            ("unquoted members", &[b"abc"], None),
+            ("unquoted weak member", &[b"\"a\", W/def"], None),
+            ("empty field", &[b""], None),
+            ("only commas", &[b" , ,"], None),
+            ("§13.1.1 star with a tag", &[b"*, \"a\""], None),
+            ("star across lines with a tag", &[b"\"a\"", b"*"], None),
+            ("unterminated quote", &[b"\"a\", \"b"], None),
+            ("text after a closing quote", &[b"\"a\"b"], None),
+            ("two tags without a comma", &[b"\"a\" \"b\""], None),
+            ("space inside a tag", &[b"\"a b\""], None),
+            ("a valid tag then garbage", &[b"\"v1\", {garbage}"], None),
+            ("a quote in an unquoted member", &[b"a\"b"], None),
+        ];
+        for (name, lines, expected) in cases {
+            let headers: Vec<HeaderValue> = lines
+                .iter()
+                .map(|line| HeaderValue::from_bytes(line).unwrap())
+                .collect();
+            assert_eq!(&EntityTagList::parse(&headers), expected, "{name}");
+        }
+        let obs = [HeaderValue::from_bytes(b"\"\xe9\", W/\"\xff,\"").unwrap()];
+        assert_eq!(
+            EntityTagList::parse(&obs),
+            Some(Tags(vec![
+                EntityTag {
+                    weak: false,
+                    tag: vec![0xe9]
+                },
+                EntityTag {
+                    weak: true,
+                    tag: vec![0xff, b',']
+                },
+            ])),
+            "obs-text"
+        );
     }
 
     #[test]
@@ -594,6 +913,97 @@ mod tests {
                 Modified,
             ),
             c(
+                "§8.8.3.2 W/\"\" weakly matches a stored \"\"",
+                &[("if-none-match", "W/\"\"")],
+                200,
+                &[("etag", "\"\"")],
+                NotModified,
+            ),
+            c(
+                "§8.8.3 \"\" does not match \"v1\"",
+                &[("if-none-match", "\"\"")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "§8.8.3 a tag with a comma",
+                &[("if-none-match", "\"x\", \"a,b\"")],
+                200,
+                &[("etag", "\"a,b\"")],
+                NotModified,
+            ),
+            c(
+                "§8.8.3 a tag with a comma is not its halves",
+                &[("if-none-match", "\"a,b\"")],
+                200,
+                &[("etag", "\"a\"")],
+                Modified,
+            ),
+            c(
+                "§8.8.3 W/ inside quotes is tag text",
+                &[("if-none-match", "\"W/v1\"")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "§8.8.3 obs-text tags compare by octets",
+                &[("if-none-match", "W/\"caf\u{e9}\"")],
+                200,
+                &[("etag", "\"caf\u{e9}\"")],
+                NotModified,
+            ),
+            c(
+                "obs-text tags that differ",
+                &[("if-none-match", "\"caf\u{e8}\"")],
+                200,
+                &[("etag", "\"caf\u{e9}\"")],
+                Modified,
+            ),
+            c(
+                "odd whitespace in the list",
+                &[("if-none-match", " ,\t\"x\" ,,\tW/\"v1\"\t, ")],
+                200,
+                STORED,
+                NotModified,
+            ),
+            c(
+                "fail closed: a matching tag next to garbage",
+                &[("if-none-match", "\"v1\", garbage")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "fail closed: unterminated quote after a match",
+                &[("if-none-match", "\"v1\", \"v2")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "fail closed: star with tags",
+                &[("if-none-match", "*, \"v1\"")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "fail closed: a malformed line among good ones",
+                &[("if-none-match", "\"v1\""), ("if-none-match", "\"a\"b")],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
+                "fail closed: a malformed If-None-Match does not fall back to IMS",
+                &[("if-none-match", "\"v1"), ("if-modified-since", AFTER_LM)],
+                200,
+                STORED,
+                Modified,
+            ),
+            c(
                 "only 200 can be not modified (INM)",
                 &[("if-none-match", "\"v1\"")],
                 404,
@@ -680,6 +1090,188 @@ mod tests {
                 case.name
             );
         }
+    }
+
+    #[test]
+    fn stored_precondition_cases() {
+        use Precondition::{Absent, ForOrigin, Satisfied};
+        const STORED: Pairs = &[("etag", "\"v1\""), ("last-modified", LM)];
+        // (name, request, stored status, stored, expected) — RFC 9110 §13.1.1, §13.1.4, §13.2
+        let cases: &[(&str, Pairs, u16, Pairs, Precondition)] = &[
+            ("none", &[("if-none-match", "\"v1\"")], 200, STORED, Absent),
+            (
+                "§13.1.1 strong match",
+                &[("if-match", "\"v1\"")],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.1.1 one of a list",
+                &[("if-match", "\"x\", \"v1\"")],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            ("§13.1.1 star", &[("if-match", "*")], 200, STORED, Satisfied),
+            (
+                "§13.1.1 star without a stored ETag",
+                &[("if-match", "*")],
+                200,
+                &[("last-modified", LM)],
+                Satisfied,
+            ),
+            (
+                "§13.1.1 no match",
+                &[("if-match", "\"v2\"")],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "§13.1.1 weak request tag never matches",
+                &[("if-match", "W/\"v1\"")],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "§13.1.1 weak stored tag never matches",
+                &[("if-match", "\"v1\"")],
+                200,
+                &[("etag", "W/\"v1\"")],
+                ForOrigin,
+            ),
+            (
+                "§13.1.1 tag against no stored ETag",
+                &[("if-match", "\"v1\"")],
+                200,
+                &[("last-modified", LM)],
+                ForOrigin,
+            ),
+            (
+                "§8.8.3 empty tags",
+                &[("if-match", "\"\"")],
+                200,
+                &[("etag", "\"\"")],
+                Satisfied,
+            ),
+            (
+                "§8.8.3 comma inside the tag",
+                &[("if-match", "\"a,b\"")],
+                200,
+                &[("etag", "\"a,b\"")],
+                Satisfied,
+            ),
+            (
+                "fail closed: malformed If-Match",
+                &[("if-match", "\"v1\", junk")],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "fail closed: star with a tag",
+                &[("if-match", "*, \"v1\"")],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "§13.1.4 not modified since",
+                &[("if-unmodified-since", AFTER_LM)],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.1.4 equal dates",
+                &[("if-unmodified-since", LM)],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.1.4 modified since",
+                &[("if-unmodified-since", BEFORE_LM)],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "§13.1.4 no stored Last-Modified",
+                &[("if-unmodified-since", AFTER_LM)],
+                200,
+                &[("etag", "\"v1\"")],
+                ForOrigin,
+            ),
+            (
+                "§13.1.4 an invalid date is ignored",
+                &[("if-unmodified-since", "yesterday")],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.1.4 a list of dates is ignored",
+                &[
+                    ("if-unmodified-since", BEFORE_LM),
+                    ("if-unmodified-since", BEFORE_LM),
+                ],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.2.2 If-Match first: IUS ignored",
+                &[("if-match", "\"v1\""), ("if-unmodified-since", BEFORE_LM)],
+                200,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "§13.2.2 If-Match first: failing",
+                &[("if-match", "\"v2\""), ("if-unmodified-since", AFTER_LM)],
+                200,
+                STORED,
+                ForOrigin,
+            ),
+            (
+                "§13.2.1 not 2xx: preconditions ignored",
+                &[("if-match", "\"v2\"")],
+                404,
+                STORED,
+                Satisfied,
+            ),
+            (
+                "2xx other than 200",
+                &[("if-match", "\"v2\"")],
+                203,
+                STORED,
+                ForOrigin,
+            ),
+        ];
+        for (name, request, status, stored, expected) in cases {
+            let status = StatusCode::from_u16(*status).unwrap();
+            assert_eq!(
+                stored_precondition(&map(request), status, &map(stored)),
+                *expected,
+                "{name}"
+            );
+        }
+        let obs = raw(&[("if-match", b"\"\xe9\"")]);
+        let stored = raw(&[("etag", b"\"\xe9\"")]);
+        assert_eq!(
+            stored_precondition(&obs, StatusCode::OK, &stored),
+            Satisfied,
+            "obs-text"
+        );
+        let other = raw(&[("etag", b"\"\xe8\"")]);
+        assert_eq!(
+            stored_precondition(&obs, StatusCode::OK, &other),
+            ForOrigin,
+            "obs-text differs"
+        );
     }
 
     #[test]
@@ -851,7 +1443,7 @@ mod tests {
         ] {
             odd.append(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+                HeaderValue::from_bytes(b"\xff\"\xfe").unwrap(),
             );
         }
         assert!(!has_validator(&odd));
