@@ -244,8 +244,9 @@ pub struct ResponseView<'a> {
 }
 
 /// A predicate on responses (requests-cache `filter_fn`): a response for which it returns
-/// `false` is not stored, and a stored response for which it returns `false` is not used. Any
-/// `Fn(&ResponseView<'_>) -> bool + Send + Sync + 'static` closure converts into one.
+/// `false` is not stored, and a stored response for which it returns `false` is not used.
+/// [`FilterFn::new`] wraps any `Fn(&ResponseView<'_>) -> bool + Send + Sync + 'static` closure;
+/// the setter [`CacheSettings::filter_fn`](crate::CacheSettings::filter_fn) takes the closure.
 ///
 /// ```
 /// use cachelayer::{CacheSettings, FilterFn};

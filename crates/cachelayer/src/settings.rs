@@ -134,7 +134,7 @@ pub struct CacheSettings {
     /// validator to be revalidated with (responses with one are kept until evicted). The store's
     /// own bound still evicts it earlier under memory pressure. requests-cache keeps expired
     /// responses until they are replaced or deleted; this bounds that. Default: 1 day.
-    #[serde(with = "serde_duration")]
+    #[serde(with = "cachelayer_policy::expiration::serde_duration")]
     pub stale_retention: Duration,
 
     /// Serve a stale stored response at once and revalidate it in the background (requests-cache
@@ -154,14 +154,14 @@ pub struct CacheSettings {
 
     /// How long a coalesced request waits for the request it follows before going to the origin
     /// itself (nginx `proxy_cache_lock_timeout`). Default: 5 seconds.
-    #[serde(with = "serde_duration")]
+    #[serde(with = "cachelayer_policy::expiration::serde_duration")]
     pub coalesce_timeout: Duration,
 
     /// How long the cache waits for its store on one operation: a read that takes longer is a
     /// miss (the request goes to the origin), a write that takes longer leaves the response
     /// unstored. Stores that answer at once (the memory store) never start the timer.
     /// Default: 1 second.
-    #[serde(with = "serde_duration")]
+    #[serde(with = "cachelayer_policy::expiration::serde_duration")]
     pub store_timeout: Duration,
 
     /// The largest response body stored, in bytes. A larger body (by `Content-Length`, or once
@@ -301,28 +301,6 @@ impl CacheSettings {
         }
     }
 
-    /// Sets [`expire_after`](Self::expire_after).
-    #[must_use]
-    pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
-        self.expire_after = Some(expire_after.into());
-        self
-    }
-
-    /// Appends a `urls_expire_after` rule (after the existing ones, so it matches last).
-    ///
-    /// # Errors
-    /// [`PatternError`](crate::PatternError) when the pattern (a glob, or a regex prefixed
-    /// `regex:`) does not compile.
-    pub fn url_expire_after(
-        mut self,
-        pattern: &str,
-        expire_after: impl Into<ExpireAfter>,
-    ) -> Result<Self, crate::PatternError> {
-        self.urls_expire_after
-            .push((pattern.parse()?, expire_after.into()));
-        Ok(self)
-    }
-
     /// The cache kind the `shared` setting selects.
     pub fn cache_kind(&self) -> CacheKind {
         if self.shared {
@@ -350,6 +328,306 @@ impl CacheSettings {
             None => true,
             Some(codes) => codes.contains(&status.as_u16()),
         }
+    }
+}
+
+/// Builder-style setters: one per field, named after it, each taking `self` and returning the
+/// changed settings, so that settings read as one expression:
+///
+/// ```
+/// use cachelayer::{CacheSettings, ExpireAfter, StaleWindow};
+/// use std::time::Duration;
+///
+/// let settings = CacheSettings::default()
+///     .expire_after(Duration::from_secs(3600)) // or 3600u64, or ExpireAfter::Never
+///     .stale_if_error(true)                    // or a Duration, or StaleWindow::Off
+///     .stale_while_revalidate(Duration::from_secs(60))
+///     .allowable_codes([200, 404])
+///     .max_body_size(1 << 20);
+/// assert_eq!(settings.expire_after, Some(ExpireAfter::After(Duration::from_secs(3600))));
+/// assert_eq!(settings.stale_if_error, StaleWindow::Any);
+/// assert_eq!(settings.allowable_codes, Some(vec![200, 404]));
+/// ```
+///
+/// The setter of [`shared`](CacheSettings#structfield.shared) is
+/// [`shared_cache`](Self::shared_cache), because [`CacheSettings::shared`] already names the
+/// settings of a shared cache.
+impl CacheSettings {
+    /// Sets [`shared`](CacheSettings#structfield.shared): `true` for a shared cache (a reverse
+    /// proxy, RFC 9111 §3.5, §5.2.2.7), `false` for a private one (an HTTP client). Default:
+    /// `false`. [`CacheSettings::shared`] also turns on `stale_if_unreachable`; this does not.
+    #[must_use]
+    pub fn shared_cache(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Sets [`cache_control`](CacheSettings#structfield.cache_control) (requests-cache
+    /// `cache_control`): whether response `Cache-Control` / `Expires` decide expiration above
+    /// every setting. Default: `true`.
+    #[must_use]
+    pub fn cache_control(mut self, enabled: bool) -> Self {
+        self.cache_control = enabled;
+        self
+    }
+
+    /// Sets [`expire_after`](CacheSettings#structfield.expire_after) (requests-cache
+    /// `expire_after`): an [`ExpireAfter`], a [`Duration`], or a `u64` number of seconds (`0`:
+    /// [`ExpireAfter::Immediately`]). Default: none.
+    #[must_use]
+    pub fn expire_after(mut self, expire_after: impl Into<ExpireAfter>) -> Self {
+        self.expire_after = Some(expire_after.into());
+        self
+    }
+
+    /// Replaces [`urls_expire_after`](CacheSettings#structfield.urls_expire_after)
+    /// (requests-cache `urls_expire_after`): `(pattern, expiration)` rules, the first match
+    /// wins. Default: none. [`url_expire_after`](Self::url_expire_after) appends one rule from
+    /// pattern text.
+    #[must_use]
+    pub fn urls_expire_after<E: Into<ExpireAfter>>(
+        mut self,
+        rules: impl IntoIterator<Item = (UrlPattern, E)>,
+    ) -> Self {
+        self.urls_expire_after = rules
+            .into_iter()
+            .map(|(pattern, expire_after)| (pattern, expire_after.into()))
+            .collect();
+        self
+    }
+
+    /// Appends a `urls_expire_after` rule (after the existing ones, so it matches last;
+    /// requests-cache `urls_expire_after`).
+    ///
+    /// # Errors
+    /// [`PatternError`](crate::PatternError) when the pattern (a glob, or a regex prefixed
+    /// `regex:`) does not compile.
+    pub fn url_expire_after(
+        mut self,
+        pattern: &str,
+        expire_after: impl Into<ExpireAfter>,
+    ) -> Result<Self, crate::PatternError> {
+        self.urls_expire_after
+            .push((pattern.parse()?, expire_after.into()));
+        Ok(self)
+    }
+
+    /// Sets [`heuristic_freshness`](CacheSettings#structfield.heuristic_freshness)
+    /// (RFC 9111 §4.2.2). Default: 10% of the time since `Last-Modified`, at most 24 hours.
+    #[must_use]
+    pub fn heuristic_freshness(mut self, heuristic: HeuristicFreshness) -> Self {
+        self.heuristic_freshness = heuristic;
+        self
+    }
+
+    /// Sets [`allowable_methods`](CacheSettings#structfield.allowable_methods) (requests-cache
+    /// `allowable_methods`). Default: `GET`, `HEAD`. A method with a body (`POST`) is cached
+    /// only with [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) below the cache.
+    #[must_use]
+    pub fn allowable_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.allowable_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Restricts storage to these statuses
+    /// ([`allowable_codes`](CacheSettings#structfield.allowable_codes), requests-cache
+    /// `allowable_codes`). Default: every status RFC 9111 lets a cache store (the field is
+    /// `None`).
+    #[must_use]
+    pub fn allowable_codes(mut self, codes: impl IntoIterator<Item = u16>) -> Self {
+        self.allowable_codes = Some(codes.into_iter().collect());
+        self
+    }
+
+    /// Sets [`match_headers`](CacheSettings#structfield.match_headers) (requests-cache
+    /// `match_headers`). Default: [`MatchHeaders::None`].
+    #[must_use]
+    pub fn match_headers(mut self, match_headers: MatchHeaders) -> Self {
+        self.match_headers = match_headers;
+        self
+    }
+
+    /// Replaces [`ignored_parameters`](CacheSettings#structfield.ignored_parameters)
+    /// (requests-cache `ignored_parameters`): query parameter and header names. Default:
+    /// [`DEFAULT_IGNORED_PARAMETERS`] (credentials); replacing the list drops them unless
+    /// listed again.
+    #[must_use]
+    pub fn ignored_parameters<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.ignored_parameters = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`stale_if_error`](CacheSettings#structfield.stale_if_error) (requests-cache
+    /// `stale_if_error`; RFC 5861 §4): a [`StaleWindow`], `bool` (`true`: any staleness) or
+    /// [`Duration`] (at most that stale). Default: [`StaleWindow::Off`].
+    #[must_use]
+    pub fn stale_if_error(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.stale_if_error = window.into();
+        self
+    }
+
+    /// Sets [`stale_if_unreachable`](CacheSettings#structfield.stale_if_unreachable)
+    /// (RFC 9111 §4.2.4, a disconnected cache). Default: `false`; `true` in
+    /// [`CacheSettings::shared`].
+    #[must_use]
+    pub fn stale_if_unreachable(mut self, enabled: bool) -> Self {
+        self.stale_if_unreachable = enabled;
+        self
+    }
+
+    /// Sets [`stale_retention`](CacheSettings#structfield.stale_retention): how long a stale
+    /// response without a validator is kept. Default: [`DEFAULT_STALE_RETENTION`] (1 day).
+    #[must_use]
+    pub fn stale_retention(mut self, retention: Duration) -> Self {
+        self.stale_retention = retention;
+        self
+    }
+
+    /// Sets [`stale_while_revalidate`](CacheSettings#structfield.stale_while_revalidate)
+    /// (requests-cache `stale_while_revalidate`; RFC 5861 §3): a [`StaleWindow`], `bool` or
+    /// [`Duration`]. Default: [`StaleWindow::Off`].
+    #[must_use]
+    pub fn stale_while_revalidate(mut self, window: impl Into<StaleWindow>) -> Self {
+        self.stale_while_revalidate = window.into();
+        self
+    }
+
+    /// Sets [`coalesce_requests`](CacheSettings#structfield.coalesce_requests) (nginx
+    /// `proxy_cache_lock`). Default: `true`.
+    #[must_use]
+    pub fn coalesce_requests(mut self, enabled: bool) -> Self {
+        self.coalesce_requests = enabled;
+        self
+    }
+
+    /// Sets [`coalesce_timeout`](CacheSettings#structfield.coalesce_timeout) (nginx
+    /// `proxy_cache_lock_timeout`). Default: 5 seconds.
+    #[must_use]
+    pub fn coalesce_timeout(mut self, timeout: Duration) -> Self {
+        self.coalesce_timeout = timeout;
+        self
+    }
+
+    /// Sets [`store_timeout`](CacheSettings#structfield.store_timeout): the longest one store
+    /// operation may take before a read is a miss and a write is dropped. Default: 1 second.
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_body_size`](CacheSettings#structfield.max_body_size): the largest body
+    /// stored, in bytes. Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
+    #[must_use]
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Sets [`cache_status`](CacheSettings#structfield.cache_status): whether responses carry
+    /// an RFC 9211 `Cache-Status` field. Default: `true`.
+    #[must_use]
+    pub fn cache_status(mut self, enabled: bool) -> Self {
+        self.cache_status = enabled;
+        self
+    }
+
+    /// Sets [`cache_status_name`](CacheSettings#structfield.cache_status_name), the cache's
+    /// name in `Cache-Status` (RFC 9211 §2). Default: `"cachelayer"`.
+    #[must_use]
+    pub fn cache_status_name(mut self, name: impl Into<String>) -> Self {
+        self.cache_status_name = name.into();
+        self
+    }
+
+    /// Replaces [`targeted_cache_control`](CacheSettings#structfield.targeted_cache_control):
+    /// the RFC 9213 targeted fields a shared cache obeys, first valid one wins. Default:
+    /// `["CDN-Cache-Control"]`; an empty list turns targeted fields off.
+    #[must_use]
+    pub fn targeted_cache_control<S: Into<String>>(
+        mut self,
+        field_names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.targeted_cache_control = field_names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`always_revalidate`](CacheSettings#structfield.always_revalidate) (requests-cache
+    /// `always_revalidate`). Default: `false`.
+    #[must_use]
+    pub fn always_revalidate(mut self, enabled: bool) -> Self {
+        self.always_revalidate = enabled;
+        self
+    }
+
+    /// Sets [`only_if_cached`](CacheSettings#structfield.only_if_cached) (requests-cache
+    /// `only_if_cached`; RFC 9111 §5.2.1.7). Default: `false`.
+    #[must_use]
+    pub fn only_if_cached(mut self, enabled: bool) -> Self {
+        self.only_if_cached = enabled;
+        self
+    }
+
+    /// Sets [`filter_fn`](CacheSettings#structfield.filter_fn) (requests-cache `filter_fn`):
+    /// `false` keeps a response out of the cache. Default: none.
+    #[must_use]
+    pub fn filter_fn(
+        mut self,
+        filter: impl Fn(&crate::ResponseView<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter_fn = Some(FilterFn::new(filter));
+        self
+    }
+
+    /// Sets [`key_fn`](CacheSettings#structfield.key_fn) (requests-cache `key_fn`). Default:
+    /// none (`cachelayer_policy::key::create_key`).
+    #[must_use]
+    pub fn key_fn(
+        mut self,
+        key: impl Fn(&cachelayer_policy::key::KeyInput<'_>, &KeyOptions) -> cachelayer_policy::CacheKey
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.key_fn = Some(KeyFn::new(key));
+        self
+    }
+
+    /// Sets [`set_cookie`](CacheSettings#structfield.set_cookie): what a shared cache does with
+    /// a response that carries `Set-Cookie`. Default: [`SetCookie::NotStored`].
+    #[must_use]
+    pub fn set_cookie(mut self, set_cookie: SetCookie) -> Self {
+        self.set_cookie = set_cookie;
+        self
+    }
+
+    /// Sets
+    /// [`ignore_request_cache_control`](CacheSettings#structfield.ignore_request_cache_control):
+    /// ignore request `no-cache`, `max-age`, `min-fresh`, `max-stale` (RFC 9111 §5.2.1), as
+    /// nginx and Varnish do. Default: `false`.
+    #[must_use]
+    pub fn ignore_request_cache_control(mut self, enabled: bool) -> Self {
+        self.ignore_request_cache_control = enabled;
+        self
+    }
+
+    /// Sets [`read_only`](CacheSettings#structfield.read_only) (requests-cache backend
+    /// `read_only`). Default: `false`.
+    #[must_use]
+    pub fn read_only(mut self, enabled: bool) -> Self {
+        self.read_only = enabled;
+        self
+    }
+
+    /// Sets [`disabled`](CacheSettings#structfield.disabled) (requests-cache `disabled`).
+    /// Default: `false`.
+    #[must_use]
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
     }
 }
 
@@ -401,7 +679,26 @@ pub enum SetCookie {
 /// How stale a response may be and still be served in some situation (requests-cache
 /// `stale_if_error` / `stale_while_revalidate`: `False`, `True` or a `timedelta`).
 ///
-/// Serde form: `false`, `true`, or a humantime duration (`"5m"`).
+/// From a `bool` (`true`: [`Any`](Self::Any), `false`: [`Off`](Self::Off)) or a [`Duration`]
+/// ([`AtMost`](Self::AtMost)), wherever a window is taken: the setters of [`CacheSettings`] and
+/// [`CacheOptions`](crate::CacheOptions).
+///
+/// ```
+/// use cachelayer::{CacheOptions, CacheSettings, StaleWindow};
+/// use std::time::Duration;
+///
+/// assert_eq!(StaleWindow::from(true), StaleWindow::Any);
+/// assert_eq!(StaleWindow::from(false), StaleWindow::Off);
+/// assert_eq!(StaleWindow::from(Duration::from_secs(300)), StaleWindow::AtMost(Duration::from_secs(300)));
+///
+/// let settings = CacheSettings::default().stale_if_error(Duration::from_secs(300));
+/// assert_eq!(settings.stale_if_error, StaleWindow::AtMost(Duration::from_secs(300)));
+/// let options = CacheOptions::default().stale_while_revalidate(true);
+/// assert_eq!(options.stale_while_revalidate, Some(StaleWindow::Any));
+/// ```
+///
+/// Serde form: `false`, `true`, or a duration in the one grammar of every duration setting
+/// ([`parse_duration`]): a number of seconds (`300`) or text (`"5m"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StaleWindow {
     /// Not by this setting (the response's own directive may still allow it).
@@ -474,39 +771,6 @@ impl<'de> Deserialize<'de> for StaleWindow {
                 parse_duration(v)
                     .map(StaleWindow::AtMost)
                     .map_err(E::custom)
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-mod serde_duration {
-    use serde::{Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    /// A whole number of seconds, or duration text
-    /// ([`parse_duration`](cachelayer_policy::expiration::parse_duration)).
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Duration;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a number of seconds, or a duration such as \"90s\" or \"1h 30m\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                Ok(Duration::from_secs(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                cachelayer_policy::expiration::parse_duration(v).map_err(E::custom)
             }
         }
         d.deserialize_any(Visitor)
@@ -606,10 +870,18 @@ mod tests {
             serde_json::from_str(r#"{ "coalesce_timeout": 5, "store_timeout": "2" }"#).unwrap();
         assert_eq!(json.coalesce_timeout, Duration::from_secs(5));
         assert_eq!(json.store_timeout, Duration::from_secs(2));
+        let heuristic: CacheSettings =
+            toml::from_str("[heuristic_freshness]\nmax = 3600\n").unwrap();
+        assert_eq!(heuristic.heuristic_freshness.max, Duration::from_secs(3600));
+        let error = toml::from_str::<CacheSettings>("[heuristic_freshness]\nfracton = 0.2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("fracton"), "{error}");
         for bad in [
             r#"{ "stale_if_error": "five minutes" }"#,
             r#"{ "coalesce_timeout": "5M" }"#,
             r#"{ "expire_after": "5M" }"#,
+            r#"{ "heuristic_freshness": { "max": "5M" } }"#,
         ] {
             let error = serde_json::from_str::<CacheSettings>(bad)
                 .unwrap_err()
@@ -647,6 +919,115 @@ mod tests {
             ),
             Some(ExpireAfter::After(Duration::from_secs(120)))
         );
+    }
+
+    /// Every field has a setter: the destructuring below names every field (no `..`), so a
+    /// new field fails to compile here until it gets a setter and a line in this test.
+    #[test]
+    fn every_field_has_a_setter() {
+        let pattern: UrlPattern = "example.com/api".parse().unwrap();
+        let heuristic = HeuristicFreshness {
+            enabled: false,
+            fraction: 0.5,
+            max: Duration::from_secs(60),
+        };
+        let match_headers = MatchHeaders::List(vec![HeaderName::from_static("accept")]);
+        let settings = CacheSettings::default()
+            .shared_cache(true)
+            .cache_control(false)
+            .expire_after(Duration::from_secs(360))
+            .urls_expire_after([(pattern.clone(), 60u64)])
+            .heuristic_freshness(heuristic)
+            .allowable_methods([Method::GET, Method::POST])
+            .allowable_codes([200, 404])
+            .match_headers(match_headers.clone())
+            .ignored_parameters(["token"])
+            .stale_if_error(true)
+            .stale_if_unreachable(true)
+            .stale_retention(Duration::from_secs(7))
+            .stale_while_revalidate(Duration::from_secs(30))
+            .coalesce_requests(false)
+            .coalesce_timeout(Duration::from_secs(2))
+            .store_timeout(Duration::from_millis(20))
+            .max_body_size(1024)
+            .cache_status(false)
+            .cache_status_name("edge")
+            .targeted_cache_control(["Edge-Cache-Control"])
+            .always_revalidate(true)
+            .only_if_cached(true)
+            .filter_fn(|response| response.status == StatusCode::OK)
+            .key_fn(cachelayer_policy::key::create_key)
+            .set_cookie(SetCookie::StoredWithout)
+            .ignore_request_cache_control(true)
+            .read_only(true)
+            .disabled(true);
+        let CacheSettings {
+            shared,
+            cache_control,
+            expire_after,
+            urls_expire_after,
+            heuristic_freshness,
+            allowable_methods,
+            allowable_codes,
+            match_headers: matched,
+            ignored_parameters,
+            stale_if_error,
+            stale_if_unreachable,
+            stale_retention,
+            stale_while_revalidate,
+            coalesce_requests,
+            coalesce_timeout,
+            store_timeout,
+            max_body_size,
+            cache_status,
+            cache_status_name,
+            targeted_cache_control,
+            always_revalidate,
+            only_if_cached,
+            filter_fn,
+            key_fn,
+            set_cookie,
+            ignore_request_cache_control,
+            read_only,
+            disabled,
+        } = settings;
+        assert!(shared);
+        assert!(!cache_control);
+        assert_eq!(
+            expire_after,
+            Some(ExpireAfter::After(Duration::from_secs(360)))
+        );
+        assert_eq!(
+            urls_expire_after,
+            [(pattern, ExpireAfter::After(Duration::from_secs(60)))]
+        );
+        assert_eq!(heuristic_freshness, heuristic);
+        assert_eq!(allowable_methods, [Method::GET, Method::POST]);
+        assert_eq!(allowable_codes, Some(vec![200, 404]));
+        assert_eq!(matched, match_headers);
+        assert_eq!(ignored_parameters, ["token"]);
+        assert_eq!(stale_if_error, StaleWindow::Any);
+        assert!(stale_if_unreachable);
+        assert_eq!(stale_retention, Duration::from_secs(7));
+        assert_eq!(
+            stale_while_revalidate,
+            StaleWindow::AtMost(Duration::from_secs(30))
+        );
+        assert!(!coalesce_requests);
+        assert_eq!(coalesce_timeout, Duration::from_secs(2));
+        assert_eq!(store_timeout, Duration::from_millis(20));
+        assert_eq!(max_body_size, 1024);
+        assert!(!cache_status);
+        assert_eq!(cache_status_name, "edge");
+        assert_eq!(targeted_cache_control, ["Edge-Cache-Control"]);
+        assert!(always_revalidate);
+        assert!(only_if_cached);
+        assert!(filter_fn.is_some());
+        assert!(key_fn.is_some());
+        assert_eq!(set_cookie, SetCookie::StoredWithout);
+        assert!(ignore_request_cache_control);
+        assert!(read_only);
+        assert!(disabled);
     }
 
     #[test]
