@@ -73,6 +73,10 @@ pub enum NotStorable {
     /// The response has none of: `public`, `private` (private cache), `Expires`, `max-age`,
     /// `s-maxage` (shared cache), or a heuristically cacheable status (§3).
     NoFreshnessInformation,
+    /// 412 Precondition Failed: it answers the request's `If-Match` or `If-Unmodified-Since`
+    /// (RFC 9110 §15.5.13), which no cache key holds; stored, it would answer requests without
+    /// them.
+    PreconditionFailed,
 }
 
 impl fmt::Display for NotStorable {
@@ -86,6 +90,7 @@ impl fmt::Display for NotStorable {
             NotStorable::PrivateInSharedCache => "private",
             NotStorable::AuthorizationInSharedCache => "authorization",
             NotStorable::NoFreshnessInformation => "no-freshness-information",
+            NotStorable::PreconditionFailed => "precondition-failed",
         })
     }
 }
@@ -113,6 +118,9 @@ pub fn check(exchange: &Exchange<'_>) -> Result<(), NotStorable> {
     let code = status.as_u16();
     if status.is_informational() || code == 206 || code == 304 {
         return Err(NotStorable::StatusNotStorable);
+    }
+    if code == 412 {
+        return Err(NotStorable::PreconditionFailed);
     }
     if request.no_store {
         return Err(NotStorable::RequestNoStore);
@@ -287,6 +295,15 @@ mod tests {
                 MAX_AGE,
                 Private,
                 Err(StatusNotStorable),
+            ),
+            c(
+                "RFC 9110 §15.5.13 412 answers preconditions no key holds",
+                Method::GET,
+                &[],
+                412,
+                MAX_AGE,
+                Shared,
+                Err(PreconditionFailed),
             ),
             c(
                 "§3 304 not storable",

@@ -432,6 +432,11 @@ where
                 detail = Some("stale");
                 stored = Some(entry);
             }
+            Lookup::Precondition => {
+                outcome = CacheOutcome::ForwardedByRequest;
+                detail = Some("precondition");
+                stored = Some(entry);
+            }
             Lookup::Unusable("vary-mismatch") if !variant => {
                 // Another variant is at the primary key: look up the one this request selects.
                 if let Some(key) =

@@ -5,7 +5,7 @@ use crate::settings::CacheSettings;
 use crate::stage::request::RequestPlan;
 use crate::stage::variant::selecting_value;
 use cachelayer_policy::freshness::{self, StoredFreshness, Usability};
-use cachelayer_policy::validators;
+use cachelayer_policy::validators::{self, Precondition};
 use cachelayer_store::StoredResponse;
 use http::HeaderMap;
 use http::header::VARY;
@@ -23,6 +23,10 @@ pub(crate) enum Lookup {
     /// It is fresh, but the request's directives (`max-age`, `min-fresh`) do not accept it: it
     /// must be revalidated before use.
     RejectedByRequest,
+    /// It does not satisfy the request's `If-Match` or `If-Unmodified-Since` (or the cache cannot
+    /// tell): the origin evaluates them (RFC 9111 §4.3.2; RFC 9110 §13.2.2), with the stored
+    /// validators added so that a 304 freshens it.
+    Precondition,
     /// It does not answer this request (another variant, another method).
     Unusable(&'static str),
 }
@@ -53,6 +57,12 @@ pub(crate) fn evaluate(
         if !filter.keep(&view) {
             return Lookup::Unusable("filter");
         }
+    }
+    if plan.preconditions
+        && validators::stored_precondition(headers, entry.status, &entry.headers)
+            == Precondition::ForOrigin
+    {
+        return Lookup::Precondition;
     }
     let verdict = freshness_verdict(entry, plan, now);
     if verdict == Lookup::Fresh

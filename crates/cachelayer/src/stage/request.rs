@@ -7,7 +7,7 @@ use crate::stage::key_memo::Target;
 use cachelayer_policy::expiration::{self, ExpirationInputs};
 use cachelayer_policy::key::{self, KeyInput};
 use cachelayer_policy::{CacheKey, ExpireAfter, RequestDirectives};
-use http::header::{CACHE_CONTROL, PRAGMA};
+use http::header::{CACHE_CONTROL, IF_MATCH, IF_UNMODIFIED_SINCE, PRAGMA};
 use http::{Extensions, HeaderMap, Method, Uri};
 use std::time::SystemTime;
 
@@ -39,6 +39,11 @@ pub(crate) struct RequestPlan {
     pub(crate) force_refresh: bool,
     /// The origin must not be contacted.
     pub(crate) only_if_cached: bool,
+    /// The request carries `If-Match` or `If-Unmodified-Since`, which a stored response must
+    /// satisfy to answer it (see [`validators::stored_precondition`]).
+    ///
+    /// [`validators::stored_precondition`]: cachelayer_policy::validators::stored_precondition
+    pub(crate) preconditions: bool,
     /// The per-request `stale_if_error`, overriding the setting.
     pub(crate) stale_if_error: Option<StaleWindow>,
     /// The per-request `stale_while_revalidate`, overriding the setting.
@@ -123,10 +128,16 @@ pub(crate) fn plan(
             detail: "invalid-host",
         };
     }
-    // One pass over the (few) request fields: cheaper than two hashed lookups.
-    let has_directives = headers
-        .keys()
-        .any(|name| name == CACHE_CONTROL || name == PRAGMA);
+    // One pass over the (few) request fields: cheaper than a hashed lookup per field.
+    let (has_directives, preconditions) =
+        headers
+            .keys()
+            .fold((false, false), |(directives, preconditions), name| {
+                (
+                    directives || name == CACHE_CONTROL || name == PRAGMA,
+                    preconditions || name == IF_MATCH || name == IF_UNMODIFIED_SINCE,
+                )
+            });
     let directives = if has_directives {
         let sent = RequestDirectives::from_headers(headers);
         if settings.ignore_request_cache_control {
@@ -179,6 +190,7 @@ pub(crate) fn plan(
             || settings.only_if_cached,
         stale_if_error: options.stale_if_error,
         stale_while_revalidate: options.stale_while_revalidate,
+        preconditions,
         directives,
         request_expire_after,
         per_request_expire_after: options.expire_after,

@@ -59,12 +59,17 @@ fn stale_within(
 /// Whether an origin status counts as an error for stale-if-error: a 5xx (RFC 5861 §4); when
 /// the `stale_if_error` setting or request option is on, also a 4xx ("the page has moved and you
 /// get a 404": requests-cache); and, when the settings restrict `allowable_codes`, any status
-/// they do not allow (requests-cache).
+/// they do not allow (requests-cache). Never a 412, which answers the request's own
+/// preconditions.
 pub(crate) fn is_error_status(
     status: StatusCode,
     plan: &RequestPlan,
     settings: &CacheSettings,
 ) -> bool {
+    // A 412 answers the request's own preconditions: the origin is not failing.
+    if status == StatusCode::PRECONDITION_FAILED {
+        return false;
+    }
     let by_setting = plan.stale_if_error.unwrap_or(settings.stale_if_error) != StaleWindow::Off;
     status.is_server_error()
         || (by_setting && status.is_client_error())

@@ -516,6 +516,7 @@ fn not_storable_detail(reason: NotStorable) -> &'static str {
         NotStorable::PrivateInSharedCache => "private",
         NotStorable::AuthorizationInSharedCache => "authorization",
         NotStorable::NoFreshnessInformation => "no-freshness-information",
+        NotStorable::PreconditionFailed => "precondition-failed",
         _ => "not-storable",
     }
 }

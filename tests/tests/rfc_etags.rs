@@ -1,0 +1,255 @@
+//! Entity tags against a real origin: `If-Match` and `If-Unmodified-Since` on stored responses
+//! (RFC 9111 §4.3.2; RFC 9110 §13.1.1, §13.1.4, §13.2.2), odd but valid tags and malformed lists
+//! in `If-None-Match` (RFC 9110 §8.8.3), and revalidation with the validators of the variant
+//! stored at a URL (RFC 9111 §4.3.1, §4.3.4).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bytes::Bytes;
+use cachelayer::{CacheOutcome, CacheSettings, StaleWindow};
+use common::{Origin, Reply, Seen, cached_client, get, get_with, http_date, send};
+use http::{HeaderValue, Request};
+use http_body_util::Full;
+use std::time::{Duration, SystemTime};
+
+/// An origin's own evaluation of `If-Match` (strong comparison, RFC 9110 §13.1.1) and
+/// `If-Unmodified-Since` for a representation tagged `etag`, last modified at `modified`:
+/// `true` when a precondition fails. Kept simple: the tests send well-formed values.
+fn precondition_fails(seen: &Seen, etag: &str, modified: SystemTime) -> bool {
+    if let Some(if_match) = seen.header("if-match") {
+        return !if_match
+            .split(',')
+            .map(str::trim)
+            .any(|member| member == "*" || (member == etag && !etag.starts_with("W/")));
+    }
+    if let Some(since) = seen.header("if-unmodified-since") {
+        let since = httpdate::parse_http_date(since).unwrap();
+        return modified > since;
+    }
+    false
+}
+
+/// A document tagged `etag` (fresh for 10 minutes) whose origin evaluates the preconditions
+/// itself, and answers 412 with `max-age` (which a cache must still not store in its place).
+fn document(origin: &Origin, path: &str, etag: &'static str, modified: SystemTime) {
+    origin.route(path, move |seen| {
+        if precondition_fails(seen, etag, modified) {
+            return Reply::status(412)
+                .header("cache-control", "max-age=600")
+                .body("precondition failed");
+        }
+        Reply::ok("the document")
+            .header("cache-control", "max-age=600")
+            .header("etag", etag)
+            .header("last-modified", http_date(modified))
+    });
+}
+
+/// `If-Match` that the stored response does not satisfy goes to the origin, which answers 412;
+/// the cache never answers 412 itself (RFC 9111 §4.3.2: it must not evaluate preconditions that
+/// apply to an origin server only), and does not store the 412 over the document.
+#[tokio::test]
+async fn if_match_not_satisfied_by_the_stored_response_goes_to_the_origin() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, "/doc", "\"v1\"", modified);
+    let url = origin.url("/doc");
+    assert!(send(&mut cache, get(&url)).await.info.stored);
+
+    // (If-Match, a weak stored tag never matches: strong comparison, RFC 9110 §13.1.1)
+    for if_match in ["\"v2\"", "W/\"v1\"", "\"v1\", junk", "*, \"v1\""] {
+        let before = origin.hits("/doc");
+        let got = send(&mut cache, get_with(&url, &[("if-match", if_match)])).await;
+        assert_eq!(origin.hits("/doc"), before + 1, "{if_match}: forwarded");
+        assert_eq!(
+            origin.last_request("/doc").header("if-match"),
+            Some(if_match),
+            "{if_match}: the origin evaluates the client's If-Match"
+        );
+        let malformed = if_match.contains("junk") || if_match.starts_with('*');
+        if !malformed {
+            assert_eq!(got.status, 412, "{if_match}: the origin's answer");
+            assert_eq!(got.info.outcome, CacheOutcome::ForwardedByRequest);
+            assert_eq!(got.info.detail, Some("precondition-failed"), "{if_match}");
+            assert!(!got.info.stored, "{if_match}: a 412 is not stored");
+        }
+    }
+    // The stored document still answers unconditional requests.
+    let hit = send(&mut cache, get(&url)).await;
+    assert_eq!((hit.status.as_u16(), hit.text()), (200, "the document"));
+    assert_eq!(hit.info.outcome, CacheOutcome::Hit);
+}
+
+/// `If-Match` that the stored response satisfies (`*`, or its strong tag in the list) is
+/// answered from the cache, Range included: what the origin would answer for the same
+/// representation.
+#[tokio::test]
+async fn if_match_satisfied_by_the_stored_response_is_a_hit() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, "/doc", "\"v1\"", modified);
+    let url = origin.url("/doc");
+    send(&mut cache, get(&url)).await;
+    for if_match in ["\"v1\"", "*", "\"v0\", \"v1\"", " ,\"v1\" , "] {
+        let got = send(&mut cache, get_with(&url, &[("if-match", if_match)])).await;
+        assert_eq!(got.info.outcome, CacheOutcome::Hit, "{if_match}");
+        assert_eq!(got.text(), "the document", "{if_match}");
+    }
+    let ranged = send(
+        &mut cache,
+        get_with(&url, &[("if-match", "\"v1\""), ("range", "bytes=0-2")]),
+    )
+    .await;
+    assert_eq!((ranged.status.as_u16(), ranged.text()), (206, "the"));
+    assert_eq!(origin.hits("/doc"), 1);
+}
+
+/// A weak stored `ETag` never satisfies `If-Match`, `*` aside (RFC 9110 §13.1.1 uses the strong
+/// comparison): a range of it could be joined to bytes of another representation.
+#[tokio::test]
+async fn if_match_against_a_weak_stored_tag_goes_to_the_origin() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, "/weak", "W/\"w1\"", modified);
+    let url = origin.url("/weak");
+    send(&mut cache, get(&url)).await;
+    let got = send(
+        &mut cache,
+        get_with(&url, &[("if-match", "W/\"w1\""), ("range", "bytes=0-2")]),
+    )
+    .await;
+    assert_eq!(origin.hits("/weak"), 2);
+    assert_eq!(got.status, 412);
+    let star = send(&mut cache, get_with(&url, &[("if-match", "*")])).await;
+    assert_eq!(star.info.outcome, CacheOutcome::Hit);
+}
+
+/// `If-Unmodified-Since` (RFC 9110 §13.1.4): answered from the cache when the stored
+/// `Last-Modified` is not after it, forwarded otherwise; an invalid date is ignored as the origin
+/// ignores it; with `If-Match`, only `If-Match` counts (§13.2.2).
+#[tokio::test]
+async fn if_unmodified_since_on_stored_responses() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, "/doc", "\"v1\"", modified);
+    let url = origin.url("/doc");
+    send(&mut cache, get(&url)).await;
+    let later = http_date(modified + Duration::from_secs(60));
+    let earlier = http_date(modified - Duration::from_secs(60));
+    let cases: &[(&[(&str, &str)], bool)] = &[
+        (&[("if-unmodified-since", &later)], true),
+        (&[("if-unmodified-since", &http_date(modified))], true),
+        (&[("if-unmodified-since", "not a date")], true),
+        (&[("if-unmodified-since", &earlier)], false),
+        (
+            &[("if-match", "\"v1\""), ("if-unmodified-since", &earlier)],
+            true,
+        ),
+    ];
+    for (headers, hit) in cases {
+        let before = origin.hits("/doc");
+        let got = send(&mut cache, get_with(&url, headers)).await;
+        assert_eq!(
+            got.info.outcome == CacheOutcome::Hit,
+            *hit,
+            "{headers:?}: {:?}",
+            got.info
+        );
+        assert_eq!(
+            origin.hits("/doc"),
+            before + usize::from(!hit),
+            "{headers:?}"
+        );
+        if !hit {
+            assert_eq!(got.status, 412, "{headers:?}");
+        }
+    }
+}
+
+/// A 412 answers the request's preconditions, not an origin failure: stale-if-error, on for
+/// 4xx, does not replace it with the stored response.
+#[tokio::test]
+async fn a_412_is_not_an_error_for_stale_if_error() {
+    let settings = CacheSettings {
+        stale_if_error: StaleWindow::Any,
+        ..CacheSettings::shared()
+    };
+    let (mut cache, clock) = cached_client(settings);
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, "/doc", "\"v1\"", modified);
+    let url = origin.url("/doc");
+    send(&mut cache, get(&url)).await;
+    clock.advance(Duration::from_secs(900));
+    let got = send(&mut cache, get_with(&url, &[("if-match", "\"v2\"")])).await;
+    assert_eq!(got.status, 412, "{:?}", got.info);
+    assert_ne!(got.info.outcome, CacheOutcome::StaleIfError);
+}
+
+/// A GET with raw header bytes (obs-text).
+fn get_raw(url: &str, name: &str, value: &[u8]) -> Request<Full<Bytes>> {
+    Request::get(url)
+        .header(name, HeaderValue::from_bytes(value).unwrap())
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// Odd but valid entity tags (RFC 9110 §8.8.3) compare as the RFC says (weak comparison for
+/// `If-None-Match`, §8.8.3.2), and a malformed list never gets a 304 (fail closed: the full
+/// stored response).
+#[tokio::test]
+async fn odd_tags_and_malformed_lists_in_if_none_match() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    // (path, stored ETag, If-None-Match, 304 expected)
+    let cases: &[(&str, &[u8], &[u8], bool)] = &[
+        ("/comma", b"\"a,b\"", b"\"a,b\"", true),
+        ("/comma-half", b"\"a,b\"", b"\"a\", \"b\"", false),
+        ("/empty", b"\"\"", b"W/\"\"", true),
+        ("/empty-strong", b"W/\"\"", b"\"\"", true),
+        ("/w-inside", b"\"W/x\"", b"\"W/x\"", true),
+        ("/w-inside-not-weak", b"W/\"x\"", b"\"W/x\"", false),
+        ("/obs-text", b"\"caf\xe9\"", b"W/\"caf\xe9\"", true),
+        ("/obs-text-other", b"\"caf\xe9\"", b"\"caf\xe8\"", false),
+        ("/whitespace", b"\"x\"", b" ,\t\"y\" ,,\t\"x\"\t, ", true),
+        ("/garbage-after", b"\"x\"", b"\"x\", garbage", false),
+        ("/unterminated", b"\"x\"", b"\"x\", \"y", false),
+        ("/star-and-tag", b"\"x\"", b"*, \"x\"", false),
+        ("/no-comma", b"\"x\"", b"\"x\" \"y\"", false),
+    ];
+    for &(path, etag, _, _) in cases {
+        origin.route(path, move |_| {
+            Reply::ok("full")
+                .header("cache-control", "max-age=600")
+                .raw_header("etag", etag)
+        });
+        assert!(
+            send(&mut cache, get(&origin.url(path))).await.info.stored,
+            "{path}"
+        );
+    }
+    for &(path, _, if_none_match, not_modified) in cases {
+        let got = send(
+            &mut cache,
+            get_raw(&origin.url(path), "if-none-match", if_none_match),
+        )
+        .await;
+        assert_eq!(
+            got.info.outcome,
+            CacheOutcome::Hit,
+            "{path}: from the cache"
+        );
+        let expected: (u16, &[u8]) = if not_modified {
+            (304, b"")
+        } else {
+            (200, b"full")
+        };
+        assert_eq!((got.status.as_u16(), &got.body[..]), expected, "{path}");
+        assert_eq!(origin.hits(path), 1, "{path}");
+    }
+}
