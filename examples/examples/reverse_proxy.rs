@@ -163,7 +163,7 @@ fn open_store(spec: &str, tiered: bool) -> Result<Arc<dyn Store>, BoxError> {
     } else if let Some(path) = spec.strip_prefix("sqlite:") {
         // A cache is disposable: a damaged file is set aside and the store starts empty; a file
         // that cannot be written at all leaves the proxy on a memory store rather than down.
-        match SqliteStore::builder(path).open_or_recover() {
+        match SqliteStore::builder(path).recover_damaged(true).build() {
             Ok(store) => Arc::new(store),
             Err(error) => {
                 tracing::warn!(

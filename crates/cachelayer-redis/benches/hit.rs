@@ -21,7 +21,10 @@ fn hit(c: &mut Criterion) {
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let namespace = format!("cachelayer-bench:{}", std::process::id());
     let store = rt
-        .block_on(RedisStore::builder(url).namespace(namespace).connect())
+        .block_on(async {
+            let store = RedisStore::builder(url).namespace(namespace).build()?;
+            store.ping().await.map(|()| store)
+        })
         .expect("the benchmark needs Redis");
     let mut group = c.benchmark_group("redis_get_hit");
     for size in [1024usize, 64 * 1024] {

@@ -36,8 +36,8 @@
 //!     .namespace("api-cache")
 //!     .operation_timeout(Duration::from_millis(200))
 //!     .integrity_key(IntegrityKey::derive(&secret_from_the_environment))
-//!     .connect()
-//!     .await?;
+//!     .build()?; // connects on first use: the cache can start while Redis is down
+//! store.ping().await?; // or fail at start-up when it does not answer
 //! println!("{} entries", store.len().await?);
 //! // Give it to the cache: `CacheLayer::with_store(store, settings)`.
 //! # Ok(())
@@ -77,8 +77,9 @@ const DELETE_IF_UNCHANGED: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then
 
 /// A store in Redis, shared by every process that uses the same server and namespace.
 ///
-/// See the [crate documentation](crate). Make one with [`RedisStore::connect`] or
-/// [`RedisStore::builder`]. Cloning is cheap; clones share the connection and the error count.
+/// See the [crate documentation](crate). Make one with [`RedisStore::connect`] (connects and
+/// checks) or [`RedisStore::builder`] (which, like every store builder of cachelayer, ends in
+/// [`build`](RedisStoreBuilder::build), and does not connect). Cloning is cheap; clones share the connection and the error count.
 ///
 /// [`Store::entries`] and [`Store::delete`] are overridden: they walk the namespace with `SCAN`,
 /// read records with `MGET` (32 at a time) only when the filter needs them (not for
@@ -188,6 +189,8 @@ impl RedisStoreBuilder {
 
     /// Builds the store without connecting: the connection is made by the first operation (and
     /// re-made by later ones while Redis is unreachable). A cache can start while Redis is down.
+    /// To find out at start-up whether Redis answers, call [`RedisStore::ping`] next (what
+    /// [`RedisStore::connect`] does).
     ///
     /// # Errors
     /// [`StoreError::is_backend`] when the URL is not a Redis URL this build supports:
@@ -218,28 +221,22 @@ impl RedisStoreBuilder {
             }),
         })
     }
-
-    /// Builds the store and checks that Redis answers (`PING`), within the operation timeout.
-    ///
-    /// # Errors
-    /// As [`build`](Self::build); and [`StoreError::is_backend`] or [`StoreError::is_timeout`]
-    /// when Redis cannot be reached or does not answer within the operation timeout.
-    pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let store = self.build()?;
-        store.ping().await?;
-        Ok(store)
-    }
 }
 
 impl RedisStore {
     /// Connects to the Redis server at `url` (`redis://host:port/db`) with the default
     /// namespace (`"cachelayer"`), operation timeout (500 ms) and clock, and checks that it
-    /// answers. See [`RedisStoreBuilder::connect`].
+    /// answers (`PING`, within the operation timeout): `RedisStore::builder(url).build()`, then
+    /// [`ping`](Self::ping).
     ///
     /// # Errors
-    /// As [`RedisStoreBuilder::connect`].
+    /// As [`RedisStoreBuilder::build`]; and [`StoreError::is_backend`] or
+    /// [`StoreError::is_timeout`] when Redis cannot be reached or does not answer within the
+    /// operation timeout.
     pub async fn connect(url: impl Into<String>) -> Result<RedisStore, StoreError> {
-        Self::builder(url).connect().await
+        let store = Self::builder(url).build()?;
+        store.ping().await?;
+        Ok(store)
     }
 
     /// A builder for a store on the Redis server at `url`.

@@ -87,8 +87,7 @@ async fn retention_follows_the_store_clock() {
     let store = RedisStore::builder(redis_url())
         .namespace(&namespace)
         .clock(Arc::new(clock.clone()))
-        .connect()
-        .await
+        .build()
         .unwrap();
     let mut entry = sample_entry("http://example.com/clock", &b"clock"[..]);
     entry.retain_until = Some(clock.now() + Duration::from_secs(60));
@@ -115,18 +114,15 @@ async fn namespaces_are_separate_even_with_glob_characters() {
     let base = unique_namespace("glob");
     let star = RedisStore::builder(redis_url())
         .namespace(format!("{base}*"))
-        .connect()
-        .await
+        .build()
         .unwrap();
     let plain = RedisStore::builder(redis_url())
         .namespace(&base)
-        .connect()
-        .await
+        .build()
         .unwrap();
     let nested = RedisStore::builder(redis_url())
         .namespace(format!("{base}:x"))
-        .connect()
-        .await
+        .build()
         .unwrap();
     for (n, store) in [&star, &plain, &nested].into_iter().enumerate() {
         for i in 0..3 {
@@ -284,16 +280,14 @@ async fn with_an_integrity_key_only_its_holders_can_write_entries() {
     let other_key = RedisStore::builder(redis_url())
         .namespace(&namespace)
         .integrity_key([9u8; 32])
-        .connect()
-        .await
+        .build()
         .unwrap();
     assert!(other_key.get(&k("b")).await.unwrap().is_none());
     assert_eq!(other_key.corrupt_records_dropped(), 1);
     store.put(k("c"), Arc::new(entry.clone())).await.unwrap();
     let unkeyed = RedisStore::builder(redis_url())
         .namespace(&namespace)
-        .connect()
-        .await
+        .build()
         .unwrap();
     assert!(!unkeyed.has_integrity_key());
     assert!(unkeyed.get(&k("c")).await.unwrap().is_none());
@@ -357,7 +351,9 @@ async fn nothing_listening_fails_within_the_timeout() {
     let started = Instant::now();
     let error = RedisStore::builder(&url)
         .operation_timeout(Duration::from_millis(300))
-        .connect()
+        .build()
+        .unwrap()
+        .ping()
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(300 + 500));
@@ -471,8 +467,7 @@ async fn store_recovers_after_redis_restarts() {
     let store = RedisStore::builder(server.url())
         .namespace(unique_namespace("restart"))
         .operation_timeout(Duration::from_millis(300))
-        .connect()
-        .await
+        .build()
         .unwrap();
     let entry = Arc::new(sample_entry("http://example.com/restart", &b"up"[..]));
     store.put(k("a"), entry.clone()).await.unwrap();

@@ -30,7 +30,7 @@ fn hit(c: &mut Criterion) {
     ] {
         let store = SqliteStore::builder(&path)
             .read_in_place(in_place)
-            .open()
+            .build()
             .expect("open the store");
         let mut group = c.benchmark_group(group_name);
         for size in [1024usize, 64 * 1024] {

@@ -42,7 +42,7 @@ async fn main() {
     if let Some(limit) = wal_size_limit {
         builder = builder.wal_size_limit(limit);
     }
-    let store = builder.open().unwrap();
+    let store = builder.build().unwrap();
     println!("WAL bound: {} bytes", store.wal_size_limit());
     let mut wal_peak = 0;
     let started = Instant::now();

@@ -27,10 +27,13 @@
 //!   (database file, `-wal` and `-shm`; 430 once checkpointed). [`SqliteStore::disk_bytes`]
 //!   tells the total.
 //! - Two ways to open: [`SqliteStore::open`] is strict (a damaged or foreign file is an error,
-//!   and is left alone); [`SqliteStore::open_or_recover`] sets a file that is not a usable
-//!   cache database aside (`PATH.corrupt-SECS`), logs a warning and starts empty, for services
-//!   whose cache is disposable. Both fail with a [`NotWritable`] source when the file or its
-//!   directory cannot be written, so that the caller can run uncached.
+//!   and is left alone); [`SqliteStore::open_or_recover`] (or
+//!   [`recover_damaged`](SqliteStoreBuilder::recover_damaged) on the builder) sets a file that
+//!   is not a usable cache database aside (`PATH.corrupt-SECS`), logs a warning and starts
+//!   empty, for services whose cache is disposable. Both fail with a [`NotWritable`] source
+//!   when the file or its directory cannot be written, so that the caller can run uncached.
+//! - Like every store builder of cachelayer, [`SqliteStoreBuilder`] ends in
+//!   [`build`](SqliteStoreBuilder::build).
 //!
 //! ```
 //! use cachelayer_sqlite::SqliteStore;
@@ -45,7 +48,7 @@
 //! let store = SqliteStore::builder(&path)
 //!     .max_size(512 * 1024 * 1024) // bytes of records, least recently used evicted first
 //!     .busy_timeout(Duration::from_secs(5))
-//!     .open()?;
+//!     .build()?;
 //! assert_eq!(store.len().await?, 0);
 //! // Give it to the cache: `CacheLayer::with_store(store, settings)`.
 //! # Ok(())
@@ -153,7 +156,7 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
     pool_size: usize,
-    /// What [`SqliteStoreBuilder::open_or_recover`] set aside, if anything.
+    /// What [`SqliteStoreBuilder::recover_damaged`] set aside, if anything.
     recovery: Option<Recovery>,
     /// Corrupt records (failed integrity check) found by `get` and deleted.
     corrupt_dropped: std::sync::atomic::AtomicU64,
@@ -169,6 +172,7 @@ pub struct SqliteStoreBuilder {
     wal_size_limit: u64,
     read_in_place: bool,
     clock: Arc<dyn Clock>,
+    mode: Mode,
 }
 
 impl fmt::Debug for SqliteStoreBuilder {
@@ -181,6 +185,7 @@ impl fmt::Debug for SqliteStoreBuilder {
             .field("wal_size_limit", &self.wal_size_limit)
             .field("read_in_place", &self.read_in_place)
             .field("clock", &self.clock)
+            .field("recover_damaged", &(self.mode == Mode::Recover))
             .finish()
     }
 }
@@ -274,30 +279,10 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Opens (creating when missing) the database file and its parent directories, switches it
-    /// to WAL mode and creates the schema. Strict: a file that is not a usable cache database is
-    /// an error, and is left as it is. A service that should keep running whatever state the
-    /// file is in uses [`open_or_recover`](Self::open_or_recover) instead.
-    ///
-    /// This does blocking file IO: call it at start-up (or inside `spawn_blocking`).
-    ///
-    /// # Errors
-    /// [`StoreError::is_unsupported`] for an empty path or `:memory:` (each pooled connection
-    /// would see its own database: use a file in a temporary directory instead);
-    /// [`StoreError::is_backend`] when the directory cannot be created or the file cannot be
-    /// opened, is not an SQLite database (`file is not a database`), is damaged (`database
-    /// disk image is malformed`), is an SQLite database of another application (tables other
-    /// than the store's), or has a schema from a newer release; when the file or its directory
-    /// cannot be written, the error's source is a [`NotWritable`] (see
-    /// [`NotWritable::find`]); [`StoreError::is_timeout`] when another connection holds the
-    /// database locked for longer than the busy timeout.
-    pub fn open(self) -> Result<SqliteStore, StoreError> {
-        self.open_with(Mode::Strict)
-    }
-
-    /// Opens the store like [`open`](Self::open), but a file that is not a usable cache
-    /// database is set aside and the store starts empty, instead of failing: for a service
-    /// that treats its cache as disposable and must not stop because of it.
+    /// Whether [`build`](Self::build) sets aside a file that is not a usable cache database and
+    /// starts empty, instead of failing: for a service that treats its cache as disposable and
+    /// must not stop because of it. Default: `false` (strict). [`SqliteStore::open_or_recover`]
+    /// is `SqliteStore::builder(path).recover_damaged(true).build()`.
     ///
     /// The file is not usable when SQLite says it is not a database or is malformed, when
     /// `PRAGMA quick_check` finds damage, when it is an SQLite database of another application
@@ -313,7 +298,7 @@ impl SqliteStoreBuilder {
     ///
     /// `quick_check` reads the whole file once: opening takes about as long as reading the
     /// file (measured: 10 ms for a 4.5 MB file, 70 to 140 ms for a 120 MB one, from the page
-    /// cache; `open` takes 3 and 20 ms), longer from a cold disk.
+    /// cache; a strict `build` takes 3 and 20 ms), longer from a cold disk.
     ///
     /// Processes that have the damaged file open keep using it under its new name until they
     /// reopen. When two processes recover one file at the same time, the second notices (by
@@ -330,7 +315,7 @@ impl SqliteStoreBuilder {
     ///
     /// # let dir = tempfile::tempdir().expect("a temporary directory");
     /// # let path = dir.path().join("http_cache.sqlite");
-    /// match SqliteStore::builder(&path).open_or_recover() {
+    /// match SqliteStore::builder(&path).recover_damaged(true).build() {
     ///     Ok(store) => {
     ///         if let Some(recovery) = store.recovery() {
     ///             eprintln!("started with an empty cache: {recovery}");
@@ -344,7 +329,7 @@ impl SqliteStoreBuilder {
     /// }
     /// ```
     ///
-    /// # Errors
+    /// What [`build`](Self::build) then fails with:
     /// [`StoreError::is_unsupported`] for an empty path or `:memory:`;
     /// [`StoreError::is_backend`] with a [`NotWritable`] source when the file, its directory or
     /// the file system is read-only (or the damaged file cannot be renamed for lack of
@@ -352,8 +337,33 @@ impl SqliteStoreBuilder {
     /// created, the disk is full, a new file is damaged again); [`StoreError::is_timeout`] when
     /// another connection holds the database locked for longer than the busy timeout (a locked
     /// file is in use, hence never set aside).
-    pub fn open_or_recover(self) -> Result<SqliteStore, StoreError> {
-        self.open_with(Mode::Recover)
+    pub fn recover_damaged(mut self, recover: bool) -> Self {
+        self.mode = if recover { Mode::Recover } else { Mode::Strict };
+        self
+    }
+
+    /// Opens (creating when missing) the database file and its parent directories, switches it
+    /// to WAL mode and creates the schema. Strict by default: a file that is not a usable cache
+    /// database is an error, and is left as it is. A service that should keep running whatever
+    /// state the file is in sets [`recover_damaged`](Self::recover_damaged) first.
+    ///
+    /// This does blocking file IO: call it at start-up (or inside `spawn_blocking`).
+    ///
+    /// # Errors
+    /// With [`recover_damaged`](Self::recover_damaged): see there.
+    ///
+    /// Strict: [`StoreError::is_unsupported`] for an empty path or `:memory:` (each pooled connection
+    /// would see its own database: use a file in a temporary directory instead);
+    /// [`StoreError::is_backend`] when the directory cannot be created or the file cannot be
+    /// opened, is not an SQLite database (`file is not a database`), is damaged (`database
+    /// disk image is malformed`), is an SQLite database of another application (tables other
+    /// than the store's), or has a schema from a newer release; when the file or its directory
+    /// cannot be written, the error's source is a [`NotWritable`] (see
+    /// [`NotWritable::find`]); [`StoreError::is_timeout`] when another connection holds the
+    /// database locked for longer than the busy timeout.
+    pub fn build(self) -> Result<SqliteStore, StoreError> {
+        let mode = self.mode;
+        self.open_with(mode)
     }
 
     fn open_with(self, mode: Mode) -> Result<SqliteStore, StoreError> {
@@ -750,7 +760,7 @@ fn set_aside(
     }))
 }
 
-/// What [`SqliteStoreBuilder::open_or_recover`] did with a file that was not a usable cache
+/// What [`SqliteStoreBuilder::recover_damaged`] did with a file that was not a usable cache
 /// database: see [`SqliteStore::recovery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
@@ -783,8 +793,8 @@ impl fmt::Display for Recovery {
     }
 }
 
-/// The source of a [`StoreError`] from [`SqliteStoreBuilder::open`] or
-/// [`open_or_recover`](SqliteStoreBuilder::open_or_recover) when the database file, its
+/// The source of a [`StoreError`] from [`SqliteStoreBuilder::build`] (strict or
+/// [`recover_damaged`](SqliteStoreBuilder::recover_damaged)) when the database file, its
 /// directory or its file system cannot be written (read-only, or no permission): the store
 /// cannot work there, and a caller that treats its cache as optional runs without it.
 ///
@@ -939,23 +949,25 @@ fn sql_error(e: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating when missing) the store at `path` with the default settings: unbounded,
-    /// 5 s busy timeout, 4 connections, system clock. See [`SqliteStoreBuilder::open`].
+    /// 5 s busy timeout, 4 connections, system clock; strict. The same as
+    /// `SqliteStore::builder(path).build()`: see [`SqliteStoreBuilder::build`].
     ///
     /// # Errors
-    /// As [`SqliteStoreBuilder::open`].
+    /// As [`SqliteStoreBuilder::build`].
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        Self::builder(path).open()
+        Self::builder(path).build()
     }
 
     /// Opens the store at `path` with the default settings, setting a file that is not a
     /// usable cache database aside and starting empty. See
-    /// [`SqliteStoreBuilder::open_or_recover`].
+    /// [`SqliteStoreBuilder::recover_damaged`]; the same as
+    /// `SqliteStore::builder(path).recover_damaged(true).build()`.
     ///
     /// # Errors
-    /// As [`SqliteStoreBuilder::open_or_recover`]: a [`NotWritable`] source when the file or its
+    /// As [`SqliteStoreBuilder::recover_damaged`]: a [`NotWritable`] source when the file or its
     /// directory cannot be written.
     pub fn open_or_recover(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
-        Self::builder(path).open_or_recover()
+        Self::builder(path).recover_damaged(true).build()
     }
 
     /// A builder for a store at `path` (a file; created when missing, with its directories).
@@ -968,6 +980,7 @@ impl SqliteStore {
             wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
             read_in_place: true,
             clock: Arc::new(SystemClock),
+            mode: Mode::Strict,
         }
     }
 
@@ -982,7 +995,7 @@ impl SqliteStore {
         self.inner.max_size
     }
 
-    /// What [`SqliteStoreBuilder::open_or_recover`] (or [`SqliteStore::open_or_recover`]) set
+    /// What [`SqliteStoreBuilder::recover_damaged`] (or [`SqliteStore::open_or_recover`]) set
     /// aside when it opened this store: `None` when the file was usable (and always after
     /// [`open`](SqliteStore::open)).
     pub fn recovery(&self) -> Option<&Recovery> {

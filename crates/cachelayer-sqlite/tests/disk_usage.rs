@@ -104,7 +104,7 @@ async fn a_bounded_store_fits_a_small_disk() {
     let path = dir.path().join("cache.sqlite");
     let store = SqliteStore::builder(&path)
         .max_size(1024 * 1024)
-        .open()
+        .build()
         .unwrap();
     assert_eq!(store.wal_size_limit(), 256 * 1024, "a quarter of the bound");
     let mut peak = 0;
@@ -148,7 +148,7 @@ async fn a_large_write_does_not_leave_a_large_wal() {
 #[test]
 fn the_wal_bound_follows_the_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let open = |builder: cachelayer_sqlite::SqliteStoreBuilder| builder.open().unwrap();
+    let open = |builder: cachelayer_sqlite::SqliteStoreBuilder| builder.build().unwrap();
     let path = dir.path().join("cache.sqlite");
     let limit = |store: SqliteStore| store.wal_size_limit();
     assert_eq!(

@@ -323,7 +323,8 @@ async fn a_locked_file_is_not_set_aside() {
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let error = SqliteStore::builder(&path)
         .busy_timeout(std::time::Duration::from_millis(200))
-        .open_or_recover()
+        .recover_damaged(true)
+        .build()
         .unwrap_err();
     assert!(error.is_timeout(), "{error}");
     locker.execute_batch("COMMIT").unwrap();

@@ -124,7 +124,7 @@ async fn columns_hold_url_size_and_unix_millisecond_times() {
     let clock = ManualClock::new(now);
     let store = SqliteStore::builder(&path)
         .clock(Arc::new(clock.clone()))
-        .open()
+        .build()
         .unwrap();
     let entry = entry_at(now, "http://example.com/cols?a=1", &b"columns"[..]);
     store.put(k("cols"), Arc::new(entry.clone())).await.unwrap();
@@ -185,7 +185,7 @@ async fn past_retention_by_the_store_clock_is_a_miss_and_deleted() {
     let clock = ManualClock::new(now_ms());
     let store = SqliteStore::builder(&path)
         .clock(Arc::new(clock.clone()))
-        .open()
+        .build()
         .unwrap();
     let entry = entry_at(clock.now(), "http://example.com/r", &b"r"[..]);
     store.put(k("r"), Arc::new(entry)).await.unwrap();
@@ -222,7 +222,7 @@ async fn max_size_evicts_the_least_recently_used() {
     let store = SqliteStore::builder(&path)
         .clock(Arc::new(clock.clone()))
         .max_size(3 * one + one / 2)
-        .open()
+        .build()
         .unwrap();
     for name in ["a", "b", "c"] {
         let entry = entry_at(clock.now(), "http://example.com/x", body.clone());
@@ -357,7 +357,7 @@ async fn locked_database_times_out_without_blocking_the_runtime() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::builder(&path)
         .busy_timeout(Duration::from_millis(400))
-        .open()
+        .build()
         .unwrap();
     let locker = raw(&path);
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -410,7 +410,7 @@ fn reads_in_place_and_on_blocking_threads_agree() {
     for in_place in [true, false] {
         let store = SqliteStore::builder(&path)
             .read_in_place(in_place)
-            .open()
+            .build()
             .unwrap();
         runtime.block_on(async {
             let mut tasks = Vec::new();
@@ -472,7 +472,7 @@ fn reads_blocking_in_place_do_not_stall_the_runtime() {
     });
     let store = SqliteStore::builder(&path)
         .clock(clock.clone())
-        .open()
+        .build()
         .unwrap();
     runtime
         .block_on(store.put(

@@ -81,8 +81,9 @@ impl TestRedis {
 
     /// Connects with `builder` (whose namespace should be unique).
     pub async fn with(builder: cachelayer_redis::RedisStoreBuilder) -> TestRedis {
-        let store = builder
-            .connect()
+        let store = builder.build().expect("a valid Redis URL");
+        store
+            .ping()
             .await
             .unwrap_or_else(|e| panic!("the tests need Redis at {}: {e}", redis_url()));
         TestRedis { store }
