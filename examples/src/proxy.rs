@@ -72,6 +72,18 @@
 //! connections when its shutdown future completes and waits (up to
 //! [`ProxyConfig::shutdown_grace`]) for the open ones to finish.
 //!
+//! # Interim responses (1xx)
+//!
+//! The upstream may send interim responses before its final one: `103 Early Hints` (RFC 8297)
+//! with `Link` fields, `102 Processing`, `100 Continue`. hyper's HTTP/1.1 client reads them and
+//! passes each to a callback registered on the request (`hyper::ext::on_informational`), which
+//! the proxy registers to log them at `debug`; hyper's server (1.x) has no way to send a 1xx
+//! response other than the `100 Continue` it writes itself when a handler reads the body of a
+//! request with `Expect: 100-continue`. So a `103` from the upstream does not reach the client
+//! today: the client gets the final response only, without the hint's fields, as late as it
+//! would have without hints. The cache never stores a 1xx response, and never adds its fields to
+//! the final response it stores (RFC 9110 §15.2; `tests/rfc_informational.rs`).
+//!
 //! A proxy in front of a server is a *shared* cache: use [`CacheSettings::shared`], so that
 //! `Cache-Control: private` responses and responses to requests with `Authorization` are not
 //! stored, and `s-maxage` is honoured.
@@ -625,20 +637,13 @@ fn keyed_uri(host: Authority, uri: Uri) -> Result<Uri, &'static str> {
 /// Removes `Host` and the client's forwarding fields: [`REMOVED_REQUEST_FIELDS`] and every
 /// `X-Forwarded-*`.
 fn remove_client_forwarding(headers: &mut HeaderMap) {
-    // Most requests carry none of them: one pass over the names is cheaper than a hashed
-    // removal per name.
-    let any = headers.keys().any(|name| {
-        REMOVED_REQUEST_FIELDS.contains(name) || name.as_str().starts_with("x-forwarded-")
-    });
-    if !any {
-        return;
-    }
-    for name in &REMOVED_REQUEST_FIELDS {
-        headers.remove(name);
-    }
+    // Requests carry few fields and usually only `Host` of these: a pass over the names per
+    // field found is cheaper than a hashed removal per name that might be there.
     while let Some(name) = headers
         .keys()
-        .find(|name| name.as_str().starts_with("x-forwarded-"))
+        .find(|name| {
+            REMOVED_REQUEST_FIELDS.contains(name) || name.as_str().starts_with("x-forwarded-")
+        })
         .cloned()
     {
         headers.remove(&name);
@@ -668,7 +673,17 @@ impl Service<Request<Incoming>> for Forwarder {
         let target = self.target.clone();
         let peer = self.peer;
         Box::pin(async move {
-            let request = rewrite(&target.upstream, peer, request)?;
+            let mut request = rewrite(&target.upstream, peer, request)?;
+            // Interim (1xx) responses of the upstream: hyper's client reads them before the
+            // final response and hands them here; hyper's server cannot send them on (see the
+            // module docs), so they are logged and dropped.
+            hyper::ext::on_informational(&mut request, |interim| {
+                tracing::debug!(
+                    status = %interim.status(),
+                    fields = interim.headers().len(),
+                    "upstream interim response not relayed"
+                );
+            });
             let uri = request.uri().clone();
             match tokio::time::timeout(target.timeout, target.client.request(request)).await {
                 Ok(response) => response.map_err(|source| UpstreamError { uri, source }.into()),
