@@ -81,8 +81,9 @@
 //! response other than the `100 Continue` it writes itself when a handler reads the body of a
 //! request with `Expect: 100-continue`. So a `103` from the upstream does not reach the client
 //! today: the client gets the final response only, without the hint's fields, as late as it
-//! would have without hints. The cache never stores a 1xx response, and never adds its fields to
-//! the final response it stores (RFC 9110 §15.2; `tests/rfc_informational.rs`).
+//! would have without hints. RFC 9110 §15.2 asks a proxy to forward 1xx responses; this one
+//! cannot until hyper's server can send them. The cache never stores a 1xx response, and never
+//! adds its fields to the final response it stores (`tests/rfc_informational.rs`).
 //!
 //! A proxy in front of a server is a *shared* cache: use [`CacheSettings::shared`], so that
 //! `Cache-Control: private` responses and responses to requests with `Authorization` are not
