@@ -118,7 +118,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::{Layer, Service, ServiceExt};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -318,19 +318,41 @@ impl Proxy {
                 ignored: ignored.clone(),
             };
             let service = service_fn(move |request| handler.clone().handle(request));
-            let stream = IdleTimeout::new(stream, self.idle_timeout);
-            let connection = server.serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection.into_owned());
+            let server = server.clone();
+            let watcher = graceful.watcher();
+            let idle_timeout = self.idle_timeout;
+            let worker = workers
+                .handles
+                .get(next_worker % workers.handles.len().max(1));
+            // The socket and its timers are registered with the runtime that serves the
+            // connection: readiness and timeouts then never wake another thread.
+            let stream = match worker {
+                Some(_) => Accepted::Detached(stream.into_std()),
+                None => Accepted::Registered(stream),
+            };
             let task = async move {
-                if let Err(error) = connection.await {
+                let stream = match stream {
+                    Accepted::Registered(stream) => stream,
+                    Accepted::Detached(Ok(stream)) => match TcpStream::from_std(stream) {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::debug!(%peer, %error, "cannot register the connection");
+                            return;
+                        }
+                    },
+                    Accepted::Detached(Err(error)) => {
+                        tracing::debug!(%peer, %error, "cannot hand the connection over");
+                        return;
+                    }
+                };
+                let stream = IdleTimeout::new(stream, idle_timeout);
+                let connection = server.serve_connection(TokioIo::new(stream), service);
+                if let Err(error) = watcher.watch(connection.into_owned()).await {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 }
                 drop(permit);
             };
-            match workers
-                .handles
-                .get(next_worker % workers.handles.len().max(1))
-            {
+            match worker {
                 Some(worker) => drop(worker.spawn(task)),
                 None => drop(tokio::spawn(task)),
             }
@@ -399,6 +421,14 @@ impl Workers {
         }
         workers
     }
+}
+
+/// An accepted connection on its way to the runtime that serves it.
+enum Accepted {
+    /// Registered with the accepting runtime, which serves it too.
+    Registered(TcpStream),
+    /// Taken off the accepting runtime, for another to register.
+    Detached(std::io::Result<std::net::TcpStream>),
 }
 
 /// Where requests go, and the pooled client that takes them there.
