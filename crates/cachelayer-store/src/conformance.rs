@@ -286,6 +286,48 @@ pub async fn optional_fields_round_trip(store: &dyn Store) {
     assert_eq!(*found, entry, "every field round-trips");
 }
 
+/// A partial entry (status 206, one `Content-Range` line per part, the parts' bytes as its body;
+/// see [`partial`](crate::partial)) round-trips whole, its parts read back, and a listing shows
+/// its 206; a complete entry put over it replaces it.
+pub async fn partial_entry_round_trips(store: Arc<dyn Store>) {
+    use crate::partial::{ByteRange, Parts};
+    let mut entry = sample_entry("http://example.com/video", &b"0189"[..]);
+    entry.status = StatusCode::PARTIAL_CONTENT;
+    for value in ["bytes 0-1/10", "bytes 8-9/10"] {
+        entry
+            .headers
+            .append(http::header::CONTENT_RANGE, HeaderValue::from_static(value));
+    }
+    store.put(key(1), Arc::new(entry.clone())).await.unwrap();
+    let found = store
+        .get(&key(1))
+        .await
+        .unwrap()
+        .expect("the partial entry just stored");
+    assert_same(&found, &entry);
+    assert!(found.is_partial());
+    let parts = Parts::of(&found).expect("its parts read back");
+    let ranges: Vec<_> = parts
+        .ranges()
+        .iter()
+        .map(|r| (r.first(), r.last()))
+        .collect();
+    assert_eq!(ranges, [(0, 1), (8, 9)], "parts in order");
+    assert_eq!(
+        parts.body_offsets(&ByteRange::new(8, 9).unwrap()),
+        Some(2..4)
+    );
+    let listed = store.clone().entries().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, StatusCode::PARTIAL_CONTENT);
+
+    let complete = sample_entry("http://example.com/video", &b"0123456789"[..]);
+    store.put(key(1), Arc::new(complete.clone())).await.unwrap();
+    let found = store.get(&key(1)).await.unwrap().unwrap();
+    assert!(!found.is_partial());
+    assert_same(&found, &complete);
+}
+
 /// Storing an entry already past its `retain_until` replaces (removes) the previous entry for
 /// the key: `get` never returns the older one.
 pub async fn put_past_retention_replaces(store: &dyn Store) {
@@ -622,6 +664,11 @@ macro_rules! store_conformance_tests {
         #[tokio::test]
         async fn optional_fields_round_trip() {
             $crate::conformance::optional_fields_round_trip(&$make().await).await
+        }
+        #[tokio::test]
+        async fn partial_entry_round_trips() {
+            $crate::conformance::partial_entry_round_trips(::std::sync::Arc::new($make().await))
+                .await
         }
         #[tokio::test]
         async fn large_body() {

@@ -31,6 +31,15 @@
 //! store's `integrity_key` setting) the digest is a keyed BLAKE3 MAC, which only holders of the
 //! key can compute; records written without the key, or with another key, fail the check.
 //!
+//! # Partial entries
+//!
+//! A stored `206 Partial Content` is a *partial entry*: parts of one complete response (RFC 9111
+//! §3.3), kept in this same record format (status 206, one `Content-Range` line per part, the
+//! parts' bytes as the body; see [`partial`](crate::partial)). It is never served as it is:
+//! [`StoredResponse::is_partial`] tells it apart, [`Parts::of`](crate::partial::Parts::of) reads
+//! its parts. Records written before partial entries existed never have status 206, so they
+//! read as before.
+//!
 //! [`Store::corrupt_records_dropped`]: crate::Store::corrupt_records_dropped
 
 use bytes::Bytes;
@@ -125,20 +134,21 @@ pub struct StalePolicy {
 }
 
 /// A stored response: status, header fields and the complete body, with the request it
-/// answered and its timing.
+/// answered and its timing; or, with status 206, a partial entry
+/// ([`is_partial`](Self::is_partial)): stored parts of one complete response.
 ///
 /// Cloning copies the header maps but not the body ([`Bytes`] is reference counted).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResponse {
     /// The request this response answered.
     pub request: StoredRequest,
-    /// The response status.
+    /// The response status; 206 for a partial entry.
     pub status: StatusCode,
     /// The HTTP version the response arrived with.
     pub version: Version,
     /// The response header fields, without hop-by-hop fields (RFC 9111 §3.1).
     pub headers: HeaderMap,
-    /// The complete response body.
+    /// The complete response body (for a partial entry, the bytes of its parts in order).
     pub body: Bytes,
     /// When the request that produced the response was sent (RFC 9111 §4.2.3 `request_time`).
     pub request_time: SystemTime,
@@ -157,6 +167,15 @@ pub struct StoredResponse {
 }
 
 impl StoredResponse {
+    /// `true` for a partial entry: status `206 Partial Content`, the stored parts of one
+    /// complete response (RFC 9111 §3.3) in the form [`partial`](crate::partial) describes. A
+    /// partial entry is never a response to serve as it is: a cache answers from it only byte
+    /// ranges that one stored part covers.
+    #[inline]
+    pub fn is_partial(&self) -> bool {
+        self.status == StatusCode::PARTIAL_CONTENT
+    }
+
     /// `true` when the response is stale at `now` (requests-cache `is_expired`).
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires.is_some_and(|expires| now >= expires)

@@ -26,7 +26,9 @@ pub struct EntryInfo {
     /// The normalized URL of that request (see `cachelayer_policy::key::normalize_url`), without
     /// ignored parameters: `http://example.com/a?a=2&b=1`.
     pub url: String,
-    /// The response status.
+    /// The response status. `206 Partial Content` for a partial entry: stored parts of one
+    /// response (RFC 9111 §3.3), which the cache never serves as a complete response (see
+    /// [`partial`](crate::partial)).
     pub status: StatusCode,
     /// When the response was received (requests-cache `created_at`).
     pub created_at: SystemTime,

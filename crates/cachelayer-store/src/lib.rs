@@ -5,6 +5,7 @@
 //! - [`StoredResponse`]: the stored-entry model, serializable (serde + postcard, versioned, with a
 //!   BLAKE3 integrity digest, optionally keyed with an [`IntegrityKey`]) for persistent and shared
 //!   stores, and [compactable](StoredResponse::compact) for memory stores.
+//! - [`partial`]: partial entries, the stored parts of one response (RFC 9111 §3.3, §3.4).
 //! - [`MemoryStore`]: the embedded default, on [`moka`]'s concurrent cache, bounded by bytes.
 //! - `conformance` (feature `conformance`): the tests every store must pass.
 //!
@@ -22,6 +23,7 @@ pub mod entry;
 mod error;
 mod inspect;
 mod memory;
+pub mod partial;
 mod store;
 mod tiered;
 
