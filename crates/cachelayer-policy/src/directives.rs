@@ -32,6 +32,7 @@
 //! ```
 
 use http::{HeaderMap, HeaderName};
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// The largest delta-seconds value a cache must represent, 2^31 seconds (RFC 9111 §1.2.2).
@@ -150,7 +151,7 @@ impl ResponseDirectives {
         let mut swr: Option<Duration> = None;
         let mut sie: Option<Duration> = None;
         for (name, arg) in split_directives(value) {
-            match name.as_str() {
+            match name.as_ref() {
                 "max-age" => max_age.push(parse_delta_seconds(arg.as_deref())),
                 "s-maxage" => s_maxage.push(parse_delta_seconds(arg.as_deref())),
                 "no-cache" => merge_field_list(&mut out.no_cache, arg.as_deref()),
@@ -252,7 +253,7 @@ impl RequestDirectives {
     fn parse_clean(value: &str) -> Self {
         let mut out = RequestDirectives::default();
         for (name, arg) in split_directives(value) {
-            match name.as_str() {
+            match name.as_ref() {
                 "max-age" => min_into(
                     &mut out.max_age,
                     Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)),
@@ -296,8 +297,9 @@ impl RequestDirectives {
 }
 
 /// The field lines of one field, joined into one list.
-struct JoinedField {
-    text: String,
+struct JoinedField<'a> {
+    /// Borrowed from the field when it has one valid line.
+    text: Cow<'a, str>,
     /// A line had bytes outside visible ASCII, or an unterminated quoted string.
     malformed: bool,
 }
@@ -306,28 +308,38 @@ struct JoinedField {
 /// outside visible ASCII (obs-text, control bytes) is kept, with those bytes replaced, and marks
 /// the field malformed; so does a line whose quoted string never ends (it would swallow the
 /// lines after it).
-fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> JoinedField {
-    let mut out = JoinedField {
-        text: String::new(),
-        malformed: false,
-    };
-    for value in headers.get_all(name) {
-        if !out.text.is_empty() {
-            out.text.push(',');
+fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> JoinedField<'_> {
+    let lines = headers.get_all(name);
+    let mut iter = lines.iter();
+    if let (Some(only), None) = (iter.next(), iter.next()) {
+        if let Ok(text) = only.to_str() {
+            return JoinedField {
+                text: Cow::Borrowed(text),
+                malformed: !quotes_balanced(text),
+            };
+        }
+    }
+    let mut joined = String::new();
+    let mut malformed = false;
+    for value in lines {
+        if !joined.is_empty() {
+            joined.push(',');
         }
         match value.to_str() {
-            Ok(text) => {
-                out.malformed |= !quotes_balanced(text);
-                out.text.push_str(text);
+            Ok(line) => {
+                malformed |= !quotes_balanced(line);
+                joined.push_str(line);
             }
             Err(_) => {
-                out.malformed = true;
-                out.text
-                    .push_str(&String::from_utf8_lossy(value.as_bytes()));
+                malformed = true;
+                joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
             }
         }
     }
-    out
+    JoinedField {
+        text: Cow::Owned(joined),
+        malformed,
+    }
 }
 
 /// Tracks quoted strings (RFC 9110 §5.6.4) character by character: a backslash inside quotes
@@ -394,11 +406,17 @@ pub(crate) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &
 /// Removes the quotes of a quoted-string (RFC 9110 §5.6.4), resolving backslash escapes. A value
 /// without quotes is returned trimmed; an unterminated quoted string yields what follows the
 /// opening quote.
-fn unquote(value: &str) -> String {
+fn unquote(value: &str) -> Cow<'_, str> {
     let value = value.trim();
     let Some(rest) = value.strip_prefix('"') else {
-        return value.to_string();
+        return Cow::Borrowed(value);
     };
+    // Without escapes, the quoted text as it is.
+    if let Some(end) = rest.find(['"', '\\']) {
+        if rest.as_bytes()[end] == b'"' {
+            return Cow::Borrowed(&rest[..end]);
+        }
+    }
     let mut out = String::with_capacity(rest.len());
     let mut escaped = false;
     for c in rest.chars() {
@@ -413,12 +431,12 @@ fn unquote(value: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The directives of a `Cache-Control` (or `Pragma`) value as (lowercase name, unquoted
-/// argument) pairs.
-fn split_directives(value: &str) -> impl Iterator<Item = (String, Option<String>)> + '_ {
+/// argument) pairs, borrowed from `value` where they need no change.
+fn split_directives(value: &str) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
     split_outside_quotes(value, ',').filter_map(|directive| {
         let (name, arg) = match directive.split_once('=') {
             Some((name, arg)) => (name.trim(), Some(unquote(arg))),
@@ -426,8 +444,10 @@ fn split_directives(value: &str) -> impl Iterator<Item = (String, Option<String>
         };
         if name.is_empty() {
             None
+        } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some((Cow::Owned(name.to_ascii_lowercase()), arg))
         } else {
-            Some((name.to_ascii_lowercase(), arg))
+            Some((Cow::Borrowed(name), arg))
         }
     })
 }

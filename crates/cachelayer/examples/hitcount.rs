@@ -9,14 +9,28 @@
 //!
 //! The difference of the two totals, divided by 10,000, is the cost of one hit plus building its
 //! request; `request N` counts the request building alone and `inner N` a call of the bare inner
-//! service. Timings are measured by the criterion bench `hit_path`.
+//! service. `miss N` sends N requests for distinct URLs through a cache whose store holds about
+//! 1,000 of them (so every store evicts one), reading each body to its end; `inner-miss N` sends
+//! the same requests to the bare inner service. Timings are measured by the criterion bench
+//! `hit_path`.
 #![allow(clippy::unwrap_used)]
 use bytes::Bytes;
+use cachelayer::MemoryStore;
 use cachelayer::{CacheLayer, CacheSettings};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use std::convert::Infallible;
 use tower::{Layer, Service, ServiceExt, service_fn};
+
+fn distinct_request(n: usize) -> Request<Empty<Bytes>> {
+    Request::get(format!(
+        "http://api.example.com/v1/items?page={n}&sort=name"
+    ))
+    .header("accept", "application/json")
+    .header("user-agent", "bench/1.0")
+    .body(Empty::new())
+    .unwrap()
+}
 
 fn request() -> Request<Empty<Bytes>> {
     Request::get("http://api.example.com/v1/items?page=2&sort=name")
@@ -58,6 +72,35 @@ fn main() {
                 let mut svc = origin;
                 for _ in 0..n {
                     std::hint::black_box(svc.ready().await.unwrap().call(request()).await.unwrap());
+                }
+            }
+            "inner-miss" => {
+                let mut svc = origin;
+                for i in 0..n {
+                    let response = svc
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(distinct_request(i))
+                        .await
+                        .unwrap();
+                    std::hint::black_box(response.into_body().collect().await.unwrap());
+                }
+            }
+            "miss" => {
+                // About 1,000 entries of 1 KiB bodies: the store is full after the first
+                // thousand requests, and every later one evicts.
+                let store = MemoryStore::builder().max_capacity(3 * 1024 * 1024).build();
+                let mut svc = CacheLayer::with_store(store, CacheSettings::default()).layer(origin);
+                for i in 0..n {
+                    let response = svc
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(distinct_request(i))
+                        .await
+                        .unwrap();
+                    std::hint::black_box(response.into_body().collect().await.unwrap());
                 }
             }
             _ => {
