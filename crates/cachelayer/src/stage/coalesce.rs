@@ -24,7 +24,8 @@ use tokio::sync::watch;
 /// The flights in progress, by key. Shared by every clone of a layer.
 #[derive(Default)]
 pub(crate) struct Flights {
-    in_progress: Mutex<HashMap<CacheKey, (u64, watch::Receiver<()>)>>,
+    /// Keys are digests, uniform already: a fast hasher (with a random seed) suffices.
+    in_progress: Mutex<HashMap<CacheKey, (u64, watch::Receiver<()>), foldhash::fast::RandomState>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
