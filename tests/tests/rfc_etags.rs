@@ -253,3 +253,159 @@ async fn odd_tags_and_malformed_lists_in_if_none_match() {
         assert_eq!(origin.hits(path), 1, "{path}");
     }
 }
+
+/// A negotiated document: English and French, English for any other language; `etag` of each
+/// (`{lang}-1`, strong or weak). The origin answers 304 to an `If-None-Match` naming the tag of
+/// the representation it selects, as RFC 9110 §13.1.2 says.
+fn negotiated(origin: &Origin, path: &str, weak: bool) {
+    origin.route(path, move |seen| {
+        let (lang, body) = match seen.header("accept-language") {
+            Some("fr") => ("fr", "bonjour"),
+            _ => ("en", "hello"),
+        };
+        let etag = if weak {
+            format!("W/\"{lang}-1\"")
+        } else {
+            format!("\"{lang}-1\"")
+        };
+        let matched = seen.header("if-none-match").is_some_and(|list| {
+            list.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"))
+        });
+        let reply = if matched {
+            Reply::not_modified()
+        } else {
+            Reply::ok(body).header("content-language", lang)
+        };
+        reply
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language")
+            .header("etag", etag)
+    });
+}
+
+/// A request that selects no stored variant is sent with the `ETag` of the one stored at the
+/// URL (RFC 9111 §4.3.1); a 304 naming it freshens that response, which answers the request
+/// (its body not fetched again) and is stored for the request's own header fields (§4.3.4).
+#[tokio::test]
+async fn a_stored_variant_revalidates_for_a_request_that_selects_none() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    negotiated(&origin, "/doc", false);
+    let url = origin.url("/doc");
+    let lang = |l: &'static str| get_with(&url, &[("accept-language", l)]);
+    assert!(send(&mut cache, lang("en")).await.info.stored);
+
+    // German: the origin selects English, whose ETag the cache sent.
+    let de = send(&mut cache, lang("de")).await;
+    assert_eq!(
+        origin.last_request("/doc").header("if-none-match"),
+        Some("\"en-1\"")
+    );
+    assert_eq!((de.status.as_u16(), de.text()), (200, "hello"));
+    assert_eq!(de.info.outcome, CacheOutcome::Revalidated, "{:?}", de.info);
+    assert_eq!(de.header("content-language"), Some("en"));
+    assert_eq!(origin.hits("/doc"), 2);
+    // Stored for German requests, English still stored for English ones.
+    for l in ["de", "en"] {
+        let hit = send(&mut cache, lang(l)).await;
+        assert_eq!(hit.info.outcome, CacheOutcome::Hit, "{l}");
+        assert_eq!(hit.text(), "hello", "{l}");
+    }
+    assert_eq!(origin.hits("/doc"), 2);
+
+    // French: the origin selects another representation and sends it whole.
+    let fr = send(&mut cache, lang("fr")).await;
+    assert_eq!(
+        origin.last_request("/doc").header("if-none-match"),
+        Some("\"en-1\"")
+    );
+    assert_eq!((fr.status.as_u16(), fr.text()), (200, "bonjour"));
+    assert!(fr.info.stored);
+    let hit = send(&mut cache, lang("fr")).await;
+    assert_eq!(
+        (hit.info.outcome, hit.text()),
+        (CacheOutcome::Hit, "bonjour")
+    );
+
+    // A client's own conditional goes as it was sent.
+    send(
+        &mut cache,
+        get_with(
+            &url,
+            &[("accept-language", "it"), ("if-none-match", "\"x\"")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        origin.last_request("/doc").header("if-none-match"),
+        Some("\"x\"")
+    );
+}
+
+/// Weak tags may be shared by representations that differ (another content coding): a stored
+/// variant with a weak `ETag` is never offered for another request.
+#[tokio::test]
+async fn weak_tags_of_other_variants_are_not_sent() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    negotiated(&origin, "/weak", true);
+    let url = origin.url("/weak");
+    send(&mut cache, get_with(&url, &[("accept-language", "en")])).await;
+    let de = send(&mut cache, get_with(&url, &[("accept-language", "de")])).await;
+    assert_eq!(origin.last_request("/weak").header("if-none-match"), None);
+    assert_eq!((de.status.as_u16(), de.text()), (200, "hello"));
+}
+
+/// A 304 that names another tag than the one the cache sent is an invalid answer (RFC 9110
+/// §13.1.2): the client, who sent no conditional, gets 502 rather than a bare 304 or another
+/// variant's body.
+#[tokio::test]
+async fn a_304_naming_another_tag_is_a_bad_gateway() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    origin.route("/broken", |seen| {
+        let reply = if seen.header("if-none-match").is_some() {
+            Reply::not_modified().header("etag", "\"elsewhere\"")
+        } else {
+            Reply::ok("hello").header("etag", "\"en-1\"")
+        };
+        reply
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language")
+    });
+    let url = origin.url("/broken");
+    send(&mut cache, get_with(&url, &[("accept-language", "en")])).await;
+    let fr = send(&mut cache, get_with(&url, &[("accept-language", "fr")])).await;
+    assert_eq!(fr.status, 502, "{:?}", fr.info);
+    assert_eq!(fr.info.detail, Some("invalid-304"));
+    assert!(!fr.info.stored);
+}
+
+/// In a shared cache, a response that varies on `Cookie` is never offered for another
+/// request's cookie: fields stored for one user would survive a 304 for another.
+#[tokio::test]
+async fn variants_on_cookies_are_not_offered_in_a_shared_cache() {
+    let (mut cache, clock) = cached_client(CacheSettings::shared());
+    let origin = Origin::start(&clock).await;
+    origin.route("/mine", |seen| {
+        if seen.header("if-none-match").is_some() {
+            return Reply::not_modified().header("etag", "\"same\"");
+        }
+        Reply::ok("page")
+            .header("cache-control", "public, max-age=600")
+            .header("vary", "Cookie")
+            .header("etag", "\"same\"")
+            .header("x-user", seen.header("cookie").unwrap_or("nobody"))
+    });
+    let url = origin.url("/mine");
+    assert!(
+        send(&mut cache, get_with(&url, &[("cookie", "u=alice")]))
+            .await
+            .info
+            .stored
+    );
+    let bob = send(&mut cache, get_with(&url, &[("cookie", "u=bob")])).await;
+    assert_eq!(origin.last_request("/mine").header("if-none-match"), None);
+    assert_eq!(bob.header("x-user"), Some("u=bob"));
+}

@@ -211,8 +211,9 @@ pub fn has_validator(stored: &HeaderMap) -> bool {
     etag(stored).is_some() || last_modified(stored).is_some()
 }
 
-/// The `ETag` of a response: the first line that is a valid entity-tag, with its raw value.
-fn etag_with_value(headers: &HeaderMap) -> Option<(EntityTag, &HeaderValue)> {
+/// The `ETag` of a response: the first line that is a valid entity-tag, with its raw value (to
+/// send back verbatim, RFC 9110 §13.1.3).
+pub fn etag_with_value(headers: &HeaderMap) -> Option<(EntityTag, &HeaderValue)> {
     headers
         .get_all(http::header::ETAG)
         .iter()

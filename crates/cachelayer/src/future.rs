@@ -103,6 +103,9 @@ struct LookupCtx<S, B> {
     now: SystemTime,
     /// The lookup is the second one, of a secondary key (`Vary`).
     variant: bool,
+    /// The response stored at the primary key when it is another variant than the one this
+    /// request selects: its `ETag` can revalidate for this request (RFC 9111 §4.3.1).
+    other_variant: Option<Arc<StoredResponse>>,
     /// When the request started waiting for another's flight to the origin for its key: it does
     /// not wait again, and a response the origin gave since then answers it even when it asked
     /// for revalidation (`no-cache`, `refresh`).
@@ -128,6 +131,8 @@ struct CachedRequest {
     plan: RequestPlan,
     snapshot: RequestSnapshot,
     stored: Option<Arc<StoredResponse>>,
+    /// The variant whose `ETag` was sent ([`Forward::OtherVariant`]).
+    other_variant: Option<Arc<StoredResponse>>,
     forward: Forward,
     request_time: SystemTime,
 }
@@ -198,6 +203,7 @@ where
                     plan,
                     now,
                     variant: false,
+                    other_variant: None,
                     waited_since: None,
                 })),
             },
@@ -377,6 +383,7 @@ where
         plan,
         now,
         variant,
+        other_variant,
         waited_since,
     } = ctx;
     let found = match found {
@@ -454,6 +461,7 @@ where
                             plan,
                             now,
                             variant: true,
+                            other_variant: Some(entry.clone()),
                             waited_since,
                         }),
                     );
@@ -526,6 +534,7 @@ where
                         env,
                         plan,
                         Some(entry),
+                        None,
                         outcome,
                         detail,
                         Some(guard),
@@ -569,6 +578,7 @@ where
                         plan,
                         now,
                         variant: false,
+                        other_variant: None,
                         waited_since: Some(now),
                     }),
                 );
@@ -576,12 +586,25 @@ where
         }
     }
 
-    let (fut, ctx) = forward_to_origin(inner, request, env, plan, stored, outcome, detail, flight);
+    // A request that selects no stored variant may still be answered by one (RFC 9111 §4.3.1).
+    let other_variant = other_variant.filter(|_| stored.is_none());
+    let (fut, ctx) = forward_to_origin(
+        inner,
+        request,
+        env,
+        plan,
+        stored,
+        other_variant,
+        outcome,
+        detail,
+        flight,
+    );
     AfterLookup::Forward(fut, ctx)
 }
 
-/// Sends the request to the origin (with the stored validators when revalidating `stored`): the
-/// inner service's future and what the `Origin` state needs.
+/// Sends the request to the origin (with the stored validators when revalidating `stored`, or
+/// with the `ETag` of `other_variant` when the request selects no stored variant): the inner
+/// service's future and what the `Origin` state needs.
 #[allow(clippy::too_many_arguments)]
 fn forward_to_origin<S, B>(
     mut inner: S,
@@ -589,6 +612,7 @@ fn forward_to_origin<S, B>(
     env: Env,
     plan: RequestPlan,
     stored: Option<Arc<StoredResponse>>,
+    other_variant: Option<Arc<StoredResponse>>,
     outcome: CacheOutcome,
     detail: Option<&'static str>,
     flight: Option<FlightGuard>,
@@ -601,9 +625,17 @@ where
         uri: request.uri().clone(),
         headers: request.headers().clone(),
     };
-    let forward = match &stored {
-        Some(entry) => revalidate::prepare(entry, request.headers_mut()),
-        None => Forward::Unconditional,
+    let forward = match (&stored, &other_variant) {
+        (Some(entry), _) => revalidate::prepare(entry, request.headers_mut()),
+        (None, Some(other)) => {
+            revalidate::prepare_other_variant(
+                other,
+                &snapshot.method,
+                env.settings.shared,
+                request.headers_mut(),
+            )
+        }
+        (None, None) => Forward::Unconditional,
     };
     let request_time = env.now();
     let fut = inner.call(request);
@@ -613,6 +645,7 @@ where
             plan,
             snapshot,
             stored,
+            other_variant: other_variant.filter(|_| forward == Forward::OtherVariant),
             forward,
             request_time,
         }),
@@ -734,6 +767,7 @@ where
         plan,
         snapshot,
         stored,
+        other_variant,
         forward,
         request_time,
     } = cached;
@@ -756,6 +790,21 @@ where
         }
     };
     let status = response.status();
+
+    // A 304 to the `ETag` of another variant selects it for this request when it names that
+    // `ETag` (RFC 9111 §4.3.4): it is freshened below, stored for this request's secondary key.
+    let stored = match other_variant {
+        Some(other) if status == StatusCode::NOT_MODIFIED => {
+            match revalidate::adopt_other_variant(&other, response.headers(), &snapshot.headers) {
+                Some(adopted) => Some(Arc::new(adopted)),
+                None => {
+                    tracing::debug!("304 naming no stored variant: bad gateway");
+                    return AfterOrigin::Respond(Ok(invalid_not_modified(&plan, &env, now)));
+                }
+            }
+        }
+        _ => stored,
+    };
 
     // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4). A 200 to a HEAD
     // freshens the stored GET response when their validators agree, and makes it stale when
@@ -1160,6 +1209,29 @@ fn headers_for_serving(stored: &HeaderMap) -> HeaderMap {
         headers.append(name.clone(), value.clone());
     }
     headers
+}
+
+/// 502 Bad Gateway for a 304 that does not name the stored variant whose `ETag` the cache sent
+/// (the origin may only answer 304 when a tag it was sent matches, RFC 9110 §13.1.2): the client
+/// sent no conditional, so a bare 304 cannot answer it, and the response the 304 describes is
+/// not stored (RFC 9110 §15.6.3: an invalid response from an inbound server).
+fn invalid_not_modified<RB>(
+    plan: &RequestPlan,
+    env: &Env,
+    now: SystemTime,
+) -> Response<CacheBody<RB>> {
+    let mut info = CacheInfo::new(CacheOutcome::Refreshed, Some(plan.key.clone()));
+    info.detail = Some("invalid-304");
+    let mut response = Response::new(CacheBody::stored(Bytes::from_static(
+        b"Bad Gateway: the origin answered 304 for an entity tag the cache did not send\n",
+    )));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    label(&mut response, info, env, now, Some(304));
+    response
 }
 
 /// 504 for `only-if-cached` with nothing usable stored (RFC 9111 §5.2.1.7).

@@ -472,7 +472,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The selecting values ([`selecting_value`]) of the request header fields the response's
 /// `Vary` nominates: what a later request must match (RFC 9111 §4.1). Fields other than content
 /// negotiation ones are kept as digests, never as their values.
-fn varied_request_headers(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
+pub(crate) fn varied_request_headers(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for value in response.get_all(header::VARY) {
         let Ok(value) = value.to_str() else { continue };
