@@ -580,6 +580,10 @@ where
 }
 
 impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         let inner = self.inner.clone();
         let redis_key = self.redis_key(key);

@@ -1412,6 +1412,10 @@ fn evict(tx: &rusqlite::Transaction<'_>, max: u64, now_ms: i64) -> rusqlite::Res
 }
 
 impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
     /// Records that failed their integrity check, found by `get` and deleted, by this store and
     /// its clones since it was opened.
     fn corrupt_records_dropped(&self) -> u64 {

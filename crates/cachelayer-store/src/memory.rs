@@ -249,6 +249,10 @@ impl fmt::Debug for MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
         let cache = self.cache.clone();
         let clock = self.clock.clone();

@@ -114,6 +114,12 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn corrupt_records_dropped(&self) -> u64 {
         0
     }
+
+    /// A short lowercase name of the kind of store, for metric labels and log fields:
+    /// `memory`, `sqlite`, `redis`, `tiered`. The default is `custom`.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
 }
 
 // Compile-time check that `Store` stays object safe.
@@ -149,5 +155,8 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     fn corrupt_records_dropped(&self) -> u64 {
         (**self).corrupt_records_dropped()
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 }

@@ -138,6 +138,10 @@ fn both<T>(
 }
 
 impl Store for TieredStore {
+    fn kind(&self) -> &'static str {
+        "tiered"
+    }
+
     /// A hit in the front tier, at once; anything else goes through [`get`](Store::get).
     fn get_now(&self, key: &CacheKey) -> Option<Result<Option<Arc<StoredResponse>>, StoreError>> {
         match self.front.get_now(key) {

@@ -1,6 +1,7 @@
 //! [`CacheBody`]: the body of every response that passes through the cache.
 
 use crate::health::{StoreHealth, StoreOp};
+use crate::metrics::OpStart;
 use crate::stage::coalesce::FlightGuard;
 use bytes::{Bytes, BytesMut};
 use cachelayer_policy::CacheKey;
@@ -59,6 +60,8 @@ pub(crate) struct PendingWrite {
     pub(crate) flight: Option<FlightGuard>,
     /// How long the store may take to write it (`store_timeout`).
     pub(crate) timeout: std::time::Duration,
+    /// The request's span: the write's events and timing go to it.
+    pub(crate) span: tracing::Span,
 }
 
 impl<B> CacheBody<B> {
@@ -105,7 +108,7 @@ impl<B> Recording<B> {
         self.size = self.size.saturating_add(data.len());
         if self.size > self.limit {
             if let Some(pending) = self.pending.take() {
-                tracing::debug!(key = %pending.key, limit = self.limit, "not stored: body larger than max_body_size");
+                tracing::debug!(parent: &pending.span, limit = self.limit, "not stored: body larger than max_body_size");
             }
             self.chunks = Vec::new();
             return;
@@ -131,8 +134,9 @@ impl<B> Recording<B> {
                 buf.freeze()
             }
         };
-        tracing::debug!(key = %pending.key, bytes = self.size, "storing response");
-        let key = pending.key.clone();
+        tracing::debug!(parent: &pending.span, bytes = self.size, "storing response");
+        let span = pending.span;
+        let started = OpStart::now(!span.is_disabled());
         let flight = pending.flight.take();
         let timeout = pending.timeout;
         let health = pending.health.clone();
@@ -144,10 +148,12 @@ impl<B> Recording<B> {
         );
         let write = crate::stage::timeout::bounded(write, timeout);
         self.write = Some(SyncWrapper::new(Box::pin(async move {
-            match write.await {
+            let written = write.await;
+            health.finished(StoreOp::Write, started, &span);
+            match written {
                 Ok(()) => health.success(),
                 Err(error) => {
-                    tracing::debug!(%key, %error, "cache store write failed; the response was served but not stored");
+                    tracing::debug!(parent: &span, %error, "cache store write failed; the response was served but not stored");
                     health.failure(StoreOp::Write, &error);
                 }
             }

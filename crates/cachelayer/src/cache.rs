@@ -535,6 +535,33 @@ impl Cache {
     pub async fn size_bytes(&self) -> Result<u64, StoreError> {
         Ok(self.entries().await?.iter().map(|e| e.size as u64).sum())
     }
+
+    /// Sets the `cachelayer_store_entries` and `cachelayer_store_bytes` gauges (feature
+    /// `metrics`, labelled with the store's [`kind`](Store::kind)) from [`len`](Self::len) and
+    /// [`size_bytes`](Self::size_bytes). Both walk the store (`size_bytes` lists every entry),
+    /// so call it every few seconds from a task, not per request:
+    ///
+    /// ```no_run
+    /// # async fn run(layer: cachelayer::CacheLayer) {
+    /// let cache = layer.cache();
+    /// tokio::spawn(async move {
+    ///     loop {
+    ///         let _ = cache.record_store_size().await;
+    ///         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The store's error; the gauges keep their last values.
+    #[cfg(feature = "metrics")]
+    pub async fn record_store_size(&self) -> Result<(), StoreError> {
+        let entries = self.len().await?;
+        let bytes = self.size_bytes().await?;
+        crate::metrics::store_size(self.shared.health.store_kind(), entries, bytes);
+        Ok(())
+    }
 }
 
 /// The entry under `key`; `None` for an unreadable record (a decode error), like a miss.

@@ -4,7 +4,7 @@ use crate::body::{CacheBody, PendingWrite};
 use crate::health::StoreOp;
 use crate::info::{CacheInfo, CacheOutcome, age_header};
 use crate::layer::Shared;
-use crate::redact::RedactedUri;
+use crate::metrics::OpStart;
 use crate::settings::ActiveSettings;
 use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
@@ -16,6 +16,7 @@ use crate::stage::stale;
 use crate::stage::timeout::{self, Bounded, bounded};
 use crate::stage::variant::{Fields, put_entry, variant_key};
 use crate::stage::write::{self, RequestSnapshot, ResponseHead};
+use crate::trace::{self, LogTime};
 use bytes::Bytes;
 use cachelayer_policy::CacheKey;
 use cachelayer_policy::freshness;
@@ -32,17 +33,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 use tower_service::Service;
+use tracing::Span;
 
 static CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 pin_project! {
-    /// The response future of [`CacheService`](crate::CacheService).
+    /// The response future of [`CacheService`](crate::CacheService). Polled inside the
+    /// request's `cache` tracing span (see the crate's tracing fields in the README).
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
     {
         #[pin]
         state: State<S, B>,
+        span: Span,
     }
 }
 
@@ -63,7 +67,7 @@ pin_project! {
             fut: S::Future,
             ctx: Option<Box<OriginCtx>>,
         },
-        // Waiting for the store to take a freshened entry.
+        // Waiting for the store to take a freshened entry (`started` is in its context).
         Freshen {
             write: StoreFuture<()>,
             ctx: Option<Box<FreshenCtx>>,
@@ -77,6 +81,7 @@ pin_project! {
         Invalidate {
             remove: StoreFuture<()>,
             pending: Option<(S::Response, Box<OriginCtx>)>,
+            started: OpStart,
         },
         Done,
     }
@@ -86,11 +91,46 @@ pin_project! {
 struct Env {
     shared: Arc<Shared>,
     settings: Arc<ActiveSettings>,
+    /// A subscriber records the request's span: store operations are timed for it, and the
+    /// span ([`Span::current`] while the future is polled) gets the outcome. When `false`,
+    /// nothing is timed or recorded for the span.
+    traced: bool,
 }
 
 impl Env {
     fn now(&self) -> SystemTime {
         self.shared.clock.now()
+    }
+
+    /// A span records this request: store operations are timed for it.
+    #[inline]
+    fn traced(&self) -> bool {
+        self.traced
+    }
+
+    /// The request's span, while the future is polled; a disabled span when not traced.
+    fn span(&self) -> Span {
+        if self.traced {
+            Span::current()
+        } else {
+            Span::none()
+        }
+    }
+
+    /// Looks `key` up in the store, timed when measured.
+    #[inline]
+    fn lookup(&self, key: &CacheKey) -> Bounded<Option<Arc<StoredResponse>>> {
+        timeout::lookup(
+            &*self.shared.store,
+            key,
+            self.settings.store_timeout,
+            self.traced(),
+        )
+    }
+
+    /// A store operation `op` that started at `started` is done.
+    fn store_op_done(&self, op: StoreOp, started: OpStart) {
+        self.shared.health.finished(op, started, &self.span());
     }
 }
 
@@ -147,6 +187,8 @@ struct FreshenCtx {
     client_not_modified: Option<HeaderMap>,
     /// The coalescing flight, released once the freshened response is stored.
     _flight: Option<FlightGuard>,
+    /// When the store write started.
+    started: OpStart,
 }
 
 impl<S, B> ResponseFuture<S, B>
@@ -154,9 +196,16 @@ where
     S: Service<Request<B>>,
 {
     pub(crate) fn start(mut inner: S, request: Request<B>, shared: Arc<Shared>) -> Self {
+        let settings = shared.settings.load_full();
+        let span = trace::request_span(
+            request.method(),
+            request.uri(),
+            &settings.ignored_parameters,
+        );
         let env = Env {
-            settings: shared.settings.load_full(),
+            settings,
             shared,
+            traced: !span.is_disabled(),
         };
         let now = env.now();
         let plan = request::plan(
@@ -169,12 +218,7 @@ where
         );
         let state = match plan {
             Plan::Bypass { detail } => {
-                tracing::debug!(
-                    method = %request.method(),
-                    uri = %RedactedUri::new(request.uri(), &env.settings.ignored_parameters),
-                    detail,
-                    "cache bypass"
-                );
+                tracing::debug!(parent: &span, detail, "cache bypass");
                 let unsafe_request =
                     invalidate::is_unsafe(request.method()).then(|| RequestSnapshot {
                         method: request.method().clone(),
@@ -195,7 +239,12 @@ where
                 }
             }
             Plan::Cache(plan) => State::Lookup {
-                lookup: timeout::lookup(&*env.shared.store, &plan.key, env.settings.store_timeout),
+                lookup: {
+                    if env.traced() {
+                        span.record("key", tracing::field::display(&plan.key));
+                    }
+                    env.lookup(&plan.key)
+                },
                 ctx: Some(Box::new(LookupCtx {
                     inner,
                     request,
@@ -208,7 +257,7 @@ where
                 })),
             },
         };
-        ResponseFuture { state }
+        ResponseFuture { state, span }
     }
 }
 
@@ -224,11 +273,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
-                    let found = ready!(Pin::new(lookup).poll(cx));
+                    let found = ready!(Pin::new(&mut *lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    if let Some(took) = lookup.took() {
+                        let store = ctx.env.shared.health.store_kind();
+                        crate::metrics::store_time(store, StoreOp::Read, took);
+                        trace::record_store_time(&ctx.env.span(), StoreOp::Read, took);
+                    }
                     match after_lookup(*ctx, found) {
                         AfterLookup::Respond(response) => {
                             this.state.set(State::Done);
@@ -252,12 +307,8 @@ where
                     ready!(wait.as_mut().poll(cx));
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
-                    tracing::debug!(key = %ctx.plan.key, "coalesced request: looking up again");
-                    let lookup = timeout::lookup(
-                        &*ctx.env.shared.store,
-                        &ctx.plan.key,
-                        ctx.env.settings.store_timeout,
-                    );
+                    tracing::debug!("coalesced request: looking up again");
+                    let lookup = ctx.env.lookup(&ctx.plan.key);
                     this.state.set(State::Lookup {
                         lookup,
                         ctx: Some(ctx),
@@ -272,11 +323,16 @@ where
                         return Poll::Ready(output);
                     }
                 }
-                StateProj::Invalidate { remove, pending } => {
+                StateProj::Invalidate {
+                    remove,
+                    pending,
+                    started,
+                } => {
                     let _ = ready!(remove.as_mut().poll(cx));
                     let (response, ctx) = pending
                         .take()
                         .expect("ResponseFuture polled after completion");
+                    ctx.env.store_op_done(StoreOp::Invalidate, *started);
                     if let Some(output) =
                         continue_after_origin(this.state.as_mut(), after_origin(Ok(response), *ctx))
                     {
@@ -286,6 +342,7 @@ where
                 StateProj::Freshen { write, ctx } => {
                     let written = ready!(write.as_mut().poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
+                    ctx.env.store_op_done(StoreOp::Freshen, ctx.started);
                     match written {
                         Ok(()) => ctx.env.shared.health.success(),
                         Err(error) => {
@@ -341,9 +398,11 @@ where
             None
         }
         AfterOrigin::Invalidate(remove, response, ctx) => {
+            let started = OpStart::now(ctx.env.traced());
             state.set(State::Invalidate {
                 remove,
                 pending: Some((response, ctx)),
+                started,
             });
             None
         }
@@ -392,7 +451,7 @@ where
             found
         }
         Err(error) => {
-            tracing::debug!(key = %plan.key, %error, "cache store read failed; treating as a miss");
+            tracing::debug!(%error, "cache store read failed; treating as a miss");
             env.shared.health.failure(StoreOp::Read, &error);
             None
         }
@@ -411,7 +470,7 @@ where
             &env.settings,
             now,
         );
-        tracing::debug!(key = %plan.key, ?verdict, "cache lookup");
+        tracing::debug!(verdict = verdict.as_str(), "cache lookup");
         match verdict {
             Lookup::Fresh | Lookup::StaleAcceptable if read => {
                 let outcome = if verdict == Lookup::Fresh {
@@ -449,9 +508,8 @@ where
                 if let Some(key) =
                     variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
                 {
-                    tracing::debug!(key = %plan.key, variant = %key, "cache lookup: other variant");
-                    let lookup =
-                        timeout::lookup(&*env.shared.store, &key, env.settings.store_timeout);
+                    tracing::debug!(variant = %key, "cache lookup: another variant is stored");
+                    let lookup = env.lookup(&key);
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {
@@ -482,7 +540,7 @@ where
         outcome = CacheOutcome::ForwardedByRequest;
         detail = Some("force-refresh");
     } else {
-        tracing::debug!(key = %plan.key, "cache lookup: miss");
+        tracing::debug!("cache lookup: miss");
     }
 
     if plan.only_if_cached {
@@ -526,8 +584,12 @@ where
             );
             match env.shared.flights.join(&plan.key) {
                 Join::Leader(guard) => {
-                    tracing::debug!(key = %plan.key, "serving stale; revalidating in the background");
+                    tracing::debug!("serving stale; revalidating in the background");
                     let entry = entry.clone();
+                    let span = trace::background_span(&env.span());
+                    if !span.is_disabled() {
+                        span.record("key", tracing::field::display(&plan.key));
+                    }
                     let (fut, ctx) = forward_to_origin(
                         inner,
                         request,
@@ -544,11 +606,15 @@ where
                             fut,
                             ctx: Some(ctx),
                         },
+                        span: span.clone(),
                     };
-                    runtime.spawn(revalidate_in_background(background));
+                    runtime.spawn(tracing::Instrument::instrument(
+                        revalidate_in_background(background),
+                        span,
+                    ));
                 }
                 Join::Waiter(_) => {
-                    tracing::debug!(key = %plan.key, "serving stale; a revalidation is already running");
+                    tracing::debug!("serving stale; a revalidation is already running");
                 }
             }
             return AfterLookup::Respond(response);
@@ -567,7 +633,7 @@ where
         match env.shared.flights.join(&plan.key) {
             Join::Leader(guard) => flight = Some(guard),
             Join::Waiter(waiter) => {
-                tracing::debug!(key = %plan.key, "coalesced: waiting for the request in flight");
+                tracing::debug!("coalesced: waiting for the request in flight");
                 let wait = waiter.wait(env.settings.coalesce_timeout);
                 return AfterLookup::Wait(
                     wait,
@@ -844,7 +910,7 @@ where
                 now,
             ) {
                 Ok(freshened) => {
-                    tracing::debug!(key = %plan.key, "revalidated: 304, stored response freshened");
+                    tracing::debug!("revalidated: 304, stored response freshened");
                     let freshened = Arc::new(freshened);
                     info.stored = true;
                     let write = bounded(
@@ -854,6 +920,7 @@ where
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {
+                            started: OpStart::now(env.traced()),
                             env,
                             entry: freshened,
                             method: snapshot.method,
@@ -865,7 +932,10 @@ where
                     );
                 }
                 Err(reason) => {
-                    tracing::debug!(key = %plan.key, reason, "revalidated: 304, but the response is no longer storable");
+                    tracing::debug!(
+                        reason,
+                        "revalidated: 304, but the response is no longer storable"
+                    );
                     info.detail = Some(reason);
                     let mut headers = entry.headers.clone();
                     validators::freshen_headers(&mut headers, response.headers());
@@ -885,6 +955,7 @@ where
                     return AfterOrigin::Freshen(
                         write,
                         Box::new(FreshenCtx {
+                            started: OpStart::now(env.traced()),
                             env,
                             entry: Arc::new(served),
                             method: snapshot.method,
@@ -904,7 +975,7 @@ where
     // response, never a bare 304. The stored response is served as it is, not freshened.
     if status == StatusCode::NOT_MODIFIED && forward == Forward::Conditional {
         if let Some(entry) = stored.as_deref() {
-            tracing::debug!(key = %plan.key, "304 for other validators: serving the stored response unchanged");
+            tracing::debug!("304 for other validators: serving the stored response unchanged");
             let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
             info.detail = Some("validator-mismatch");
             return AfterOrigin::Respond(Ok(serve_stored(
@@ -954,7 +1025,10 @@ where
     } else {
         match write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now) {
             Ok(entry) => {
-                tracing::debug!(key = %plan.key, expires = ?entry.expires, "response will be stored");
+                tracing::debug!(
+                    expires = entry.expires.map(|at| tracing::field::display(LogTime(at))),
+                    "response will be stored"
+                );
                 crate::metrics::stored();
                 info.stored = true;
                 info.expires = entry.expires;
@@ -974,11 +1048,12 @@ where
                         entry,
                         flight: flight.take(),
                         timeout: env.settings.store_timeout,
+                        span: env.span(),
                     },
                 )
             }
             Err(reason) => {
-                tracing::debug!(key = %plan.key, reason, "response not stored");
+                tracing::debug!(reason, "response not stored");
                 crate::metrics::not_stored(reason);
                 info.detail = Some(reason);
                 CacheBody::origin(body)
@@ -999,7 +1074,7 @@ fn mark_stale(env: &Env, plan: &RequestPlan, entry: &StoredResponse, now: System
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    tracing::debug!(key = %plan.key, "HEAD shows other validators: the stored GET is stale");
+    tracing::debug!("HEAD shows other validators: the stored GET is stale");
     let stale = StoredResponse {
         expires: Some(now),
         ..entry.clone()
@@ -1009,8 +1084,12 @@ fn mark_stale(env: &Env, plan: &RequestPlan, entry: &StoredResponse, now: System
         env.settings.store_timeout,
     );
     let health = env.shared.health.clone();
+    let span = env.span();
+    let started = OpStart::now(env.traced());
     runtime.spawn(async move {
-        match write.await {
+        let written = write.await;
+        health.finished(StoreOp::Write, started, &span);
+        match written {
             Ok(()) => health.success(),
             Err(error) => {
                 health.failure(StoreOp::Write, &error);
@@ -1078,7 +1157,10 @@ fn serve_stale_if_error<RB>(
     };
     let entry =
         stored.filter(|e| stale::if_error_allowed(e, plan, &env.settings, now, unreachable))?;
-    tracing::debug!(key = %plan.key, ?origin_status, "origin failed; serving stale (stale-if-error)");
+    tracing::debug!(
+        origin_status,
+        "origin failed; serving stale (stale-if-error)"
+    );
     let info = CacheInfo::new(CacheOutcome::StaleIfError, Some(plan.key.clone()));
     Some(serve_stored(
         entry,
@@ -1246,7 +1328,8 @@ fn gateway_timeout<RB>(info: CacheInfo, env: &Env, now: SystemTime) -> Response<
     response
 }
 
-/// Adds `Cache-Status` (when enabled) and the [`CacheInfo`] extension.
+/// Adds `Cache-Status` (when enabled) and the [`CacheInfo`] extension; records the outcome on
+/// the request's span.
 fn label<T>(
     response: &mut Response<T>,
     info: CacheInfo,
@@ -1254,6 +1337,9 @@ fn label<T>(
     now: SystemTime,
     origin_status: Option<u16>,
 ) {
+    if env.traced() {
+        trace::record_outcome(&env.span(), &info);
+    }
     if env.settings.cache_status {
         if let Some(value) = info.cache_status(&env.settings.cache_status_name, now, origin_status)
         {

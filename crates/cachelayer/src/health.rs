@@ -2,6 +2,7 @@
 //! when it starts failing, then at most once per interval with a count, and once more when it
 //! answers again — never once per request.
 
+use crate::metrics::OpStart;
 use cachelayer_store::StoreError;
 use std::fmt;
 use std::sync::Mutex;
@@ -63,6 +64,8 @@ pub(crate) struct StoreHealth {
     outage_failures: AtomicU64,
     last_report: Mutex<Option<Instant>>,
     interval: Duration,
+    /// The store's kind (`Store::kind`), for metric labels and log fields.
+    store: &'static str,
 }
 
 impl Default for StoreHealth {
@@ -79,13 +82,34 @@ impl StoreHealth {
             outage_failures: AtomicU64::new(0),
             last_report: Mutex::new(None),
             interval,
+            store: "custom",
         }
+    }
+
+    /// The health of a store of kind `store` ([`Store::kind`](cachelayer_store::Store::kind)),
+    /// reported every [`REPORT_INTERVAL`].
+    pub(crate) fn for_store(store: &'static str) -> Self {
+        StoreHealth {
+            store,
+            ..StoreHealth::new(REPORT_INTERVAL)
+        }
+    }
+
+    /// The store's kind, as metric labels show it.
+    pub(crate) fn store_kind(&self) -> &'static str {
+        self.store
+    }
+
+    /// A store operation that started at `started` has finished (well or not): its duration
+    /// goes to the `cachelayer_store_duration_seconds` histogram and to `span`.
+    pub(crate) fn finished(&self, op: StoreOp, started: OpStart, span: &tracing::Span) {
+        crate::metrics::store_op(self.store, op, started, span);
     }
 
     /// A store operation failed. Logs at WARN when the store starts failing, then at most once
     /// per interval; returns whether it logged.
     pub(crate) fn failure(&self, op: StoreOp, error: &StoreError) -> bool {
-        crate::metrics::store_error(op.name());
+        crate::metrics::store_error(self.store, op);
         self.failures.fetch_add(1, Ordering::Relaxed);
         self.outage_failures.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -102,6 +126,7 @@ impl StoreHealth {
         let failures = self.failures.swap(0, Ordering::Relaxed);
         if started {
             tracing::warn!(
+                store = self.store,
                 %op,
                 %error,
                 "cache store failing ({}); further failures are summarized every {:?}",
@@ -110,6 +135,7 @@ impl StoreHealth {
             );
         } else {
             tracing::warn!(
+                store = self.store,
                 %op,
                 %error,
                 failures,
@@ -132,6 +158,7 @@ impl StoreHealth {
                 *last = None;
             }
             tracing::warn!(
+                store = self.store,
                 failures,
                 "cache store answering again after {failures} failed operations"
             );

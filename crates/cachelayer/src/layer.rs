@@ -86,10 +86,10 @@ impl CacheLayer {
         CacheLayer {
             shared: Arc::new(Shared {
                 settings: ArcSwap::from_pointee(ActiveSettings::new(settings)),
+                health: Arc::new(StoreHealth::for_store(store.kind())),
                 store,
                 clock: Arc::new(SystemClock),
                 flights: Arc::default(),
-                health: Arc::default(),
             }),
         }
     }

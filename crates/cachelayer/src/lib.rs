@@ -71,6 +71,7 @@ mod rules;
 mod service;
 mod settings;
 mod stage;
+mod trace;
 
 pub use body::CacheBody;
 pub use cache::{Cache, EntryFilter, EntryInfo};

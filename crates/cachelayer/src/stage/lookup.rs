@@ -31,6 +31,22 @@ pub(crate) enum Lookup {
     Unusable(&'static str),
 }
 
+impl Lookup {
+    /// A short lowercase name for log fields: `fresh`, `stale-acceptable`, `stale`,
+    /// `rejected-by-request`, or why the response is unusable (`vary-mismatch`,
+    /// `method-mismatch`, `filter`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Lookup::Fresh => "fresh",
+            Lookup::StaleAcceptable => "stale-acceptable",
+            Lookup::Stale => "stale",
+            Lookup::RejectedByRequest => "rejected-by-request",
+            Lookup::Precondition => "precondition",
+            Lookup::Unusable(reason) => reason,
+        }
+    }
+}
+
 /// Evaluates a stored response for a request at `now`.
 pub(crate) fn evaluate(
     entry: &StoredResponse,
