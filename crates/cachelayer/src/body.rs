@@ -60,6 +60,9 @@ pub(crate) struct PendingWrite {
     pub(crate) flight: Option<FlightGuard>,
     /// How long the store may take to write it (`store_timeout`).
     pub(crate) timeout: std::time::Duration,
+    /// The entry is a `206`: combined with the stored parts when written
+    /// ([`partial::put_part`](crate::stage::partial::put_part)).
+    pub(crate) part: bool,
     /// The request's span: the write's events and timing go to it.
     pub(crate) span: tracing::Span,
 }
@@ -140,12 +143,16 @@ impl<B> Recording<B> {
         let flight = pending.flight.take();
         let timeout = pending.timeout;
         let health = pending.health.clone();
-        let write = crate::stage::variant::put_entry(
-            &pending.store,
-            pending.key,
-            pending.alias,
-            Arc::new(pending.entry),
-        );
+        let write = if pending.part {
+            crate::stage::partial::put_part(&pending.store, pending.key, pending.entry, self.limit)
+        } else {
+            crate::stage::variant::put_entry(
+                &pending.store,
+                pending.key,
+                pending.alias,
+                Arc::new(pending.entry),
+            )
+        };
         let write = crate::stage::timeout::bounded(write, timeout);
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             let written = write.await;

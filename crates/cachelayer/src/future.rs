@@ -9,6 +9,7 @@ use crate::settings::ActiveSettings;
 use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
 use crate::stage::lookup::{self, Lookup};
+use crate::stage::partial::{self, PartialLookup};
 use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
@@ -471,6 +472,25 @@ where
             now,
         );
         tracing::debug!(verdict = verdict.as_str(), "cache lookup");
+        // A partial entry serves the ranges its parts hold and nothing else (RFC 9111 §3.3):
+        // any other request goes to the origin as if nothing were stored.
+        let verdict = if entry.is_partial() {
+            match partial::lookup(&entry, verdict, read, request.method(), request.headers()) {
+                PartialLookup::Serve(part) => {
+                    let outcome = if verdict == Lookup::Fresh {
+                        CacheOutcome::Hit
+                    } else {
+                        CacheOutcome::StaleHit
+                    };
+                    let info = CacheInfo::new(outcome, Some(plan.key));
+                    return AfterLookup::Respond(serve_part(&entry, part, info, &env, now));
+                }
+                PartialLookup::OtherVariant => verdict,
+                PartialLookup::Forward => Lookup::Unusable("partial"),
+            }
+        } else {
+            verdict
+        };
         match verdict {
             Lookup::Fresh | Lookup::StaleAcceptable if read => {
                 let outcome = if verdict == Lookup::Fresh {
@@ -1023,7 +1043,13 @@ where
     let body = if status == StatusCode::NOT_MODIFIED {
         CacheBody::origin(body)
     } else {
-        match write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now) {
+        let part = status == StatusCode::PARTIAL_CONTENT;
+        let prepared = if part {
+            partial::prepare(&snapshot, &plan, head, &env.settings, request_time, now)
+        } else {
+            write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now)
+        };
+        match prepared {
             Ok(entry) => {
                 tracing::debug!(
                     expires = entry.expires.map(|at| tracing::field::display(LogTime(at))),
@@ -1049,6 +1075,7 @@ where
                         flight: flight.take(),
                         timeout: env.settings.store_timeout,
                         span: env.span(),
+                        part,
                     },
                 )
             }
@@ -1280,6 +1307,29 @@ fn serve_stored<RB>(
         .headers_mut()
         .insert(AGE, age_header(entry.age(now)));
     label(&mut response, info, env, now, origin_status);
+    response
+}
+
+/// A range served from a partial entry (RFC 9111 §3.3): `206` with the part's bytes, its
+/// `Content-Range` and `Content-Length`, and `Age`.
+fn serve_part<RB>(
+    entry: &StoredResponse,
+    part: partial::Part,
+    mut info: CacheInfo,
+    env: &Env,
+    now: SystemTime,
+) -> Response<CacheBody<RB>> {
+    info.created_at = Some(entry.created_at);
+    info.expires = entry.expires;
+    info.is_expired = entry.is_expired(now);
+    crate::metrics::hit_bytes(part.body.len());
+    let mut response = Response::new(CacheBody::stored(part.body));
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    *response.headers_mut() = part.headers;
+    response
+        .headers_mut()
+        .insert(AGE, age_header(entry.age(now)));
+    label(&mut response, info, env, now, None);
     response
 }
 

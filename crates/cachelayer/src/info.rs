@@ -105,12 +105,15 @@ pub struct CacheInfo {
     ///   `invalid-host` (a `Host` that is not a valid authority, or two), `no-key-body` (a method
     ///   with a body, without [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) in front);
     /// - a stored response not used: `stale`, `vary-mismatch`, `method-mismatch`, `filter`,
-    ///   `force-refresh`;
+    ///   `force-refresh`, `partial` (only parts of the response are stored, and not the range
+    ///   asked for: `fwd=partial`);
     /// - not stored: `no-store`, `request-no-store`, `private`, `authorization`,
     ///   `must-understand`, `status-not-storable`, `status-not-allowed`, `method-not-cacheable`,
     ///   `no-freshness-information`, `stale-without-validator`, `body-too-large`, `vary-star`,
     ///   `filter`, `head`, `read-only`, `do-not-cache`, and in a shared cache `set-cookie` and
-    ///   `cookie-without-explicit-freshness`.
+    ///   `cookie-without-explicit-freshness`; a `206` also `partial-weak-validator`,
+    ///   `partial-unknown-length`, `partial-multipart`, `partial-bad-content-range`,
+    ///   `partial-length-mismatch`, `partial-not-requested`.
     pub detail: Option<&'static str>,
 }
 
@@ -156,6 +159,7 @@ impl CacheInfo {
             CacheOutcome::Miss => out.push_str("; fwd=uri-miss"),
             CacheOutcome::Refreshed => match self.detail {
                 Some("vary-mismatch") => out.push_str("; fwd=vary-miss"),
+                Some("partial") => out.push_str("; fwd=partial"),
                 Some("stale") => out.push_str("; fwd=stale"),
                 _ => out.push_str("; fwd=miss"),
             },

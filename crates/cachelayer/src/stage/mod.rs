@@ -6,6 +6,7 @@
 //! 4. [`revalidate`]: conditional requests with the stored validators, and freshening with 304;
 //! 5. [`stale`]: serving stale responses when the origin fails (stale-if-error);
 //! 6. [`write`]: whether the origin's response is stored, and the entry it becomes;
+//!    [`partial`]: 206 responses stored as parts and combined (RFC 9111 §3.3, §3.4);
 //! 7. [`variant`]: secondary keys for responses that vary by request header fields;
 //! 8. [`invalidate`]: removing stored responses after unsafe requests.
 
@@ -13,6 +14,7 @@ pub(crate) mod coalesce;
 pub(crate) mod invalidate;
 pub(crate) mod key_memo;
 pub(crate) mod lookup;
+pub(crate) mod partial;
 pub(crate) mod range;
 pub(crate) mod request;
 pub(crate) mod revalidate;

@@ -1,10 +1,11 @@
 //! Range requests answered from a complete stored response (RFC 9110 §14): a single byte range
-//! of a stored 200 is served as a 206 without contacting the origin. Stored responses are
-//! always complete: a 206 from the origin is never stored (RFC 9111 §3.3).
+//! of a stored 200 is served as a 206 without contacting the origin. Ranges answered from the
+//! stored parts of a partial entry are [`partial`](super::partial)'s.
 
 use bytes::Bytes;
 use cachelayer_policy::validators::{self, EntityTag};
 use cachelayer_store::StoredResponse;
+use cachelayer_store::partial::ByteRange;
 use http::HeaderMap;
 use http::header::{IF_RANGE, RANGE};
 
@@ -28,48 +29,72 @@ pub(crate) fn answer(request: &HeaderMap, entry: &StoredResponse) -> RangeAnswer
     if entry.status != http::StatusCode::OK || !if_range_matches(request, entry) {
         return RangeAnswer::Full;
     }
+    let length = entry.body.len() as u64;
+    match requested(range, length) {
+        Requested::Ignored => RangeAnswer::Full,
+        Requested::Unsatisfiable => unsatisfiable(length),
+        Requested::Range(range) => {
+            let (first, last) = (range.first(), range.last());
+            RangeAnswer::Partial {
+                body: entry.body.slice(first as usize..last as usize + 1),
+                content_range: format!("bytes {first}-{last}/{length}"),
+            }
+        }
+    }
+}
+
+/// What a `Range` field value asks of a representation of `length` bytes (RFC 9110 §14.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requested {
+    /// Nothing a cache answers with a single part: several ranges (they would need
+    /// multipart/byteranges), another unit, an invalid value. The full response is a valid
+    /// answer (RFC 9110 §14.2: a server may ignore `Range`).
+    Ignored,
+    /// One range, its last position clipped to the representation.
+    Range(ByteRange),
+    /// One range of which no byte exists (416).
+    Unsatisfiable,
+}
+
+/// Resolves a `Range` field value (`bytes=first-last`, `bytes=first-`, `bytes=-suffix`) against
+/// a representation of `length` bytes.
+pub(crate) fn requested(range: &str, length: u64) -> Requested {
     let Some(spec) = range.trim().strip_prefix("bytes=") else {
-        return RangeAnswer::Full;
+        return Requested::Ignored;
     };
     if spec.contains(',') {
-        // Several ranges would need multipart/byteranges: the full response is a valid answer.
-        return RangeAnswer::Full;
+        return Requested::Ignored;
     }
-    let length = entry.body.len() as u64;
     let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeAnswer::Full;
+        return Requested::Ignored;
     };
     let (first, last) = match (first.trim(), last.trim()) {
-        ("", "") => return RangeAnswer::Full,
+        ("", "") => return Requested::Ignored,
         // `bytes=-N`: the last N bytes.
         ("", suffix) => match suffix.parse::<u64>() {
-            Ok(0) => return unsatisfiable(length),
+            Ok(0) => return Requested::Unsatisfiable,
             Ok(n) => (length.saturating_sub(n), length.saturating_sub(1)),
-            Err(_) => return RangeAnswer::Full,
+            Err(_) => return Requested::Ignored,
         },
         (first, last) => {
             let Ok(first) = first.parse::<u64>() else {
-                return RangeAnswer::Full;
+                return Requested::Ignored;
             };
             let last = if last.is_empty() {
                 length.saturating_sub(1)
             } else {
                 match last.parse::<u64>() {
                     Ok(last) if last >= first => last.min(length.saturating_sub(1)),
-                    _ => return RangeAnswer::Full,
+                    _ => return Requested::Ignored,
                 }
             };
             (first, last)
         }
     };
     if length == 0 || first >= length {
-        return unsatisfiable(length);
+        return Requested::Unsatisfiable;
     }
-    let (start, end) = (first as usize, last as usize + 1);
-    RangeAnswer::Partial {
-        body: entry.body.slice(start..end),
-        content_range: format!("bytes {first}-{last}/{length}"),
-    }
+    ByteRange::new(first, last).map_or(Requested::Unsatisfiable, Requested::Range)
 }
 
 fn unsatisfiable(length: u64) -> RangeAnswer {
