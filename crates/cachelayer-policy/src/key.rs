@@ -55,7 +55,6 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -108,10 +107,7 @@ impl CacheKey {
     /// the formatting machinery.
     pub fn push_to(&self, out: &mut String) {
         match &self.0 {
-            Repr::Digest(d) => {
-                let hex = hex_digest(d);
-                out.push_str(std::str::from_utf8(&hex).unwrap_or(""));
-            }
+            Repr::Digest(d) => out.push_str(hex_digest(d).as_str()),
             Repr::Custom(s) => out.push_str(s),
         }
     }
@@ -125,49 +121,28 @@ impl CacheKey {
     }
 }
 
-fn hex_digest(d: &[u8; 16]) -> [u8; 32] {
-    /// The two lowercase hex digits of every byte value.
-    const PAIRS: [[u8; 2]; 256] = {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut pairs = [[0u8; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            pairs[i] = [HEX[i >> 4], HEX[i & 0x0f]];
-            i += 1;
-        }
-        pairs
-    };
-    let mut buf = [0u8; 32];
-    for (pair, b) in buf.chunks_exact_mut(2).zip(d) {
-        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
-    }
+/// The 32 lowercase hex digits of a digest (on the hit path: every `Cache-Status` key), as text
+/// without a UTF-8 check.
+fn hex_digest(d: &[u8; 16]) -> const_hex::Buffer<16> {
+    let mut buf = const_hex::Buffer::new();
+    buf.format(d);
     buf
 }
 
+/// The digest that 32 lowercase hex digits spell. Uppercase digits make a custom key (the text
+/// form of a digest key is lowercase, and a key must read back as the one that wrote it).
 fn parse_hex_digest(s: &str) -> Option<[u8; 16]> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 32 {
+    // The length check also rules out const-hex's optional `0x` prefix (34 bytes).
+    if s.len() != 32 || s.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let mut out = [0u8; 16];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        if pair.iter().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
-        out[i] = (hi * 16 + lo) as u8;
-    }
-    Some(out)
+    const_hex::decode_to_array(s).ok()
 }
 
 impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Digest(d) => {
-                let hex = hex_digest(d);
-                f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
-            }
+            Repr::Digest(d) => f.write_str(hex_digest(d).as_str()),
             Repr::Custom(s) => f.write_str(s),
         }
     }
@@ -400,17 +375,20 @@ fn push_normalized_url(
 /// is not a letter, digit, `-` or `.` percent-encoded, so no value can spell a path, a query or
 /// another host.
 fn push_invalid_host(out: &mut String, headers: &HeaderMap) {
+    /// Every byte but letters, digits, `-` and `.`.
+    const ENCODED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.');
     for (i, host) in headers.get_all(http::header::HOST).iter().enumerate() {
         if i > 0 {
             out.push_str("%2C");
         }
-        for &b in host.as_bytes() {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
-                out.push(char::from(b.to_ascii_lowercase()));
+        // The chunks are runs of bytes left as they are (which never start with `%`: it is
+        // encoded) and `%XX` escapes (uppercase hex), which must keep their case.
+        for chunk in percent_encoding::percent_encode(host.as_bytes(), ENCODED) {
+            if chunk.starts_with('%') {
+                out.push_str(chunk);
             } else {
-                out.push('%');
-                out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-                out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
+                push_lowercase(out, chunk);
             }
         }
     }
@@ -512,7 +490,8 @@ fn push_normalized_authority(out: &mut String, authority: &str, default_port: Op
         match port.parse::<u16>() {
             Ok(n) if Some(n) == default_port => {}
             Ok(n) => {
-                let _ = write!(out, ":{n}");
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(n));
             }
             Err(_) => {
                 out.push(':');
@@ -524,6 +503,11 @@ fn push_normalized_authority(out: &mut String, authority: &str, default_port: Op
 
 /// RFC 3986 §6.2.2.1–2: uppercase the hex digits of percent-encodings, and decode those of
 /// unreserved characters.
+///
+/// Hand-written, not `percent_encoding::percent_decode`: that decodes every escape (`%2F`
+/// would become a `/`, a different target), and decoding all then re-encoding would change the
+/// bytes left unencoded (`!`, `:`, `@`, ...) and so every existing key. Escapes are found and
+/// read here; the ones kept are written by `percent_encoding::percent_encode_byte`.
 fn percent_normalized(s: &str) -> Cow<'_, str> {
     if s.contains('%') {
         let mut out = String::with_capacity(s.len());
@@ -558,19 +542,7 @@ fn push_percent_normalized(out: &mut String, s: &str) {
                 {
                     out.push(char::from(byte));
                 } else {
-                    out.push('%');
-                    out.push(char::from(
-                        HEX_UPPER
-                            .get(usize::from(byte >> 4))
-                            .copied()
-                            .unwrap_or(b'0'),
-                    ));
-                    out.push(char::from(
-                        HEX_UPPER
-                            .get(usize::from(byte & 0x0f))
-                            .copied()
-                            .unwrap_or(b'0'),
-                    ));
+                    out.push_str(percent_encoding::percent_encode_byte(byte));
                 }
                 i += 3;
             }
@@ -587,8 +559,6 @@ fn push_percent_normalized(out: &mut String, s: &str) {
         }
     }
 }
-
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 fn hex_value(b: u8) -> Option<u8> {
     match b {
@@ -668,6 +638,11 @@ enum BodyKind {
     Other,
 }
 
+/// Hand-written rather than `mime`'s parser, which rejects media types that RFC 9110 §8.3.1
+/// allows and servers read: whitespace before `;` (`application/json ;charset=utf-8`), and
+/// parameters it cannot read (`; charset` without a value, an unterminated quoted value).
+/// Only the essence (`type/subtype`) decides here, whatever the parameters, and a body that
+/// stopped being normalized would change the key of every such request.
 fn body_kind(content_type: Option<&HeaderValue>) -> BodyKind {
     let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
         return BodyKind::Other;
@@ -689,6 +664,11 @@ fn body_kind(content_type: Option<&HeaderValue>) -> BodyKind {
 }
 
 /// The normal form of a form body, or `None` to keep it as it is.
+///
+/// The query's normalization, not `form_urlencoded`'s parse and serialize: those decode every
+/// escape and `+`, and write the pairs back in their own encoding (`~` as `%7E`, a space as
+/// `+`), so keys of stored POST responses would change; and the parameters are left encoded
+/// here, so that no decoded `&` or `=` can change where a parameter ends.
 fn normalize_form(body: &[u8], ignored: &[String]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(body).ok()?;
     let mut out = String::with_capacity(text.len() + 1);
@@ -2011,6 +1991,78 @@ mod tests {
         ];
         let actual: Vec<String> = golden_inputs().iter().map(CacheKey::to_string).collect();
         assert_eq!(actual, expected);
+    }
+
+    /// Keys through the pieces written by libraries (a port by `itoa`, escapes by
+    /// `percent-encoding`, the digest by `const-hex`), pinned at what the hand-written code
+    /// gave before them.
+    #[test]
+    fn golden_keys_through_escapes_ports_and_invalid_hosts() {
+        let private = KeyOptions::default();
+        let shared = KeyOptions {
+            kind: CacheKind::Shared,
+            ..KeyOptions::default()
+        };
+        /// The request target, its header fields, the options, the URL and the key.
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a KeyOptions,
+            &'a str,
+            &'a str,
+        );
+        let cases: [Case<'_>; 4] = [
+            (
+                "http://Example.com:8080/a%2fb%7E%41?x=%41%2f&b=%7e&a=1",
+                &[],
+                &private,
+                "http://example.com:8080/a%2Fb~A?a=1&b=~&x=A%2F",
+                "a736450b526f5a359db0f94e30e9b443",
+            ),
+            (
+                "/p?q=1",
+                &[("host", "victim/b")],
+                &private,
+                "http://victim%2Fb/p?q=1",
+                "057906b94fb1f833a62e34b77371775d",
+            ),
+            (
+                "/p",
+                &[("host", "a b"), ("host", "c")],
+                &shared,
+                "http://a%20b%2Cc/p",
+                "3c37b2b16551035ebaedd08f184d3ba1",
+            ),
+            (
+                "https://example.com:8443/%4%41?%%414=1",
+                &[],
+                &private,
+                "https://example.com:8443/%4%41?%%414=1",
+                "5268dca6834c0539725e53e185832b64",
+            ),
+        ];
+        for (uri, headers, options, url, digest) in cases {
+            let parsed: Uri = uri.parse().unwrap();
+            assert_eq!(
+                normalize_url(&parsed, &map(headers), &options.ignored_parameters),
+                url,
+                "{uri}"
+            );
+            assert_eq!(
+                key(Method::GET, uri, headers, None, options).to_string(),
+                digest,
+                "{uri}"
+            );
+        }
+        let form = HeaderValue::from_static("application/x-www-form-urlencoded");
+        assert_eq!(
+            &*normalize_body(
+                Some(&form),
+                b"q=a%7eb&api_key=s&b=%2f+x&a=1",
+                &private.ignored_parameters
+            ),
+            b"a=1&b=%2F+x&q=a~b"
+        );
     }
 
     fn golden_inputs() -> Vec<CacheKey> {

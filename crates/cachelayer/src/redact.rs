@@ -29,10 +29,27 @@ pub struct RedactedUri<'a> {
 }
 
 impl<'a> RedactedUri<'a> {
-    /// `uri`, with the values of the query parameters named in `ignored` (matched exactly, as
-    /// the cache key matches them) redacted.
+    /// `uri`, with the values of the query parameters named in `ignored` redacted. A name is
+    /// matched exactly (as the cache key matches it) and also percent-decoded, `+` as a space
+    /// (`api%5Fkey`, which the origin may read as `api_key`): a log line redacts at least what
+    /// any reading of the name makes a credential.
     pub fn new(uri: &'a Uri, ignored: &'a [String]) -> Self {
         RedactedUri { uri, ignored }
+    }
+}
+
+impl RedactedUri<'_> {
+    /// Whether a query parameter name, as sent or decoded, is one of `ignored`.
+    fn is_ignored(&self, name: &str) -> bool {
+        if self.ignored.iter().any(|i| i == name) {
+            return true;
+        }
+        if !name.contains(['%', '+']) {
+            return false;
+        }
+        let spaced = name.replace('+', " ");
+        let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+        self.ignored.iter().any(|i| *i == decoded)
     }
 }
 
@@ -55,7 +72,7 @@ impl fmt::Display for RedactedUri<'_> {
                     f.write_str("&")?;
                 }
                 match piece.split_once('=') {
-                    Some((name, _)) if self.ignored.iter().any(|i| i == name) => {
+                    Some((name, _)) if self.is_ignored(name) => {
                         write!(f, "{name}={REDACTED}")?;
                     }
                     _ => f.write_str(piece)?,
@@ -83,6 +100,10 @@ mod tests {
             ),
             ("/p?api_key", "/p?api_key"),
             ("/p?api_keyx=1", "/p?api_keyx=1"),
+            (
+                "/p?api%5Fkey=A&api%5fkey=B&access%5Ftoken=C&x%5F=1",
+                "/p?api%5Fkey=[redacted]&api%5fkey=[redacted]&access%5Ftoken=[redacted]&x%5F=1",
+            ),
             (
                 "http://u:p@h:8080/p?api_key=A",
                 "http://[redacted]@h:8080/p?api_key=[redacted]",
