@@ -526,3 +526,43 @@ async fn a_shared_cache_stores_parts_by_the_shared_rules() {
     assert_eq!((bob.text(), bob.info.outcome), ("234", CacheOutcome::Hit));
     assert_eq!(origin.hits("/public"), 1);
 }
+
+/// With `Vary`, a partial entry answers only requests of its variant, and is never the stored
+/// variant a request of another variant revalidates with (a 304 would make the parts its
+/// response).
+#[tokio::test]
+async fn a_partial_variant_is_never_the_response_of_another_variant() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    origin.route("/v", |seen| {
+        if seen.header("if-none-match") == Some("\"r1\"") {
+            return Reply::not_modified()
+                .header("etag", "\"r1\"")
+                .header("vary", "accept-language");
+        }
+        ranges_of(seen, STRONG).header("vary", "accept-language")
+    });
+    let url = origin.url("/v");
+    let en = [("accept-language", "en"), ("range", "bytes=0-3")];
+    let first = send(&mut cache, get_with(&url, &en)).await;
+    assert!(first.info.stored, "{:?}", first.info);
+    let again = send(&mut cache, get_with(&url, &en)).await;
+    assert_eq!(
+        (again.text(), again.info.outcome),
+        ("0123", CacheOutcome::Hit)
+    );
+
+    let fr = send(
+        &mut cache,
+        get_with(&url, &[("accept-language", "fr"), ("range", "bytes=0-3")]),
+    )
+    .await;
+    assert_eq!(fr.info.outcome, CacheOutcome::Refreshed, "another variant");
+    let full = send(&mut cache, get_with(&url, &[("accept-language", "de")])).await;
+    assert_eq!((full.status.as_u16(), full.text()), (200, REPRESENTATION));
+    assert_eq!(
+        origin.last_request("/v").header("if-none-match"),
+        None,
+        "not revalidated with the parts' ETag"
+    );
+}

@@ -47,7 +47,9 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
-        span: Span,
+        // The request's span, when a subscriber records it (boxed: a hit without a subscriber
+        // moves one word for it).
+        span: Option<Box<Span>>,
     }
 }
 
@@ -118,15 +120,26 @@ impl Env {
         }
     }
 
-    /// Looks `key` up in the store, timed when measured.
+    /// Looks `key` up in the store, timed when measured: an answer given at once is recorded
+    /// here (on `span`), a pending one when it is ready.
     #[inline]
-    fn lookup(&self, key: &CacheKey) -> Bounded<Option<Arc<StoredResponse>>> {
-        timeout::lookup(
+    fn lookup(&self, key: &CacheKey, span: &Span) -> Bounded<Option<Arc<StoredResponse>>> {
+        let (lookup, took) = timeout::lookup(
             &*self.shared.store,
             key,
             self.settings.store_timeout,
             self.traced(),
-        )
+        );
+        if let Some(took) = took {
+            self.store_time(StoreOp::Read, took, span);
+        }
+        lookup
+    }
+
+    /// Records how long a store operation took (histogram, and `span` when traced).
+    fn store_time(&self, op: StoreOp, took: std::time::Duration, span: &Span) {
+        crate::metrics::store_time(self.shared.health.store_kind(), op, took);
+        trace::record_store_time(span, op, took);
     }
 
     /// A store operation `op` that started at `started` is done.
@@ -244,7 +257,7 @@ where
                     if env.traced() {
                         span.record("key", tracing::field::display(&plan.key));
                     }
-                    env.lookup(&plan.key)
+                    env.lookup(&plan.key, &span)
                 },
                 ctx: Some(Box::new(LookupCtx {
                     inner,
@@ -258,7 +271,10 @@ where
                 })),
             },
         };
-        ResponseFuture { state, span }
+        ResponseFuture {
+            state,
+            span: (!span.is_disabled()).then(|| Box::new(span)),
+        }
     }
 }
 
@@ -274,16 +290,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let _entered = this.span.enter();
+        let _entered = this.span.as_deref().map(Span::enter);
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
                     let found = ready!(Pin::new(&mut *lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     if let Some(took) = lookup.took() {
-                        let store = ctx.env.shared.health.store_kind();
-                        crate::metrics::store_time(store, StoreOp::Read, took);
-                        trace::record_store_time(&ctx.env.span(), StoreOp::Read, took);
+                        ctx.env.store_time(StoreOp::Read, took, &ctx.env.span());
                     }
                     match after_lookup(*ctx, found) {
                         AfterLookup::Respond(response) => {
@@ -309,7 +323,7 @@ where
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
                     tracing::debug!("coalesced request: looking up again");
-                    let lookup = ctx.env.lookup(&ctx.plan.key);
+                    let lookup = ctx.env.lookup(&ctx.plan.key, &ctx.env.span());
                     this.state.set(State::Lookup {
                         lookup,
                         ctx: Some(ctx),
@@ -529,7 +543,7 @@ where
                     variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
                 {
                     tracing::debug!(variant = %key, "cache lookup: another variant is stored");
-                    let lookup = env.lookup(&key);
+                    let lookup = env.lookup(&key, &env.span());
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {
@@ -539,7 +553,8 @@ where
                             plan,
                             now,
                             variant: true,
-                            other_variant: Some(entry.clone()),
+                            // Parts are never another variant's response.
+                            other_variant: (!entry.is_partial()).then(|| entry.clone()),
                             waited_since,
                         }),
                     );
@@ -626,7 +641,7 @@ where
                             fut,
                             ctx: Some(ctx),
                         },
-                        span: span.clone(),
+                        span: (!span.is_disabled()).then(|| Box::new(span.clone())),
                     };
                     runtime.spawn(tracing::Instrument::instrument(
                         revalidate_in_background(background),
@@ -713,14 +728,12 @@ where
     };
     let forward = match (&stored, &other_variant) {
         (Some(entry), _) => revalidate::prepare(entry, request.headers_mut()),
-        (None, Some(other)) => {
-            revalidate::prepare_other_variant(
-                other,
-                &snapshot.method,
-                env.settings.shared,
-                request.headers_mut(),
-            )
-        }
+        (None, Some(other)) => revalidate::prepare_other_variant(
+            other,
+            &snapshot.method,
+            env.settings.shared,
+            request.headers_mut(),
+        ),
         (None, None) => Forward::Unconditional,
     };
     let request_time = env.now();
