@@ -47,9 +47,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
-        // The request's span, when a subscriber records it (boxed: a hit without a subscriber
-        // moves one word for it).
-        span: Option<Box<Span>>,
+        span: Span,
     }
 }
 
@@ -120,26 +118,15 @@ impl Env {
         }
     }
 
-    /// Looks `key` up in the store, timed when measured: an answer given at once is recorded
-    /// here (on `span`), a pending one when it is ready.
+    /// Looks `key` up in the store, timed when measured.
     #[inline]
-    fn lookup(&self, key: &CacheKey, span: &Span) -> Bounded<Option<Arc<StoredResponse>>> {
-        let (lookup, took) = timeout::lookup(
+    fn lookup(&self, key: &CacheKey) -> Bounded<Option<Arc<StoredResponse>>> {
+        timeout::lookup(
             &*self.shared.store,
             key,
             self.settings.store_timeout,
             self.traced(),
-        );
-        if let Some(took) = took {
-            self.store_time(StoreOp::Read, took, span);
-        }
-        lookup
-    }
-
-    /// Records how long a store operation took (histogram, and `span` when traced).
-    fn store_time(&self, op: StoreOp, took: std::time::Duration, span: &Span) {
-        crate::metrics::store_time(self.shared.health.store_kind(), op, took);
-        trace::record_store_time(span, op, took);
+        )
     }
 
     /// A store operation `op` that started at `started` is done.
@@ -257,7 +244,7 @@ where
                     if env.traced() {
                         span.record("key", tracing::field::display(&plan.key));
                     }
-                    env.lookup(&plan.key, &span)
+                    env.lookup(&plan.key)
                 },
                 ctx: Some(Box::new(LookupCtx {
                     inner,
@@ -271,10 +258,7 @@ where
                 })),
             },
         };
-        ResponseFuture {
-            state,
-            span: (!span.is_disabled()).then(|| Box::new(span)),
-        }
+        ResponseFuture { state, span }
     }
 }
 
@@ -290,14 +274,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let _entered = this.span.as_deref().map(Span::enter);
+        let _entered = this.span.enter();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
                     let found = ready!(Pin::new(&mut *lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     if let Some(took) = lookup.took() {
-                        ctx.env.store_time(StoreOp::Read, took, &ctx.env.span());
+                        let store = ctx.env.shared.health.store_kind();
+                        crate::metrics::store_time(store, StoreOp::Read, took);
+                        trace::record_store_time(&ctx.env.span(), StoreOp::Read, took);
                     }
                     match after_lookup(*ctx, found) {
                         AfterLookup::Respond(response) => {
@@ -323,7 +309,7 @@ where
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
                     tracing::debug!("coalesced request: looking up again");
-                    let lookup = ctx.env.lookup(&ctx.plan.key, &ctx.env.span());
+                    let lookup = ctx.env.lookup(&ctx.plan.key);
                     this.state.set(State::Lookup {
                         lookup,
                         ctx: Some(ctx),
@@ -543,7 +529,7 @@ where
                     variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
                 {
                     tracing::debug!(variant = %key, "cache lookup: another variant is stored");
-                    let lookup = env.lookup(&key, &env.span());
+                    let lookup = env.lookup(&key);
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {
@@ -641,7 +627,7 @@ where
                             fut,
                             ctx: Some(ctx),
                         },
-                        span: (!span.is_disabled()).then(|| Box::new(span.clone())),
+                        span: span.clone(),
                     };
                     runtime.spawn(tracing::Instrument::instrument(
                         revalidate_in_background(background),
@@ -728,12 +714,14 @@ where
     };
     let forward = match (&stored, &other_variant) {
         (Some(entry), _) => revalidate::prepare(entry, request.headers_mut()),
-        (None, Some(other)) => revalidate::prepare_other_variant(
-            other,
-            &snapshot.method,
-            env.settings.shared,
-            request.headers_mut(),
-        ),
+        (None, Some(other)) => {
+            revalidate::prepare_other_variant(
+                other,
+                &snapshot.method,
+                env.settings.shared,
+                request.headers_mut(),
+            )
+        }
         (None, None) => Forward::Unconditional,
     };
     let request_time = env.now();
