@@ -263,3 +263,58 @@ async fn run() -> Result<(), BoxError> {
     proxy.serve(listener, ctrl_c).await;
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Writes `text` to a file named `name` in a fresh directory, and reads it as `--config`.
+    fn read(name: &str, text: &str) -> Result<CacheSettings, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "cachelayer-reverse-proxy-config-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let settings = read_settings(&path).map_err(|error| error.to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+        settings
+    }
+
+    #[test]
+    fn config_files_set_every_field_they_name() {
+        let settings = read(
+            "settings.toml",
+            "shared = true\nexpire_after = 360\ncoalesce_timeout = 5\n\
+             [urls_expire_after]\n\"*.example.com/api\" = \"2m\"\n",
+        )
+        .unwrap();
+        assert!(settings.shared);
+        assert_eq!(
+            settings.expire_after,
+            Some(cachelayer::ExpireAfter::After(Duration::from_secs(360)))
+        );
+        assert_eq!(settings.coalesce_timeout, Duration::from_secs(5));
+        assert_eq!(settings.urls_expire_after.len(), 1);
+        let json = read("settings.json", r#"{ "stale_if_error": "1h" }"#).unwrap();
+        assert_eq!(
+            json.stale_if_error,
+            cachelayer::StaleWindow::AtMost(Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
+    fn a_typo_is_an_error_naming_the_file_field_and_line() {
+        let error = read("typo.toml", "shared = true\nexpire_afer = 360\n").unwrap_err();
+        assert!(error.contains("typo.toml"), "{error}");
+        assert!(error.contains("expire_afer"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+        let error = read("typo.json", "{\n  \"expire_afer\": 360\n}").unwrap_err();
+        assert!(
+            error.contains("expire_afer") && error.contains("line 2"),
+            "{error}"
+        );
+    }
+}
