@@ -343,6 +343,76 @@ proptest! {
     }
 }
 
+/// Entity-tag-shaped field values: quotes, weak prefixes, commas, whitespace, `*`, obs-text
+/// and control bytes in any order, or any bytes.
+fn entity_tag_text() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..24),
+        proptest::collection::vec(
+            prop_oneof![
+                Just(&b"\""[..]),
+                Just(&b"\"x\""[..]),
+                Just(&b"W/"[..]),
+                Just(&b"w/"[..]),
+                Just(&b","[..]),
+                Just(&b" "[..]),
+                Just(&b"\t"[..]),
+                Just(&b"*"[..]),
+                Just(&b"a"[..]),
+                Just(&b"\xe9"[..]),
+                Just(&b"\x7f"[..]),
+            ],
+            0..12
+        )
+        .prop_map(|parts| parts.concat()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `If-None-Match` / `If-Match` lists (RFC 9110 §8.8.3, §13.1.1, §13.1.2) never panic; a
+    /// malformed one never yields a 304 nor lets a stored response stand in for the origin
+    /// (fail closed); a parsed list reads back the same from its own serialization.
+    #[test]
+    fn entity_tag_lists_fail_closed(value in entity_tag_text()) {
+        use cachelayer_policy::validators::{self, ConditionalOutcome, EntityTagList, Precondition};
+        let Ok(line) = HeaderValue::from_bytes(&value) else {
+            return Ok(());
+        };
+        let parsed = EntityTagList::parse([&line]);
+        let mut request = HeaderMap::new();
+        request.insert("if-none-match", line.clone());
+        request.insert("if-match", line.clone());
+        let mut stored = HeaderMap::new();
+        stored.insert("etag", HeaderValue::from_static("\"x\""));
+        let ok = http::StatusCode::OK;
+        match &parsed {
+            None => {
+                prop_assert_eq!(validators::evaluate(&request, ok, &stored), ConditionalOutcome::Modified);
+                prop_assert_eq!(validators::stored_precondition(&request, ok, &stored), Precondition::ForOrigin);
+            }
+            Some(EntityTagList::Any) => {}
+            Some(EntityTagList::Tags(tags)) => {
+                let mut text = Vec::new();
+                for (i, tag) in tags.iter().enumerate() {
+                    if i > 0 {
+                        text.extend_from_slice(b", ");
+                    }
+                    if tag.weak {
+                        text.extend_from_slice(b"W/");
+                    }
+                    text.push(b'"');
+                    text.extend_from_slice(&tag.tag);
+                    text.push(b'"');
+                }
+                let again = HeaderValue::from_bytes(&text).unwrap();
+                prop_assert_eq!(EntityTagList::parse([&again]), parsed.clone());
+            }
+        }
+    }
+}
+
 /// Regression cases the fuzz targets found.
 #[test]
 fn found_by_fuzzing() {
