@@ -29,6 +29,11 @@ use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_RANGE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+/// The most parts one partial entry holds: 32. Parts that would be more once combined are not
+/// combined ([`Parts::combine`] returns `None`), and an entry with more `Content-Range` lines is
+/// unusable ([`Parts::of`]): many small disjoint parts cost a header field line each.
+pub const MAX_PARTS: usize = 32;
+
 /// A range of byte positions of a representation, both ends included (as `Content-Range` and
 /// `Range` write them): `first..=last`, with `first <= last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,9 +175,18 @@ impl Parts {
     /// status is not 206), or when its parts are inconsistent: no `Content-Range` line, one that
     /// does not parse as `bytes first-last/complete-length`, lines of different complete
     /// lengths, ranges out of order, overlapping or touching, or lengths that do not add up to
-    /// the body's. Such an entry is unusable.
+    /// the body's, more than [`MAX_PARTS`] parts. Such an entry is unusable.
     pub fn of(entry: &StoredResponse) -> Option<Parts> {
         if !entry.is_partial() {
+            return None;
+        }
+        if entry
+            .headers
+            .get_all(CONTENT_RANGE)
+            .iter()
+            .nth(MAX_PARTS)
+            .is_some()
+        {
             return None;
         }
         let mut complete = None;
@@ -250,8 +264,8 @@ impl Parts {
     /// (with `other_body`) of the same representation, into the union of both: overlapping and
     /// touching ranges become one. Where both hold a byte, `other`'s is kept (the newer part).
     ///
-    /// `None` when the two do not describe one representation (different complete lengths) or a
-    /// body's length does not match its parts.
+    /// `None` when the two do not describe one representation (different complete lengths), a
+    /// body's length does not match its parts, or the union has more than [`MAX_PARTS`] parts.
     pub fn combine(
         &self,
         body: &Bytes,
@@ -294,6 +308,9 @@ impl Parts {
                 }
             }
         }
+        if ranges.len() > MAX_PARTS {
+            return None;
+        }
         Some((
             Parts {
                 complete_length: self.complete_length,
@@ -325,7 +342,9 @@ impl Parts {
                     complete_length: self.complete_length,
                 }
                 .to_header_value();
-                headers.append(CONTENT_RANGE, value);
+                // A map full to its limit (32,768 fields) leaves the entry without every line:
+                // unusable (`Parts::of`), never a panic.
+                let _ = headers.try_append(CONTENT_RANGE, value);
             }
         }
         base.body = body;
@@ -508,6 +527,31 @@ mod tests {
         assert_eq!(a.combine(&two, &b, &two), None);
         assert_eq!(a.combine(&Bytes::from_static(b"012"), &a, &two), None);
         assert_eq!(Parts::single(range(0, 10), 10), None);
+    }
+
+    #[test]
+    fn parts_are_bounded_in_number() {
+        let even = Parts {
+            complete_length: 1000,
+            ranges: (0..MAX_PARTS as u64).map(|n| range(2 * n, 2 * n)).collect(),
+        };
+        let body = Bytes::from(vec![b'x'; MAX_PARTS]);
+        let one = Bytes::from_static(b"y");
+        let touching = Parts::single(range(1, 1), 1000).unwrap();
+        let (joined, _) = even.combine(&body, &touching, &one).unwrap();
+        assert_eq!(joined.ranges().len(), MAX_PARTS - 1, "touching parts merge");
+        let apart = Parts::single(range(900, 900), 1000).unwrap();
+        assert_eq!(even.combine(&body, &apart, &one), None, "one part too many");
+
+        let base = entry(206, &[], b"");
+        let mut many = base.clone();
+        for n in 0..=MAX_PARTS as u64 {
+            let value = format!("bytes {n}-{n}/1000");
+            many.headers
+                .append(CONTENT_RANGE, HeaderValue::from_str(&value).unwrap());
+        }
+        many.body = Bytes::from(vec![b'x'; MAX_PARTS + 1]);
+        assert_eq!(Parts::of(&many), None);
     }
 
     #[test]

@@ -27,8 +27,9 @@
 //! name (§3.4); once they cover every byte the entry becomes the complete `200` (with
 //! `Content-Length`), served to full requests like any stored response. A stored entry with
 //! another (or no) strong entity tag is replaced by the new part. Parts stay within
-//! `max_body_size` in total: a part that would take them past it replaces them. A complete stored
-//! response of the same entity tag is kept as it is.
+//! `max_body_size` in total and [`MAX_PARTS`](cachelayer_store::partial::MAX_PARTS) in number:
+//! a part that would take them past either replaces them. A complete stored response of the same
+//! entity tag is kept as it is.
 //!
 //! Serving: a fresh partial entry answers a `GET` with one byte range that one stored part holds
 //! (`206` with its own `Content-Range`, `Content-Length`, `Age`), without the origin. Everything
