@@ -88,6 +88,8 @@ fuzz_target!(|input: Input<'_>| {
     let _ = validators::evaluate(&headers, status, &headers);
     let _ = validators::evaluate(&request, StatusCode::OK, &headers);
     let _ = validators::not_modified_matches(&headers, &request);
+    let _ = validators::stored_precondition(&headers, status, &headers);
+    let _ = validators::EntityTagList::parse(headers.get_all(http::header::ETAG));
     let mut stored = headers.clone();
     validators::freshen_headers(&mut stored, &request);
     let _ = validators::not_modified_response_headers(&stored);
