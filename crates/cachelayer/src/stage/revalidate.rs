@@ -132,3 +132,215 @@ pub(crate) fn head_applies(stored: &StoredResponse, head: &HeaderMap) -> bool {
 pub(crate) fn not_modified_applies(stored: &StoredResponse, not_modified: &HeaderMap) -> bool {
     validators::not_modified_matches(&stored.headers, not_modified)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cachelayer_store::StalePolicy;
+    use http::{HeaderValue, StatusCode, Version};
+    use std::time::{Duration, SystemTime};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn stored(response: &[(&'static str, &'static str)]) -> StoredResponse {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        StoredResponse {
+            request: StoredRequest {
+                method: Method::GET,
+                url: "http://example.com/doc".to_owned(),
+                headers: headers(&[("accept-language", "en")]),
+            },
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: headers(response),
+            body: bytes::Bytes::from_static(b"hello"),
+            request_time: now,
+            created_at: now,
+            initial_age: Duration::ZERO,
+            expires: Some(now + Duration::from_secs(60)),
+            stale: StalePolicy::default(),
+            retain_until: None,
+        }
+    }
+
+    #[test]
+    fn other_variants_are_offered_by_their_strong_etag() {
+        const LANG: &[(&str, &str)] = &[("etag", "\"en-1\""), ("vary", "Accept-Language")];
+        // (name, stored, method, shared, request, forward, If-None-Match sent) — RFC 9111 §4.3.1
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Method,
+            bool,
+            &'static [(&'static str, &'static str)],
+            Forward,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "strong tag",
+                LANG,
+                Method::GET,
+                true,
+                &[],
+                Forward::OtherVariant,
+                Some("\"en-1\""),
+            ),
+            (
+                "private cache",
+                LANG,
+                Method::GET,
+                false,
+                &[],
+                Forward::OtherVariant,
+                Some("\"en-1\""),
+            ),
+            (
+                "HEAD",
+                LANG,
+                Method::HEAD,
+                true,
+                &[],
+                Forward::Unconditional,
+                None,
+            ),
+            (
+                "the client's own conditional",
+                LANG,
+                Method::GET,
+                true,
+                &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                Forward::Unconditional,
+                None,
+            ),
+            (
+                "weak tag",
+                &[("etag", "W/\"en-1\""), ("vary", "Accept-Language")],
+                Method::GET,
+                true,
+                &[],
+                Forward::Unconditional,
+                None,
+            ),
+            (
+                "Last-Modified only",
+                &[
+                    ("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                    ("vary", "Accept"),
+                ],
+                Method::GET,
+                true,
+                &[],
+                Forward::Unconditional,
+                None,
+            ),
+            (
+                "shared: Vary on Cookie",
+                &[("etag", "\"a\""), ("vary", "Accept-Encoding, Cookie")],
+                Method::GET,
+                true,
+                &[],
+                Forward::Unconditional,
+                None,
+            ),
+            (
+                "private: Vary on Cookie",
+                &[("etag", "\"a\""), ("vary", "Cookie")],
+                Method::GET,
+                false,
+                &[],
+                Forward::OtherVariant,
+                Some("\"a\""),
+            ),
+            (
+                "shared: negotiation fields in any case, over lines",
+                &[
+                    ("etag", "\"a\""),
+                    ("vary", "ACCEPT-encoding"),
+                    ("vary", "accept, Accept-Charset"),
+                ],
+                Method::GET,
+                true,
+                &[],
+                Forward::OtherVariant,
+                Some("\"a\""),
+            ),
+        ];
+        for (name, response, method, shared, request, forward, sent) in cases {
+            let mut outgoing = headers(request);
+            assert_eq!(
+                prepare_other_variant(&stored(response), method, *shared, &mut outgoing),
+                *forward,
+                "{name}"
+            );
+            if request.is_empty() {
+                assert_eq!(
+                    outgoing.get("if-none-match").map(|v| v.to_str().unwrap()),
+                    *sent,
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_304_adopts_the_other_variant_only_when_it_names_it() {
+        const LM: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let other = stored(&[
+            ("etag", "\"en-1\""),
+            ("last-modified", LM),
+            ("vary", "Accept-Language"),
+        ]);
+        let request = headers(&[("accept-language", "DE, fr"), ("cookie", "x")]);
+        // (name, 304 fields, adopted) — RFC 9111 §4.3.4
+        type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+        let cases: &[Case] = &[
+            ("same strong tag", &[("etag", "\"en-1\"")], true),
+            ("no validator", &[("date", LM)], true),
+            (
+                "no ETag, same Last-Modified",
+                &[("last-modified", LM)],
+                true,
+            ),
+            (
+                "no ETag, other Last-Modified",
+                &[("last-modified", "Mon, 07 Nov 1994 08:49:37 GMT")],
+                false,
+            ),
+            ("other tag", &[("etag", "\"de-1\"")], false),
+            ("weak form of the tag", &[("etag", "W/\"en-1\"")], false),
+            ("invalid tag", &[("etag", "\"en-1")], false),
+        ];
+        for (name, not_modified, adopted) in cases {
+            let got = adopt_other_variant(&other, &headers(not_modified), &request);
+            assert_eq!(got.is_some(), *adopted, "{name}");
+            if let Some(got) = got {
+                assert_eq!(
+                    got.request.headers,
+                    headers(&[("accept-language", "de,fr")]),
+                    "{name}: kept for this request's selecting fields"
+                );
+                assert_eq!(
+                    (got.body, got.headers),
+                    (other.body.clone(), other.headers.clone())
+                );
+            }
+        }
+        // The 304's own Vary decides which fields are kept.
+        let got = adopt_other_variant(
+            &other,
+            &headers(&[("etag", "\"en-1\""), ("vary", "Cookie")]),
+            &request,
+        )
+        .unwrap();
+        assert!(got.request.headers.contains_key("cookie"));
+        assert!(!got.request.headers.contains_key("accept-language"));
+    }
+}
