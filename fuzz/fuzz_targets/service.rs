@@ -5,7 +5,8 @@
 //!
 //! Never panics, and never hands a request a response stored for another: a response served
 //! from the cache has a body the origin gave for a request with the same normalized URL (and,
-//! in a shared cache, the same credentials), or a part of one (a byte range).
+//! in a shared cache, the same credentials), or a part of one (a byte range), or bytes the origin
+//! gave in 206 responses for it, each at its position (stored parts combined, RFC 9111 §3.4).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -252,6 +253,24 @@ fn identity(uri: &Uri, headers: &HeaderMap, shared: bool) -> String {
 struct Origin {
     calls: usize,
     given: HashMap<String, HashSet<Bytes>>,
+    /// The parts given in 206 responses with a `Content-Range: bytes first-last/length`:
+    /// (position of the first byte, bytes).
+    parts: HashMap<String, Vec<(u64, Bytes)>>,
+}
+
+/// `true` when every byte of `body`, placed at position `first` of the representation, is a byte
+/// the origin gave at that position in one of `parts`.
+fn assembled_from(parts: &[(u64, Bytes)], first: u64, body: &Bytes) -> bool {
+    !parts.is_empty()
+        && body.iter().enumerate().all(|(i, byte)| {
+            let at = first + i as u64;
+            parts.iter().any(|(start, bytes)| {
+                at.checked_sub(*start)
+                    .and_then(|offset| usize::try_from(offset).ok())
+                    .and_then(|offset| bytes.get(offset))
+                    == Some(byte)
+            })
+        })
 }
 
 /// With `CACHELAYER_FUZZ_STATS` set, how many inputs ran and how many responses served from the
@@ -354,6 +373,17 @@ fuzz_target!(|input: Input| {
                     };
                 state.calls += 1;
                 let id = identity(request.uri(), request.headers(), shared);
+                if status == StatusCode::PARTIAL_CONTENT {
+                    let range = headers
+                        .get(http::header::CONTENT_RANGE)
+                        .and_then(|v| cachelayer_store::partial::ContentRange::parse(v.as_bytes()));
+                    if let Some(cachelayer_store::partial::ContentRange::Bytes { range, .. }) =
+                        range
+                    {
+                        let part = (range.first(), body.clone());
+                        state.parts.entry(id.clone()).or_default().push(part);
+                    }
+                }
                 state.given.entry(id).or_default().insert(body.clone());
                 let mut response = Response::new(Full::new(body));
                 *response.status_mut() = status;
@@ -416,6 +446,16 @@ fuzz_target!(|input: Input| {
                 let Ok(response) = ready.call(request).await;
                 let info = response.extensions().get::<CacheInfo>().cloned();
                 let status = response.status();
+                let first = match response
+                    .headers()
+                    .get(http::header::CONTENT_RANGE)
+                    .and_then(|v| cachelayer_store::partial::ContentRange::parse(v.as_bytes()))
+                {
+                    Some(cachelayer_store::partial::ContentRange::Bytes { range, .. }) => {
+                        range.first()
+                    }
+                    _ => 0,
+                };
                 let body = match response.into_body().collect().await {
                     Ok(collected) => collected.to_bytes(),
                     Err(_) => continue,
@@ -438,7 +478,10 @@ fuzz_target!(|input: Input| {
                                 && (body.is_empty()
                                     || given.windows(body.len()).any(|w| w == body)))
                     })
-                });
+                }) || origin
+                    .parts
+                    .get(&id)
+                    .is_some_and(|parts| assembled_from(parts, first, &body));
                 assert!(
                     matches,
                     "{method} {uri} ({id:?}) was served from the cache ({:?}) a body the origin \
