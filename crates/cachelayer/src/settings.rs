@@ -165,8 +165,9 @@ pub struct CacheSettings {
     pub store_timeout: Duration,
 
     /// The largest response body stored, in bytes. A larger body (by `Content-Length`, or once
-    /// streaming passes the limit) streams through to the caller and is not stored.
-    /// Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
+    /// streaming passes the limit) streams through to the caller and is not stored. The stored
+    /// parts of a partial entry (RFC 9111 §3.3) are bounded together: a `206` that would take
+    /// them past it replaces them. Default: [`DEFAULT_MAX_BODY_SIZE`] (8 MiB).
     pub max_body_size: usize,
 
     /// Add an RFC 9211 `Cache-Status` header to every response (`hit`, `fwd=miss`, `stored`,
