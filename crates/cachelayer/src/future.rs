@@ -118,15 +118,52 @@ impl Env {
         }
     }
 
-    /// Looks `key` up in the store, timed when measured.
+    /// Looks `key` up in the store: the answer (given at once, or the store's future), and
+    /// when a pending lookup started if it is timed (for [`record_lookup`](Self::record_lookup)
+    /// once it is ready). An answer given at once is recorded here, on `span`. Untimed (no
+    /// clock read) without the `metrics` feature and without a subscriber for the span.
+    #[inline(always)]
+    fn lookup(
+        &self,
+        key: &CacheKey,
+        span: &Span,
+    ) -> (Bounded<Option<Arc<StoredResponse>>>, OpStart) {
+        if cfg!(feature = "metrics") || self.traced {
+            return self.lookup_timed(key, span);
+        }
+        let lookup = timeout::lookup(&*self.shared.store, key, self.settings.store_timeout);
+        (lookup, OpStart::UNTIMED)
+    }
+
+    #[inline(never)]
+    fn lookup_timed(
+        &self,
+        key: &CacheKey,
+        span: &Span,
+    ) -> (Bounded<Option<Arc<StoredResponse>>>, OpStart) {
+        let started = OpStart::now(true);
+        let lookup = timeout::lookup(&*self.shared.store, key, self.settings.store_timeout);
+        if !lookup.is_ready() {
+            return (lookup, started);
+        }
+        if let Some(took) = started.elapsed() {
+            self.store_time(StoreOp::Read, took, span);
+        }
+        (lookup, OpStart::UNTIMED)
+    }
+
+    /// A pending lookup that started at `started` is ready: records how long it took.
     #[inline]
-    fn lookup(&self, key: &CacheKey) -> Bounded<Option<Arc<StoredResponse>>> {
-        timeout::lookup(
-            &*self.shared.store,
-            key,
-            self.settings.store_timeout,
-            self.traced(),
-        )
+    fn record_lookup(&self, started: OpStart) {
+        if let Some(took) = started.elapsed() {
+            self.store_time(StoreOp::Read, took, &self.span());
+        }
+    }
+
+    /// Records how long a store operation took (histogram, and `span` when traced).
+    fn store_time(&self, op: StoreOp, took: std::time::Duration, span: &Span) {
+        crate::metrics::store_time(self.shared.health.store_kind(), op, took);
+        trace::record_store_time(span, op, took);
     }
 
     /// A store operation `op` that started at `started` is done.
@@ -151,6 +188,8 @@ struct LookupCtx<S, B> {
     /// not wait again, and a response the origin gave since then answers it even when it asked
     /// for revalidation (`no-cache`, `refresh`).
     waited_since: Option<SystemTime>,
+    /// When the pending store lookup started, when it is timed.
+    lookup_started: OpStart,
 }
 
 struct OriginCtx {
@@ -239,24 +278,26 @@ where
                     })),
                 }
             }
-            Plan::Cache(plan) => State::Lookup {
-                lookup: {
-                    if env.traced() {
-                        span.record("key", tracing::field::display(&plan.key));
-                    }
-                    env.lookup(&plan.key)
-                },
-                ctx: Some(Box::new(LookupCtx {
-                    inner,
-                    request,
-                    env,
-                    plan,
-                    now,
-                    variant: false,
-                    other_variant: None,
-                    waited_since: None,
-                })),
-            },
+            Plan::Cache(plan) => {
+                if env.traced() {
+                    span.record("key", tracing::field::display(&plan.key));
+                }
+                let (lookup, lookup_started) = env.lookup(&plan.key, &span);
+                State::Lookup {
+                    lookup,
+                    ctx: Some(Box::new(LookupCtx {
+                        inner,
+                        request,
+                        env,
+                        plan,
+                        now,
+                        variant: false,
+                        other_variant: None,
+                        waited_since: None,
+                        lookup_started,
+                    })),
+                }
+            }
         };
         ResponseFuture { state, span }
     }
@@ -278,13 +319,9 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
-                    let found = ready!(Pin::new(&mut *lookup).poll(cx));
+                    let found = ready!(Pin::new(lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
-                    if let Some(took) = lookup.took() {
-                        let store = ctx.env.shared.health.store_kind();
-                        crate::metrics::store_time(store, StoreOp::Read, took);
-                        trace::record_store_time(&ctx.env.span(), StoreOp::Read, took);
-                    }
+                    ctx.env.record_lookup(ctx.lookup_started);
                     match after_lookup(*ctx, found) {
                         AfterLookup::Respond(response) => {
                             this.state.set(State::Done);
@@ -309,7 +346,8 @@ where
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
                     tracing::debug!("coalesced request: looking up again");
-                    let lookup = ctx.env.lookup(&ctx.plan.key);
+                    let (lookup, started) = ctx.env.lookup(&ctx.plan.key, &ctx.env.span());
+                    ctx.lookup_started = started;
                     this.state.set(State::Lookup {
                         lookup,
                         ctx: Some(ctx),
@@ -445,6 +483,7 @@ where
         variant,
         other_variant,
         waited_since,
+        lookup_started: _,
     } = ctx;
     let found = match found {
         Ok(found) => {
@@ -529,7 +568,7 @@ where
                     variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
                 {
                     tracing::debug!(variant = %key, "cache lookup: another variant is stored");
-                    let lookup = env.lookup(&key);
+                    let (lookup, lookup_started) = env.lookup(&key, &env.span());
                     return AfterLookup::Variant(
                         lookup,
                         Box::new(LookupCtx {
@@ -542,6 +581,7 @@ where
                             // Parts are never another variant's response.
                             other_variant: (!entry.is_partial()).then(|| entry.clone()),
                             waited_since,
+                            lookup_started,
                         }),
                     );
                 }
@@ -667,6 +707,7 @@ where
                         variant: false,
                         other_variant: None,
                         waited_since: Some(now),
+                        lookup_started: OpStart::UNTIMED,
                     }),
                 );
             }
@@ -714,14 +755,12 @@ where
     };
     let forward = match (&stored, &other_variant) {
         (Some(entry), _) => revalidate::prepare(entry, request.headers_mut()),
-        (None, Some(other)) => {
-            revalidate::prepare_other_variant(
-                other,
-                &snapshot.method,
-                env.settings.shared,
-                request.headers_mut(),
-            )
-        }
+        (None, Some(other)) => revalidate::prepare_other_variant(
+            other,
+            &snapshot.method,
+            env.settings.shared,
+            request.headers_mut(),
+        ),
         (None, None) => Forward::Unconditional,
     };
     let request_time = env.now();

@@ -4,7 +4,6 @@
 //! The timer is armed only when the store's future is still pending after its first poll, so a
 //! store that answers at once (the memory store) pays nothing for the bound.
 
-use crate::metrics::OpStart;
 use cachelayer_store::{StoreError, StoreFuture};
 use std::future::Future;
 use std::pin::Pin;
@@ -13,14 +12,11 @@ use std::time::Duration;
 use tokio::time::Sleep;
 
 /// A store future that fails with [`StoreError::timeout`] after `limit`; or a store's answer
-/// already known ([`Bounded::ready`]). When timed ([`lookup`] with `traced`, or the `metrics`
-/// feature), it knows how long the store took once it is ready ([`Bounded::took`]).
+/// already known ([`Bounded::ready`]).
 pub(crate) struct Bounded<T> {
     inner: Inner<T>,
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
-    started: OpStart,
-    took: Option<Duration>,
 }
 
 enum Inner<T> {
@@ -34,9 +30,12 @@ impl<T> Bounded<T> {
             inner: Inner::Pending(inner),
             limit,
             timer: None,
-            started: OpStart::UNTIMED,
-            took: None,
         }
+    }
+
+    /// The store's answer is already here ([`Bounded::ready`]).
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(self.inner, Inner::Ready(_))
     }
 
     /// A store's answer given at once (`Store::get_now`): no future, no timer.
@@ -45,15 +44,7 @@ impl<T> Bounded<T> {
             inner: Inner::Ready(Some(answer)),
             limit: Duration::ZERO,
             timer: None,
-            started: OpStart::UNTIMED,
-            took: None,
         }
-    }
-
-    /// How long the store took to answer, once this is ready; `None` before, or when not
-    /// timed.
-    pub(crate) fn took(&self) -> Option<Duration> {
-        self.took
     }
 }
 
@@ -69,17 +60,13 @@ impl<T: Unpin> Future for Bounded<T> {
             Inner::Pending(pending) => pending,
         };
         if let Poll::Ready(output) = pending.as_mut().poll(cx) {
-            this.took = this.started.elapsed();
             return Poll::Ready(output);
         }
         if this.timer.is_none() && tokio::runtime::Handle::try_current().is_ok() {
             this.timer = Some(Box::pin(tokio::time::sleep(this.limit)));
         }
         match this.timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
-            Some(Poll::Ready(())) => {
-                this.took = this.started.elapsed();
-                Poll::Ready(Err(StoreError::timeout()))
-            }
+            Some(Poll::Ready(())) => Poll::Ready(Err(StoreError::timeout())),
             _ => Poll::Pending,
         }
     }
@@ -94,27 +81,15 @@ pub(crate) fn bounded<T: Send + Unpin + 'static>(
 }
 
 /// The lookup of `key` in `store`: its answer at once when the store can give one, otherwise
-/// its future bounded by `limit`. Timed with the `metrics` feature, or when `traced` (a span
-/// records it); otherwise the clock is not read.
-#[inline]
+/// its future bounded by `limit`.
 pub(crate) fn lookup(
     store: &dyn cachelayer_store::Store,
     key: &cachelayer_policy::CacheKey,
     limit: Duration,
-    traced: bool,
 ) -> Bounded<Option<std::sync::Arc<cachelayer_store::StoredResponse>>> {
-    let started = OpStart::now(traced);
     match store.get_now(key) {
-        Some(answer) => {
-            let mut bounded = Bounded::ready(answer);
-            bounded.took = started.elapsed();
-            bounded
-        }
-        None => {
-            let mut bounded = Bounded::new(store.get(key), limit);
-            bounded.started = started;
-            bounded
-        }
+        Some(answer) => Bounded::ready(answer),
+        None => Bounded::new(store.get(key), limit),
     }
 }
 
