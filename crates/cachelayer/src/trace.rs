@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `method` | at the start | the request method |
 //! | `url` | at the start | the request target, credentials redacted ([`RedactedUri`]) |
-//! | `key` | once the request is keyed (not on bypass) | the cache key, 64 hex digits |
+//! | `key` | once the request is keyed (not on bypass) | the cache key (32 hex digits, or what `key_fn` returns) |
 //! | `outcome` | when the response is known | [`CacheOutcome::as_str`](crate::CacheOutcome::as_str): `hit`, `miss`, `revalidated`, ... |
 //! | `detail` | with `outcome`, when there is one | the `CacheInfo::detail` token (`stale`, `no-store`, ...) |
 //! | `store_read_us` | after each lookup | how long the store took to answer, in microseconds |
