@@ -129,8 +129,9 @@ struct Args {
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     upstream_timeout: u64,
 
-    /// Serve Prometheus metrics (the cache's counters: outcomes, stored / not stored by reason,
-    /// bytes served from the cache, store errors) at `http://ADDR/metrics`.
+    /// Serve Prometheus metrics at `http://ADDR/metrics`: the cache's counters (outcomes,
+    /// stored / not stored by reason, bytes served from the cache, store errors), store
+    /// operation durations, and the store's entries and bytes (read every 10 s).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
 
@@ -216,9 +217,7 @@ async fn run() -> Result<(), BoxError> {
     let args = Args::parse();
 
     if let Some(addr) = args.metrics {
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
+        examples::metrics::serve_prometheus(addr)
             .map_err(|error| format!("cannot serve metrics on {addr}: {error}"))?;
         tracing::info!("metrics on http://{addr}/metrics");
     }
@@ -243,6 +242,12 @@ async fn run() -> Result<(), BoxError> {
         ..ProxyConfig::new(args.upstream.clone(), settings, store)
     };
     let proxy = Proxy::new(config)?;
+    if args.metrics.is_some() {
+        examples::metrics::record_store_size_every(
+            proxy.cache_layer().cache(),
+            examples::metrics::STORE_SIZE_PERIOD,
+        );
+    }
 
     let listener = TcpListener::bind(args.listen)
         .await
