@@ -1431,7 +1431,7 @@ fn label<T>(
         trace::record_outcome(&env.span(), &info);
     }
     if env.settings.cache_status {
-        if let Some(value) = info.cache_status(&env.settings.cache_status_name, now, origin_status)
+        if let Some(value) = info.cache_status_named(&env.settings.status_name, now, origin_status)
         {
             response.headers_mut().append(CACHE_STATUS.clone(), value);
         }

@@ -640,6 +640,8 @@ pub(crate) struct ActiveSettings {
     pub(crate) key_options: KeyOptions,
     /// Recent keys, when keys depend on the request target only.
     pub(crate) key_memo: Option<KeyMemo>,
+    /// `cache_status_name` as `Cache-Status` shows it.
+    pub(crate) status_name: crate::info::StatusName,
 }
 
 impl ActiveSettings {
@@ -648,6 +650,7 @@ impl ActiveSettings {
         ActiveSettings {
             key_options: settings.key_options(),
             key_memo: memoizable.then(KeyMemo::new),
+            status_name: crate::info::StatusName::new(&settings.cache_status_name),
             settings,
         }
     }
