@@ -11,7 +11,7 @@
 //! | `cachelayer_not_stored_total` | counter | `reason`: `no-store`, `private`, `set-cookie`, `no-freshness-information`, ... (the `CacheInfo::detail` tokens) | responses from the origin not stored, by why |
 //! | `cachelayer_store_duration_seconds` | histogram | `store` ([`Store::kind`]: `memory`, `sqlite`, `redis`, `tiered`, ...), `op`: `read`, `write`, `freshen`, `invalidate` | how long store operations took, in seconds, failed ones included |
 //! | `cachelayer_store_errors_total` | counter | `store`, `op` | store operations that failed or timed out (each is a miss or an unstored response) |
-//! | `cachelayer_store_entries` | gauge | `store` | entries in the store, as of the last [`Cache::record_store_size`](crate::Cache::record_store_size) |
+//! | `cachelayer_store_entries` | gauge | `store` | entries in the store, as of the last `Cache::record_store_size` (feature `metrics`) |
 //! | `cachelayer_store_bytes` | gauge | `store` | estimated bytes of the stored entries, as of the last `record_store_size` |
 //!
 //! Labels are fixed sets of short tokens: no URL, key or host is ever a label.
