@@ -265,18 +265,8 @@ fn push_key(out: &mut String, key: &CacheKey) {
 }
 
 /// Appends the decimal digits of `n`.
-fn push_int(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+fn push_int(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Seconds of a duration for an `Age` header (RFC 9111 §5.1), capped at 2^31. Ages below
