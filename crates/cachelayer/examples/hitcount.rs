@@ -32,6 +32,26 @@ fn distinct_request(n: usize) -> Request<Empty<Bytes>> {
     .unwrap()
 }
 
+/// Sends `n` requests for distinct URLs, reading every body to its end.
+async fn send_distinct<S, B>(mut svc: S, n: usize)
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    for i in 0..n {
+        let response = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(distinct_request(i))
+            .await
+            .unwrap();
+        std::hint::black_box(response.into_body().collect().await.unwrap());
+    }
+}
+
 fn request() -> Request<Empty<Bytes>> {
     Request::get("http://api.example.com/v1/items?page=2&sort=name")
         .header("accept", "application/json")
@@ -74,34 +94,16 @@ fn main() {
                     std::hint::black_box(svc.ready().await.unwrap().call(request()).await.unwrap());
                 }
             }
-            "inner-miss" => {
-                let mut svc = origin;
-                for i in 0..n {
-                    let response = svc
-                        .ready()
-                        .await
-                        .unwrap()
-                        .call(distinct_request(i))
-                        .await
-                        .unwrap();
-                    std::hint::black_box(response.into_body().collect().await.unwrap());
-                }
-            }
+            "inner-miss" => send_distinct(origin, n).await,
             "miss" => {
                 // About 1,000 entries of 1 KiB bodies: the store is full after the first
                 // thousand requests, and every later one evicts.
                 let store = MemoryStore::builder().max_capacity(3 * 1024 * 1024).build();
-                let mut svc = CacheLayer::with_store(store, CacheSettings::default()).layer(origin);
-                for i in 0..n {
-                    let response = svc
-                        .ready()
-                        .await
-                        .unwrap()
-                        .call(distinct_request(i))
-                        .await
-                        .unwrap();
-                    std::hint::black_box(response.into_body().collect().await.unwrap());
-                }
+                send_distinct(
+                    CacheLayer::with_store(store, CacheSettings::default()).layer(origin),
+                    n,
+                )
+                .await;
             }
             _ => {
                 let mut svc = CacheLayer::new(CacheSettings::default()).layer(origin);
