@@ -46,18 +46,47 @@ fn document(origin: &Origin, path: &str, etag: &'static str, modified: SystemTim
     });
 }
 
+/// A cache with `settings` in front of an origin serving [`document`] at `path`, the document
+/// stored by a first GET.
+struct StoredDocument {
+    cache: cachelayer::CacheService<common::Client>,
+    clock: cachelayer::ManualClock,
+    origin: Origin,
+    url: String,
+    modified: SystemTime,
+}
+
+async fn stored_document(
+    settings: CacheSettings,
+    path: &str,
+    etag: &'static str,
+) -> StoredDocument {
+    let (mut cache, clock) = cached_client(settings);
+    let origin = Origin::start(&clock).await;
+    let modified = SystemTime::now() - Duration::from_secs(3600);
+    document(&origin, path, etag, modified);
+    let url = origin.url(path);
+    assert!(send(&mut cache, get(&url)).await.info.stored);
+    StoredDocument {
+        cache,
+        clock,
+        origin,
+        url,
+        modified,
+    }
+}
+
 /// `If-Match` that the stored response does not satisfy goes to the origin, which answers 412;
 /// the cache never answers 412 itself (RFC 9111 §4.3.2: it must not evaluate preconditions that
 /// apply to an origin server only), and does not store the 412 over the document.
 #[tokio::test]
 async fn if_match_not_satisfied_by_the_stored_response_goes_to_the_origin() {
-    let (mut cache, clock) = cached_client(CacheSettings::shared());
-    let origin = Origin::start(&clock).await;
-    let modified = SystemTime::now() - Duration::from_secs(3600);
-    document(&origin, "/doc", "\"v1\"", modified);
-    let url = origin.url("/doc");
-    assert!(send(&mut cache, get(&url)).await.info.stored);
-
+    let StoredDocument {
+        mut cache,
+        origin,
+        url,
+        ..
+    } = stored_document(CacheSettings::shared(), "/doc", "\"v1\"").await;
     // (If-Match, a weak stored tag never matches: strong comparison, RFC 9110 §13.1.1)
     for if_match in ["\"v2\"", "W/\"v1\"", "\"v1\", junk", "*, \"v1\""] {
         let before = origin.hits("/doc");
@@ -87,12 +116,12 @@ async fn if_match_not_satisfied_by_the_stored_response_goes_to_the_origin() {
 /// representation.
 #[tokio::test]
 async fn if_match_satisfied_by_the_stored_response_is_a_hit() {
-    let (mut cache, clock) = cached_client(CacheSettings::shared());
-    let origin = Origin::start(&clock).await;
-    let modified = SystemTime::now() - Duration::from_secs(3600);
-    document(&origin, "/doc", "\"v1\"", modified);
-    let url = origin.url("/doc");
-    send(&mut cache, get(&url)).await;
+    let StoredDocument {
+        mut cache,
+        origin,
+        url,
+        ..
+    } = stored_document(CacheSettings::shared(), "/doc", "\"v1\"").await;
     for if_match in ["\"v1\"", "*", "\"v0\", \"v1\"", " ,\"v1\" , "] {
         let got = send(&mut cache, get_with(&url, &[("if-match", if_match)])).await;
         assert_eq!(got.info.outcome, CacheOutcome::Hit, "{if_match}");
@@ -111,12 +140,12 @@ async fn if_match_satisfied_by_the_stored_response_is_a_hit() {
 /// comparison): a range of it could be joined to bytes of another representation.
 #[tokio::test]
 async fn if_match_against_a_weak_stored_tag_goes_to_the_origin() {
-    let (mut cache, clock) = cached_client(CacheSettings::shared());
-    let origin = Origin::start(&clock).await;
-    let modified = SystemTime::now() - Duration::from_secs(3600);
-    document(&origin, "/weak", "W/\"w1\"", modified);
-    let url = origin.url("/weak");
-    send(&mut cache, get(&url)).await;
+    let StoredDocument {
+        mut cache,
+        origin,
+        url,
+        ..
+    } = stored_document(CacheSettings::shared(), "/weak", "W/\"w1\"").await;
     let got = send(
         &mut cache,
         get_with(&url, &[("if-match", "W/\"w1\""), ("range", "bytes=0-2")]),
@@ -133,12 +162,13 @@ async fn if_match_against_a_weak_stored_tag_goes_to_the_origin() {
 /// ignores it; with `If-Match`, only `If-Match` counts (§13.2.2).
 #[tokio::test]
 async fn if_unmodified_since_on_stored_responses() {
-    let (mut cache, clock) = cached_client(CacheSettings::shared());
-    let origin = Origin::start(&clock).await;
-    let modified = SystemTime::now() - Duration::from_secs(3600);
-    document(&origin, "/doc", "\"v1\"", modified);
-    let url = origin.url("/doc");
-    send(&mut cache, get(&url)).await;
+    let StoredDocument {
+        mut cache,
+        origin,
+        url,
+        modified,
+        ..
+    } = stored_document(CacheSettings::shared(), "/doc", "\"v1\"").await;
     let later = http_date(modified + Duration::from_secs(60));
     let earlier = http_date(modified - Duration::from_secs(60));
     let cases: &[(&[(&str, &str)], bool)] = &[
@@ -179,12 +209,12 @@ async fn a_412_is_not_an_error_for_stale_if_error() {
         stale_if_error: StaleWindow::Any,
         ..CacheSettings::shared()
     };
-    let (mut cache, clock) = cached_client(settings);
-    let origin = Origin::start(&clock).await;
-    let modified = SystemTime::now() - Duration::from_secs(3600);
-    document(&origin, "/doc", "\"v1\"", modified);
-    let url = origin.url("/doc");
-    send(&mut cache, get(&url)).await;
+    let StoredDocument {
+        mut cache,
+        clock,
+        url,
+        ..
+    } = stored_document(settings, "/doc", "\"v1\"").await;
     clock.advance(Duration::from_secs(900));
     let got = send(&mut cache, get_with(&url, &[("if-match", "\"v2\"")])).await;
     assert_eq!(got.status, 412, "{:?}", got.info);
