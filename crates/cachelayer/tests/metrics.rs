@@ -87,6 +87,16 @@ impl Counters {
             .map_or(0, |c| c.0.load(Ordering::Relaxed))
     }
 
+    /// The cell that counters and gauges named like `key` share.
+    fn count(&self, key: &Key) -> Arc<Count> {
+        self.counts
+            .lock()
+            .unwrap()
+            .entry(key_name(key))
+            .or_default()
+            .clone()
+    }
+
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.counts.lock().unwrap().keys().cloned().collect();
         names.extend(self.histograms.lock().unwrap().keys().cloned());
@@ -99,24 +109,10 @@ impl Recorder for Counters {
     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let count = self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(key_name(key))
-            .or_default()
-            .clone();
-        Counter::from_arc(count)
+        Counter::from_arc(self.count(key))
     }
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let count = self
-            .counts
-            .lock()
-            .unwrap()
-            .entry(key_name(key))
-            .or_default()
-            .clone();
-        Gauge::from_arc(count)
+        Gauge::from_arc(self.count(key))
     }
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         let count = self
