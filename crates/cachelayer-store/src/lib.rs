@@ -6,7 +6,8 @@
 //!   BLAKE3 integrity digest, optionally keyed with an [`IntegrityKey`]) for persistent and shared
 //!   stores, and [compactable](StoredResponse::compact) for memory stores.
 //! - [`partial`]: partial entries, the stored parts of one response (RFC 9111 §3.3, §3.4).
-//! - [`MemoryStore`]: the embedded default, on [`moka`]'s concurrent cache, bounded by bytes.
+//! - [`MemoryStore`]: the embedded default, on [`quick_cache`]'s concurrent cache (S3-FIFO
+//!   eviction), bounded by bytes.
 //! - `conformance` (feature `conformance`): the tests every store must pass.
 //!
 //! ```

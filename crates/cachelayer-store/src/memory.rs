@@ -1,23 +1,27 @@
 use crate::inspect::{EntryFilter, EntryInfo, Matcher, dedup_keys};
 use crate::{CacheKey, Clock, Store, StoreFuture, StoredResponse, SystemClock};
-use moka::Expiry;
-use moka::future::Cache;
-use moka::ops::compute::{CompResult, Op};
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::{OptionsBuilder, Weighter};
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
 
 /// The default [`MemoryStore`] capacity: 64 MiB of entries (as [`MemoryStore`] weighs them).
 pub const DEFAULT_MAX_CAPACITY: u64 = 64 * 1024 * 1024;
 
 /// The memory [`MemoryStore`] spends on each entry besides the entry and its key, in bytes:
-/// moka's bookkeeping (the key's `Arc`, the value entry and its metadata, the access-order and
-/// timer-wheel nodes, the hash table bucket and slot) and the entry's `Arc`. Part of an entry's
-/// weight.
-pub const MEMORY_ENTRY_OVERHEAD: usize = 480;
+/// quick_cache's bookkeeping (the entry's slot, with its key, value, weight and queue links; its
+/// hash table index; the slot of the key it remembers after evicting it) and the allocator's
+/// overhead of the entry's `Arc`. Part of an entry's weight.
+pub const MEMORY_ENTRY_OVERHEAD: usize = 160;
 
-/// An in-process store on [`moka`]'s concurrent cache: the embedded default.
+/// Each shard of a [`MemoryStore`] holds at least this many bytes of entries (16 MiB), when
+/// the capacity allows: an entry heavier than its shard's share of the capacity is not kept.
+const MIN_SHARD_CAPACITY: u64 = 16 * 1024 * 1024;
+
+/// The weight an entry is counted at, for sizing quick_cache's tables: 4 KiB.
+const TYPICAL_ENTRY_WEIGHT: u64 = 4 * 1024;
+
+/// An in-process store on [`quick_cache`]'s concurrent cache: the embedded default.
 ///
 /// - Bounded by bytes, and the bound is the memory the entries use. Each entry weighs
 ///
@@ -25,32 +29,38 @@ pub const MEMORY_ENTRY_OVERHEAD: usize = 480;
 ///   weight = StoredResponse::size()  (body, URL, header names and values, with per-field
 ///                                     and per-entry overheads: see its documentation)
 ///          + key                     (0 for digest keys; 16 + length + 16 for custom keys)
-///          + MEMORY_ENTRY_OVERHEAD       (480: moka's per-entry structures)
+///          + MEMORY_ENTRY_OVERHEAD       (160: quick_cache's per-entry structures)
 ///   ```
 ///
-///   in bytes; when the total passes [`max_capacity`](MemoryStoreBuilder::max_capacity), moka
-///   evicts the entries least likely to be used again (TinyLFU admission, LRU eviction). Up to
-///   64 recent writes wait to be applied in a batch, and the allocator keeps some freed memory:
-///   measured with glibc, a 16 MiB store given a million puts of 100 B to 64 KiB bodies held
-///   1.23 times its bound in resident memory (the `memory_rss_mixed` test; 4.2 times before
-///   entries were compacted and weighed as they are).
-/// - Large bodies and glibc: after the first large allocations (128 KiB and more) are freed,
-///   glibc raises its mmap threshold and serves later ones from a heap that does not shrink: a
-///   64 MiB store of 1 MiB bodies held 2.6 times its bound. A fixed threshold
-///   (`MALLOC_MMAP_THRESHOLD_=131072` or `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072` in
-///   the process's environment) gives such bodies back when they are evicted: 1.1 times (the
-///   `memory_rss_large` test).
+///   in bytes; when the total passes [`max_capacity`](MemoryStoreBuilder::max_capacity), the
+///   store evicts at once, in the `put` that passed it, the entries least likely to be used
+///   again (S3-FIFO: entries read since they were stored stay, entries never read go first, and
+///   a key evicted recently is readmitted as a frequent one). Measured with glibc, a 16 MiB store
+///   given a million puts of 100 B to 64 KiB bodies held 1.17 times its bound in resident memory
+///   (the `memory_rss_mixed` test).
+/// - The entries are spread over shards (a power of two, up to 4 per core, each holding at least
+///   16 MiB when the capacity allows; one shard below 32 MiB), each with its own lock and its
+///   share of the capacity: an entry heavier than 97% of its shard's share is not kept. With the
+///   default 64 MiB, that is an entry of about 15.5 MiB; the cache layer's default
+///   `max_body_size` is 8 MiB.
+/// - Evicted entries are freed in the `put` that evicts them (after the shard's lock is
+///   released), before the next body is allocated: a 64 MiB store given 2,000 puts of 1 MiB
+///   bodies held 0.98 times its bound with glibc's default (dynamic) mmap threshold, 0.94 times
+///   with a fixed one (`MALLOC_MMAP_THRESHOLD_=131072`; the `memory_rss_large` test).
 /// - Entries are [compacted](StoredResponse::compact) on [`put`](Store::put): header values
 ///   and bodies up to 64 KiB are copied out of the (much larger) buffers they may be slices of,
 ///   so an entry keeps alive only what it weighs. An `Arc` that is put under several keys in a
 ///   row (a response stored under its variant key and its primary key) is compacted once and
 ///   its copy shared by the keys (each key still weighs it fully). A body over 64 KiB is kept
 ///   as given: when it is a slice of a larger buffer, the buffer stays allocated.
-/// - Entries expire on their own at their [`retain_until`](StoredResponse::retain_until) (the end of
-///   their freshness plus any stale window they may still be served in).
-/// - Entries are kept as `Arc<StoredResponse>`, unserialized: a hit copies nothing.
-/// - Eviction and expiry work is amortized over cache operations in small batches; no request
-///   waits for a full sweep.
+/// - An entry past its [`retain_until`](StoredResponse::retain_until) (the end of its freshness
+///   plus any stale window it may still be served in) is gone for every operation; the `get`
+///   that meets it removes it, and until then it counts toward the capacity like an entry never
+///   read (it is among the first evicted). [`len`](Store::len), [`entries`](Store::entries) and
+///   [`keys`](Store::keys) leave such entries out; [`delete`](Store::delete) removes the ones
+///   it meets.
+/// - Entries are kept as `Arc<StoredResponse>`, unserialized: a hit copies nothing, takes one
+///   shard's read lock, and has no background work to feed.
 /// - [`entries`](Store::entries) and [`delete`](Store::delete) scan the entries in place, in one
 ///   pass, without copying them; `delete` removes an entry only if it is still the one that
 ///   matched (an entry replaced during the scan is kept), and drops the entries past retention
@@ -61,10 +71,34 @@ pub const MEMORY_ENTRY_OVERHEAD: usize = 480;
 pub struct MemoryStore {
     /// Keys are digests of the request (uniform, not chosen by clients): a fast seeded hash
     /// (foldhash) instead of SipHash.
-    cache: Cache<CacheKey, Arc<StoredResponse>, foldhash::fast::RandomState>,
+    cache: Arc<Engine>,
     clock: Arc<dyn Clock>,
     max_capacity: u64,
     last_compacted: Arc<Mutex<Option<LastCompacted>>>,
+}
+
+type Engine = Cache<
+    CacheKey,
+    Weighed,
+    EntryWeigher,
+    foldhash::fast::RandomState,
+    DefaultLifecycle<CacheKey, Weighed>,
+>;
+
+/// An entry with its weight, computed once when it is put (eviction reads weights often).
+#[derive(Clone)]
+struct Weighed {
+    entry: Arc<StoredResponse>,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct EntryWeigher;
+
+impl Weighter<CacheKey, Weighed> for EntryWeigher {
+    fn weight(&self, _key: &CacheKey, value: &Weighed) -> u64 {
+        value.weight
+    }
 }
 
 /// The last shared entry `put` compacted, and its compact copy: the same `Arc` put again (under
@@ -103,7 +137,7 @@ fn compact_for_store(
 }
 
 /// The weight of an entry in a [`MemoryStore`], in bytes (see there).
-fn weight(key: &CacheKey, entry: &StoredResponse) -> u32 {
+fn weight(key: &CacheKey, entry: &StoredResponse) -> u64 {
     let key_bytes = match key.digest() {
         Some(_) => 0,
         None => {
@@ -113,7 +147,7 @@ fn weight(key: &CacheKey, entry: &StoredResponse) -> u32 {
             16 + counter.0 + 16
         }
     };
-    u32::try_from(entry.size() + key_bytes + MEMORY_ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+    (entry.size() + key_bytes + MEMORY_ENTRY_OVERHEAD) as u64
 }
 
 /// Counts the bytes written to it.
@@ -145,8 +179,8 @@ impl Default for MemoryStoreBuilder {
 
 impl MemoryStoreBuilder {
     /// The largest total weight of the entries, in bytes (see [`MemoryStore`] for how an entry
-    /// is weighed). Default: [`DEFAULT_MAX_CAPACITY`] (64 MiB). An entry heavier than the whole
-    /// capacity is not kept.
+    /// is weighed and how the capacity is shared by shards). Default: [`DEFAULT_MAX_CAPACITY`]
+    /// (64 MiB). An entry heavier than its shard's share of the capacity is not kept.
     pub fn max_capacity(mut self, bytes: u64) -> Self {
         self.max_capacity = bytes;
         self
@@ -162,55 +196,38 @@ impl MemoryStoreBuilder {
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        let cache = Cache::builder()
-            .max_capacity(self.max_capacity)
-            .weigher(|key: &CacheKey, entry: &Arc<StoredResponse>| -> u32 { weight(key, entry) })
-            .expire_after(RetainUntil {
-                clock: self.clock.clone(),
-            })
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+        // The largest power of two that gives every shard at least `MIN_SHARD_CAPACITY`, and
+        // at most 4 shards per core.
+        let by_capacity = (self.max_capacity / MIN_SHARD_CAPACITY).max(1);
+        let shards = 1u64 << (u64::BITS - 1 - by_capacity.min(cores * 4).leading_zeros());
+        let estimated_items = (self.max_capacity / TYPICAL_ENTRY_WEIGHT).clamp(32, 1 << 24);
+        let options = OptionsBuilder::new()
+            .weight_capacity(self.max_capacity)
+            .estimated_items_capacity(estimated_items as usize)
+            .shards(shards as usize)
+            .build();
+        // Every option is set and in range: `build` cannot fail. Should it, the defaults the
+        // engine would pick anyway apply.
+        let options = options.unwrap_or_else(|_| {
+            OptionsBuilder::new()
+                .weight_capacity(self.max_capacity)
+                .estimated_items_capacity(estimated_items as usize)
+                .build()
+                .unwrap_or_else(|_| unreachable!("weight capacity and items are set"))
+        });
+        let cache = Cache::with_options(
+            options,
+            EntryWeigher,
+            foldhash::fast::RandomState::default(),
+            DefaultLifecycle::default(),
+        );
         MemoryStore {
-            cache,
+            cache: Arc::new(cache),
             clock: self.clock,
             max_capacity: self.max_capacity,
             last_compacted: Arc::new(Mutex::new(None)),
         }
-    }
-}
-
-struct RetainUntil {
-    clock: Arc<dyn Clock>,
-}
-
-impl RetainUntil {
-    fn remaining(&self, entry: &StoredResponse) -> Option<Duration> {
-        let until = entry.retain_until?;
-        Some(
-            until
-                .duration_since(self.clock.now())
-                .unwrap_or(Duration::ZERO),
-        )
-    }
-}
-
-impl Expiry<CacheKey, Arc<StoredResponse>> for RetainUntil {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        entry: &Arc<StoredResponse>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        self.remaining(entry)
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &CacheKey,
-        entry: &Arc<StoredResponse>,
-        _updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        self.remaining(entry)
     }
 }
 
@@ -225,10 +242,22 @@ impl MemoryStore {
         MemoryStoreBuilder::default()
     }
 
-    /// The total weight of the entries, in bytes (see [`MemoryStore`]; approximate: moka applies
-    /// pending writes in batches, which [`len`](Store::len) applies first).
+    /// The total weight of the entries, in bytes (see [`MemoryStore`]). Entries past retention
+    /// that no operation has met yet are counted.
     pub fn weighted_size(&self) -> u64 {
-        self.cache.weighted_size()
+        self.cache.weight()
+    }
+
+    /// The entry under `key`, unless it is past retention (then it is removed).
+    fn lookup(&self, key: &CacheKey) -> Option<Arc<StoredResponse>> {
+        let found = self.cache.get(key)?.entry;
+        // The clock is read only for entries with a retention limit.
+        if found.retain_until.is_some() && found.is_past_retention(self.clock.now()) {
+            self.cache
+                .remove_if(key, |current| Arc::ptr_eq(&current.entry, &found));
+            return None;
+        }
+        Some(found)
     }
 }
 
@@ -241,9 +270,10 @@ impl Default for MemoryStore {
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("entries", &self.cache.entry_count())
-            .field("weighted_size", &self.cache.weighted_size())
+            .field("entries", &self.cache.len())
+            .field("weighted_size", &self.cache.weight())
             .field("max_capacity", &self.max_capacity)
+            .field("shards", &self.cache.num_shards())
             .finish()
     }
 }
@@ -254,33 +284,16 @@ impl Store for MemoryStore {
     }
 
     fn get(&self, key: &CacheKey) -> StoreFuture<Option<Arc<StoredResponse>>> {
-        let cache = self.cache.clone();
-        let clock = self.clock.clone();
-        let key = key.clone();
-        Box::pin(async move {
-            Ok(cache
-                .get(&key)
-                .await
-                // The clock is read only for entries with a retention limit.
-                .filter(|entry| {
-                    entry.retain_until.is_none() || !entry.is_past_retention(clock.now())
-                }))
-        })
+        let found = self.lookup(key);
+        Box::pin(std::future::ready(Ok(found)))
     }
 
-    /// Answers at once: moka's lookup never waits.
+    /// Answers at once: a lookup takes one shard's read lock and never waits on IO.
     fn get_now(
         &self,
         key: &CacheKey,
     ) -> Option<Result<Option<Arc<StoredResponse>>, crate::StoreError>> {
-        let lookup = std::pin::pin!(self.cache.get(key));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match lookup.poll(&mut cx) {
-            std::task::Poll::Ready(found) => Some(Ok(found.filter(|entry| {
-                entry.retain_until.is_none() || !entry.is_past_retention(self.clock.now())
-            }))),
-            std::task::Poll::Pending => None,
-        }
+        Some(Ok(self.lookup(key)))
     }
 
     /// Stores a [compacted](StoredResponse::compact) copy of `entry` (see [`MemoryStore`]).
@@ -291,112 +304,100 @@ impl Store for MemoryStore {
             // Compacted when the write runs, not when it is made: by then the caller has often
             // dropped its other references, and the entry can be compacted in place.
             let entry = compact_for_store(&last_compacted, entry);
-            cache.insert(key, entry).await;
+            let weight = weight(&key, &entry);
+            cache.insert(key, Weighed { entry, weight });
             Ok(())
         })
     }
 
     fn remove(&self, key: &CacheKey) -> StoreFuture<bool> {
-        let cache = self.cache.clone();
-        let key = key.clone();
-        Box::pin(async move { Ok(cache.remove(&key).await.is_some()) })
+        let removed = self.cache.remove(key).is_some();
+        Box::pin(std::future::ready(Ok(removed)))
     }
 
     fn clear(&self) -> StoreFuture<()> {
-        let cache = self.cache.clone();
-        Box::pin(async move {
-            cache.invalidate_all();
-            cache.run_pending_tasks().await;
-            Ok(())
-        })
+        self.cache.clear();
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn keys(&self) -> StoreFuture<Vec<CacheKey>> {
-        let cache = self.cache.clone();
         let now = self.clock.now();
-        Box::pin(async move {
-            Ok(cache
-                .iter()
-                .filter(|(_, entry)| !entry.is_past_retention(now))
-                .map(|(key, _)| (*key).clone())
-                .collect())
-        })
+        let keys = self
+            .cache
+            .iter()
+            .filter(|(_, value)| !value.entry.is_past_retention(now))
+            .map(|(key, _)| key)
+            .collect();
+        Box::pin(std::future::ready(Ok(keys)))
     }
 
     fn len(&self) -> StoreFuture<u64> {
-        let cache = self.cache.clone();
-        Box::pin(async move {
-            cache.run_pending_tasks().await;
-            Ok(cache.entry_count())
-        })
+        let now = self.clock.now();
+        let len = self
+            .cache
+            .iter()
+            .filter(|(_, value)| !value.entry.is_past_retention(now))
+            .count() as u64;
+        Box::pin(std::future::ready(Ok(len)))
     }
 
     fn entries(self: Arc<Self>) -> StoreFuture<Vec<EntryInfo>> {
-        Box::pin(async move {
-            let now = self.clock.now();
-            Ok(self
-                .cache
-                .iter()
-                .filter(|(_, entry)| !entry.is_past_retention(now))
-                .map(|(key, entry)| EntryInfo::new(&key, &entry))
-                .collect())
-        })
+        let now = self.clock.now();
+        let entries = self
+            .cache
+            .iter()
+            .filter(|(_, value)| !value.entry.is_past_retention(now))
+            .map(|(key, value)| EntryInfo::new(&key, &value.entry))
+            .collect();
+        Box::pin(std::future::ready(Ok(entries)))
     }
 
     fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
-        Box::pin(async move {
-            let now = self.clock.now();
-            let mut removed = 0;
-            match filter {
-                EntryFilter::All => {
-                    removed = self
-                        .cache
-                        .iter()
-                        .filter(|(_, entry)| !entry.is_past_retention(now))
-                        .count() as u64;
-                    self.cache.invalidate_all();
-                }
-                EntryFilter::Keys(keys) => {
-                    for key in dedup_keys(keys) {
-                        if let Some(entry) = self.cache.remove(&key).await {
-                            if !entry.is_past_retention(now) {
-                                removed += 1;
-                            }
-                        }
-                    }
-                }
-                filter => {
-                    // Entries past retention met on the way are dropped too (they are already
-                    // gone for `get`), but not counted.
-                    let matcher = Matcher::new(&filter);
-                    let matched: Vec<(Arc<CacheKey>, Arc<StoredResponse>)> = self
-                        .cache
-                        .iter()
-                        .filter(|(key, entry)| {
-                            entry.is_past_retention(now) || matcher.matches(key, entry)
-                        })
-                        .collect();
-                    for (key, seen) in matched {
-                        // Removed only if it is still the entry that matched.
-                        let result = self
-                            .cache
-                            .entry_by_ref(&*key)
-                            .and_compute_with(|current| {
-                                let same = current.is_some_and(|c| Arc::ptr_eq(c.value(), &seen));
-                                std::future::ready(if same { Op::Remove } else { Op::Nop })
-                            })
-                            .await;
-                        if matches!(result, CompResult::Removed(_)) && !seen.is_past_retention(now)
-                        {
+        let now = self.clock.now();
+        let mut removed = 0;
+        match filter {
+            EntryFilter::All => {
+                removed = self
+                    .cache
+                    .iter()
+                    .filter(|(_, value)| !value.entry.is_past_retention(now))
+                    .count() as u64;
+                self.cache.clear();
+            }
+            EntryFilter::Keys(keys) => {
+                for key in dedup_keys(keys) {
+                    if let Some((_, value)) = self.cache.remove(&key) {
+                        if !value.entry.is_past_retention(now) {
                             removed += 1;
                         }
                     }
                 }
             }
-            // Apply the removals to the entry count and weighted size now.
-            self.cache.run_pending_tasks().await;
-            Ok(removed)
-        })
+            filter => {
+                // Entries past retention met on the way are dropped too (they are already
+                // gone for `get`), but not counted.
+                let matcher = Matcher::new(&filter);
+                let matched: Vec<(CacheKey, Arc<StoredResponse>)> = self
+                    .cache
+                    .iter()
+                    .filter(|(key, value)| {
+                        value.entry.is_past_retention(now) || matcher.matches(key, &value.entry)
+                    })
+                    .map(|(key, value)| (key, value.entry))
+                    .collect();
+                for (key, seen) in matched {
+                    // Removed only if it is still the entry that matched.
+                    let gone = self
+                        .cache
+                        .remove_if(&key, |current| Arc::ptr_eq(&current.entry, &seen))
+                        .is_some();
+                    if gone && !seen.is_past_retention(now) {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        Box::pin(std::future::ready(Ok(removed)))
     }
 }
 
@@ -407,7 +408,7 @@ mod tests {
     use crate::{StalePolicy, StoredRequest};
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     fn entry(buffer: &Bytes) -> StoredResponse {
         let mut headers = HeaderMap::new();

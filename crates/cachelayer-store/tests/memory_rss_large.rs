@@ -87,11 +87,11 @@ fn large_bodies() {
     if cfg!(all(target_os = "linux", target_env = "gnu"))
         && std::env::var_os("CACHELAYER_RSS_REPORT_ONLY").is_none()
     {
-        // Measured 1.11-1.31 x across runs on a shared 2-core machine (2.0 x and more without
-        // the setting): the bound here leaves room for the allocator's noise, and the setting
-        // must help.
+        // Measured 0.98 x with the dynamic threshold and 0.94 x with the fixed one: an evicted
+        // body is freed in the `put` that evicts it, before the next large allocation. The
+        // bound here leaves room for the allocator's noise.
         assert!(
-            fixed <= 1.5 && fixed < dynamic,
+            fixed <= 1.5 && dynamic <= 1.5,
             "{fixed:.2} x the bound with a fixed mmap threshold, {dynamic:.2} x without"
         );
     }

@@ -56,7 +56,7 @@ fn rss_stays_within_the_bound() {
             }
         }
         drop(connection);
-        let entries = store.len().await.unwrap(); // runs moka's pending tasks
+        let entries = store.len().await.unwrap();
         let rss = rss_bytes();
         let weight = store.weighted_size();
         let used = rss.saturating_sub(baseline);
@@ -72,7 +72,7 @@ fn rss_stays_within_the_bound() {
         );
         assert!(weight <= BOUND, "the weight stays within the bound");
         if std::env::var_os("CACHELAYER_RSS_REPORT_ONLY").is_none() {
-            // Measured 1.22-1.25 x across runs (4.17 x before entries were compacted and
+            // Measured 1.17 x (4.17 x before entries were compacted and
             // weighed for what they hold); the test leaves room for the allocator's noise.
             assert!(
                 used as f64 <= 1.4 * BOUND as f64,

@@ -12,7 +12,7 @@
 //! every entry (nothing is evicted). Resident memory (`/proc/self/statm`, Linux) is read before
 //! and after the fill; the caches stay alive until the end, so a later fill cannot reuse memory
 //! freed by an earlier one. Bytes per entry therefore include everything an entry costs: the
-//! stored response, moka's bookkeeping and what the allocator keeps around them.
+//! stored response, the store's bookkeeping and what the allocator keeps around them.
 //!
 //! A timed call builds its request (formatting its URL: `http://api.example.com/items/{n}?page=2`),
 //! calls the layer and reads the body. "hot" asks for the same key every time; "random" for a

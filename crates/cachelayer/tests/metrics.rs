@@ -222,7 +222,6 @@ fn store_size_gauges_follow_the_store() {
             .build()
             .unwrap();
         rt.block_on(async {
-            // moka counts entries once its pending work has run.
             cache.len().await.unwrap();
             cache.record_store_size().await.unwrap();
         });
