@@ -273,9 +273,14 @@ impl StoredResponse {
     /// call it on `put` ([`MemoryStore`](crate::MemoryStore) does); stores that serialize need
     /// not (a decoded entry holds no slices).
     #[must_use]
-    pub fn compact(self) -> StoredResponse {
-        // Every part is copied anyway: owning the entry saves nothing.
-        self.compact_copy()
+    pub fn compact(mut self) -> StoredResponse {
+        // Owned: the maps keep their structure and only the values move to new allocations
+        // (names are never slices of a foreign buffer: `HeaderName` copies custom names).
+        compact_headers_in_place(&mut self.headers);
+        compact_headers_in_place(&mut self.request.headers);
+        self.body = compact_body(std::mem::take(&mut self.body));
+        self.request.url.shrink_to_fit();
+        self
     }
 
     /// [`compact`](Self::compact) without owning the entry: a compact copy, for an entry that is
@@ -410,6 +415,25 @@ const FIELD_OVERHEAD: usize = (size_of::<HeaderName>() + size_of::<HeaderValue>(
 
 /// A copy of `headers` in a map of the needed capacity, every value (and custom name) in its own
 /// allocation of exactly its length.
+/// A map holding many more fields than it has is rebuilt by [`compact_headers`]; others keep
+/// their structure and get each value copied into its own allocation.
+fn compact_headers_in_place(headers: &mut HeaderMap) {
+    if headers.capacity() > 2 * headers.len() + 8 {
+        *headers = compact_headers(headers);
+        return;
+    }
+    for value in headers.values_mut() {
+        *value = compact_value(value);
+    }
+}
+
+/// `value` in its own allocation of its length, with its `sensitive` flag.
+fn compact_value(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
+}
+
 fn compact_headers(headers: &HeaderMap) -> HeaderMap {
     // A map never holds more than `HeaderMap`'s maximum, so neither call can fail; should one,
     // the rest of the fields are kept as they are rather than lost.
@@ -421,9 +445,7 @@ fn compact_headers(headers: &HeaderMap) -> HeaderMap {
         // custom name its own copy.
         let name =
             HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        if out.try_append(name, copy).is_err() {
+        if out.try_append(name, compact_value(value)).is_err() {
             return headers.clone();
         }
     }
@@ -993,7 +1015,17 @@ mod tests {
         let cookies: Vec<_> = compact.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"], "repeated fields keep their order");
         assert_eq!(compact.request.url.capacity(), compact.request.url.len());
-        assert!(compact.headers.capacity() < 2 * compact.headers.keys_len() + 4);
+        assert!(compact.headers.capacity() <= 2 * compact.headers.len() + 8);
+
+        // A map with far more room than fields is rebuilt at its size.
+        let mut roomy = original.clone();
+        let mut headers = HeaderMap::with_capacity(1000);
+        headers.extend(original.headers.clone());
+        roomy.headers = headers;
+        let compact = roomy.compact();
+        assert_eq!(compact, original);
+        assert!(compact.headers.capacity() <= 2 * compact.headers.len() + 8);
+        assert!(compact.headers["x-secret"].is_sensitive());
 
         let copy = original.compact_copy();
         assert_eq!(copy, original);
