@@ -158,7 +158,10 @@ impl CacheInfo {
         origin_status: Option<u16>,
     ) -> Option<HeaderValue> {
         let name = StatusName::new(cache_name);
-        self.cache_status_named(&name, now, origin_status)
+        let mut out = String::new();
+        self.write_cache_status(&mut out, name.0.as_deref()?, now, origin_status);
+        // Checked: the fields are public, and `detail` may have been changed.
+        HeaderValue::from_str(&out).ok()
     }
 
     /// [`cache_status`](Self::cache_status) with the name serialized beforehand (once per
@@ -169,8 +172,36 @@ impl CacheInfo {
         now: SystemTime,
         origin_status: Option<u16>,
     ) -> Option<HeaderValue> {
-        let mut out = String::with_capacity(96);
-        out.push_str(name.0.as_deref()?);
+        let name = name.0.as_deref()?;
+        // Written into a buffer the thread keeps, then copied once into a value of its length:
+        // one allocation per response.
+        thread_local! {
+            static BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut out) => {
+                out.clear();
+                self.write_cache_status(&mut out, name, now, origin_status);
+                field_value(&out)
+            }
+            // Not reentrant; should it ever be, a buffer of its own.
+            Err(_) => {
+                let mut out = String::new();
+                self.write_cache_status(&mut out, name, now, origin_status);
+                field_value(&out)
+            }
+        })
+    }
+
+    /// Writes the `Cache-Status` member of this cache (see [`cache_status`](Self::cache_status)).
+    fn write_cache_status(
+        &self,
+        out: &mut String,
+        name: &str,
+        now: SystemTime,
+        origin_status: Option<u16>,
+    ) {
+        out.push_str(name);
         match self.outcome {
             CacheOutcome::Hit | CacheOutcome::StaleHit | CacheOutcome::StaleWhileRevalidate => {
                 out.push_str("; hit")
@@ -194,7 +225,7 @@ impl CacheInfo {
         };
         if let Some(status) = origin_status {
             out.push_str("; fwd-status=");
-            push_int(&mut out, u64::from(status));
+            push_int(out, u64::from(status));
         }
         if self.stored {
             out.push_str("; stored");
@@ -203,13 +234,13 @@ impl CacheInfo {
             if let Some(expires) = self.expires {
                 out.push_str("; ttl=");
                 match expires.duration_since(now) {
-                    Ok(left) => push_int(&mut out, left.as_secs()),
+                    Ok(left) => push_int(out, left.as_secs()),
                     Err(e) => {
                         let stale_for = e.duration().as_secs();
                         if stale_for > 0 {
                             out.push('-');
                         }
-                        push_int(&mut out, stale_for);
+                        push_int(out, stale_for);
                     }
                 }
             }
@@ -218,18 +249,23 @@ impl CacheInfo {
             if key.digest().is_some() {
                 // Hex digits: a String as they are.
                 out.push_str("; key=\"");
-                key.push_to(&mut out);
+                key.push_to(out);
                 out.push('"');
             } else {
-                push_key(&mut out, key);
+                push_key(out, key);
             }
         }
         if let Some(detail) = self.detail {
             out.push_str("; detail=");
             out.push_str(detail);
         }
-        HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
     }
+}
+
+/// `text` (a serialized `Cache-Status` member: printable ASCII) as a field value in an
+/// allocation of its length; `None` if it were not a valid value.
+fn field_value(text: &str) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(text.as_bytes())).ok()
 }
 
 #[cfg(test)]
