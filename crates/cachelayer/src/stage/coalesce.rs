@@ -17,15 +17,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// The flights in progress, by key. Shared by every clone of a layer.
 #[derive(Default)]
 pub(crate) struct Flights {
     /// Keys are digests, uniform already: a fast hasher (with a random seed) suffices.
-    in_progress: Mutex<HashMap<CacheKey, (u64, watch::Receiver<()>), foldhash::fast::RandomState>>,
+    in_progress: Mutex<HashMap<CacheKey, (u64, Arc<Flight>), foldhash::fast::RandomState>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -42,12 +43,19 @@ pub(crate) struct FlightGuard {
     flights: Arc<Flights>,
     key: CacheKey,
     id: u64,
-    _sender: watch::Sender<()>,
+    flight: Arc<Flight>,
+}
+
+/// One flight's end: set, then announced, when its guard is dropped.
+#[derive(Default)]
+struct Flight {
+    ended: AtomicBool,
+    notify: Notify,
 }
 
 /// A request waiting for another's flight.
 pub(crate) struct Waiter {
-    receiver: watch::Receiver<()>,
+    flight: Arc<Flight>,
 }
 
 impl Flights {
@@ -57,23 +65,23 @@ impl Flights {
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, receiver)) = in_progress.get(key) {
-            if receiver.has_changed().is_ok() {
+        if let Some((_, flight)) = in_progress.get(key) {
+            if !flight.ended.load(Ordering::Acquire) {
                 return Join::Waiter(Waiter {
-                    receiver: receiver.clone(),
+                    flight: flight.clone(),
                 });
             }
         }
-        let (sender, receiver) = watch::channel(());
+        let flight = Arc::new(Flight::default());
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        in_progress.insert(key.clone(), (id, receiver));
+        in_progress.insert(key.clone(), (id, flight.clone()));
         Join::Leader(FlightGuard {
             flights: self.clone(),
             key: key.clone(),
             id,
-            _sender: sender,
+            flight,
         })
     }
 
@@ -100,16 +108,24 @@ impl Drop for FlightGuard {
         {
             in_progress.remove(&self.key);
         }
-        // Dropping the sender (after this) wakes the waiters.
+        drop(in_progress);
+        self.flight.ended.store(true, Ordering::Release);
+        self.flight.notify.notify_waiters();
     }
 }
 
 impl Waiter {
     /// Resolves when the flight ends, or after `limit`.
-    pub(crate) fn wait(mut self, limit: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    pub(crate) fn wait(self, limit: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
-            // `changed` fails when the leader's guard is dropped: that is the signal.
-            let _ = tokio::time::timeout(limit, self.receiver.changed()).await;
+            // Registered before the flag is read: an end announced in between is not missed.
+            let ended = self.flight.notify.notified();
+            let mut ended = std::pin::pin!(ended);
+            ended.as_mut().enable();
+            if self.flight.ended.load(Ordering::Acquire) {
+                return;
+            }
+            let _ = tokio::time::timeout(limit, ended).await;
         })
     }
 }
@@ -158,6 +174,25 @@ mod tests {
         assert!(
             matches!(flights.join(&key), Join::Leader(_)),
             "the next request leads again"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flight_that_ended_before_the_wait_began_does_not_hold_the_waiter() {
+        let flights = Arc::new(Flights::default());
+        let key = CacheKey::custom("k");
+        let Join::Leader(guard) = flights.join(&key) else {
+            panic!("leader")
+        };
+        let Join::Waiter(waiter) = flights.join(&key) else {
+            panic!("waiter")
+        };
+        drop(guard);
+        let started = tokio::time::Instant::now();
+        waiter.wait(Duration::from_secs(30)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "woken at once, not at the limit"
         );
     }
 
