@@ -91,18 +91,6 @@ pub(crate) fn evaluate(
 }
 
 fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime) -> Lookup {
-    let age = entry.age(now);
-    let lifetime = entry.expires.map(|expires| {
-        expires
-            .duration_since(entry.created_at)
-            .unwrap_or_default()
-            .saturating_add(entry.initial_age)
-    });
-    let stored = StoredFreshness {
-        lifetime,
-        age,
-        must_revalidate: entry.stale.must_revalidate,
-    };
     // Without request directives (the common case), or with `no-cache` (the origin is asked
     // whatever the freshness; freshness only decides how the forward is labelled), the stored
     // response's own expiration decides.
@@ -113,6 +101,17 @@ fn freshness_verdict(entry: &StoredResponse, plan: &RequestPlan, now: SystemTime
             Lookup::Fresh
         };
     }
+    let lifetime = entry.expires.map(|expires| {
+        expires
+            .duration_since(entry.created_at)
+            .unwrap_or_default()
+            .saturating_add(entry.initial_age)
+    });
+    let stored = StoredFreshness {
+        lifetime,
+        age: entry.age(now),
+        must_revalidate: entry.stale.must_revalidate,
+    };
     match freshness::usability(&stored, &plan.directives) {
         Usability::Fresh => Lookup::Fresh,
         Usability::StaleAcceptable => Lookup::StaleAcceptable,
