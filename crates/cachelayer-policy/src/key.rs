@@ -338,27 +338,32 @@ fn push_normalized_url(
     ignored: &[String],
     kind: CacheKind,
 ) {
-    let scheme = uri.scheme_str().unwrap_or("http");
-    let scheme_start = out.len();
-    push_lowercase(out, scheme);
-    let scheme_end = out.len();
-    out.push_str("://");
-    let default_port = match out.get(scheme_start..scheme_end) {
-        Some("http" | "ws") => Some(80),
-        Some("https" | "wss") => Some(443),
-        _ => None,
+    // `http` and `https` are the schemes `Uri` reads into its standard (lowercase) ones: pushed
+    // as they are, without the lowercase pass and the look-up of the default port.
+    let default_port = match uri.scheme_str().unwrap_or("http") {
+        "http" => {
+            out.push_str("http://");
+            Some(80)
+        }
+        "https" => {
+            out.push_str("https://");
+            Some(443)
+        }
+        scheme => {
+            let scheme_start = out.len();
+            push_lowercase(out, scheme);
+            let default_port = match out.get(scheme_start..) {
+                Some("http" | "ws") => Some(80),
+                Some("https" | "wss") => Some(443),
+                _ => None,
+            };
+            out.push_str("://");
+            default_port
+        }
     };
     match uri.authority() {
         Some(authority) => push_normalized_authority(out, authority.as_str(), default_port),
-        None if host_is_valid(headers) => {
-            let host = headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("")
-                .trim();
-            push_normalized_authority(out, host, default_port);
-        }
-        None => push_invalid_host(out, headers),
+        None => push_host(out, headers, default_port),
     }
     let exact = kind.is_shared();
     match uri.path() {
@@ -368,6 +373,22 @@ fn push_normalized_url(
     }
     if let Some(query) = uri.query() {
         push_normalized_query(out, query, ignored, exact);
+    }
+}
+
+/// The authority of an origin-form request: its `Host`, normalized when valid (see
+/// [`host_is_valid`]), else encoded by [`push_invalid_host`]. One look-up of the field.
+fn push_host(out: &mut String, headers: &HeaderMap, default_port: Option<u16>) {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) => {}
+        (Some(host), None) if valid_host_value(host.as_bytes()) => {
+            // A valid host is visible ASCII, so `to_str` cannot fail; `trim` drops the
+            // surrounding whitespace `valid_host_value` allows.
+            let host = host.to_str().unwrap_or("").trim();
+            push_normalized_authority(out, host, default_port);
+        }
+        _ => push_invalid_host(out, headers),
     }
 }
 
@@ -404,27 +425,7 @@ fn push_normalized_query(out: &mut String, query: &str, ignored: &[String], exac
     };
     // Fast path: a query already in normal form (sorted, nothing to drop or re-encode) is
     // copied as it is. One pass over the bytes, no allocation.
-    let already_normal = !query.is_empty() && {
-        let mut normal = true;
-        let mut previous: Option<&str> = None;
-        for piece in query.split('&') {
-            let name = match piece.as_bytes().iter().position(|&b| b == b'=') {
-                Some(at) => piece.get(..at).unwrap_or(piece),
-                None => piece,
-            };
-            let in_order = previous.is_none_or(|prev_name| prev_name <= name);
-            if piece.is_empty()
-                || (!exact && piece.as_bytes().contains(&b'%'))
-                || !in_order
-                || ignored.iter().any(|i| i.len() == name.len() && i == name)
-            {
-                normal = false;
-                break;
-            }
-            previous = Some(name);
-        }
-        normal
-    };
+    let already_normal = !query.is_empty() && query_is_normal(query.as_bytes(), ignored, exact);
     if already_normal {
         if !query.is_empty() {
             out.push('?');
@@ -452,6 +453,31 @@ fn push_normalized_query(out: &mut String, query: &str, ignored: &[String], exac
     }
 }
 
+/// Whether a (non-empty) query is in normal form: no empty parameter, no `%` unless `exact`,
+/// names in order, none of them ignored.
+fn query_is_normal(query: &[u8], ignored: &[String], exact: bool) -> bool {
+    if !exact && query.contains(&b'%') {
+        return false;
+    }
+    let mut previous: Option<&[u8]> = None;
+    for piece in query.split(|&b| b == b'&') {
+        let name = match piece.iter().position(|&b| b == b'=') {
+            Some(at) => piece.get(..at).unwrap_or(piece),
+            None => piece,
+        };
+        if piece.is_empty()
+            || previous.is_some_and(|previous| previous > name)
+            || ignored
+                .iter()
+                .any(|i| i.len() == name.len() && i.as_bytes() == name)
+        {
+            return false;
+        }
+        previous = Some(name);
+    }
+    true
+}
+
 /// The name of a query parameter: what precedes the first `=`.
 fn param_name(piece: &str) -> &str {
     piece.split_once('=').map_or(piece, |(name, _)| name)
@@ -465,14 +491,58 @@ fn push_lowercase(out: &mut String, s: &str) {
     }
 }
 
+/// [`AUTHORITY_CLASS`] of an uppercase letter.
+const UPPER: u8 = 1;
+/// [`AUTHORITY_CLASS`] of `@`.
+const AT: u8 = 2;
+/// [`AUTHORITY_CLASS`] of `:`.
+const COLON: u8 = 4;
+/// [`AUTHORITY_CLASS`] of `[`, which starts an IP literal.
+const BRACKET: u8 = 8;
+/// The bytes that [`push_normalized_authority`] changes or splits at; 0 for the others.
+static AUTHORITY_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = b'A';
+    while b <= b'Z' {
+        table[b as usize] = UPPER;
+        b += 1;
+    }
+    table[b'@' as usize] = AT;
+    table[b':' as usize] = COLON;
+    table[b'[' as usize] = BRACKET;
+    table
+};
+
 /// Lowercases the host, drops user information and the default port of `scheme`.
 fn push_normalized_authority(out: &mut String, authority: &str, default_port: Option<u16>) {
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, rest)| rest);
+    // The common authority, a lowercase name without user information or port, is found in
+    // one pass that reads each byte's class from a table, and copied as it is.
+    let bytes = authority.as_bytes();
+    let classes = bytes
+        .iter()
+        .fold(0, |classes, &b| classes | AUTHORITY_CLASS[usize::from(b)]);
+    if classes == 0 {
+        out.push_str(authority);
+        return;
+    }
+    // The last `@` (user information ends there) and the last `:` after it (the port of a name
+    // or IPv4 address starts there).
+    let mut host_start = 0;
+    let mut last_colon = None;
+    if classes & (AT | COLON) != 0 {
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'@' {
+                host_start = i + 1;
+                last_colon = None;
+            } else if b == b':' {
+                last_colon = Some(i);
+            }
+        }
+    }
+    let host_port = authority.get(host_start..).unwrap_or("");
     let (host, port) = if host_port.starts_with('[') {
         // IPv6 literal: the port, if any, follows the closing bracket.
-        match host_port.find(']') {
+        match host_port.bytes().position(|b| b == b']') {
             Some(end) => {
                 let (host, rest) = host_port.split_at(end + 1);
                 (host, rest.strip_prefix(':'))
@@ -480,8 +550,11 @@ fn push_normalized_authority(out: &mut String, authority: &str, default_port: Op
             None => (host_port, None),
         }
     } else {
-        match host_port.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
+        match last_colon {
+            Some(at) => (
+                authority.get(host_start..at).unwrap_or(""),
+                authority.get(at + 1..),
+            ),
             None => (host_port, None),
         }
     };
@@ -520,44 +593,46 @@ fn percent_normalized(s: &str) -> Cow<'_, str> {
 
 fn push_percent_normalized(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = match bytes.get(i..i + 3) {
+    // `s[copied..]` is still to be written; escapes are searched for from `from`. Runs without
+    // a (valid) escape are written at once: a `%` is ASCII, so every cut stays on a character
+    // boundary.
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(offset) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'%'))
+    {
+        let at = from + offset;
+        let escape = match bytes.get(at..at + 3) {
             Some(&[b'%', hi, lo]) => hex_value(hi).zip(hex_value(lo)).map(|(h, l)| h * 16 + l),
             _ => None,
         };
-        match escape {
-            Some(byte) => {
-                // A decoded hex digit right after a lone `%` (or a lone `%` and one hex digit)
-                // would spell a new escape with it (`%4%41` -> `%4A`, which a second pass reads
-                // as `J`; `%%414` -> `%A4`, the key of another target): such an escape stays
-                // encoded, so the normal form is a fixed point.
-                let spells_escape = byte.is_ascii_hexdigit()
-                    && matches!(
-                        out.as_bytes(),
-                        [.., b'%'] | [.., b'%', b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F']
-                    );
-                if !spells_escape
-                    && (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
-                {
-                    out.push(char::from(byte));
-                } else {
-                    out.push_str(percent_encoding::percent_encode_byte(byte));
-                }
-                i += 3;
-            }
-            None => {
-                // Copy the run up to the next '%' at once (the input is a &str and '%' is ASCII,
-                // so the slice stays valid UTF-8).
-                let end = s
-                    .get(i + 1..)
-                    .and_then(|rest| rest.find('%'))
-                    .map_or(s.len(), |at| i + 1 + at);
-                out.push_str(s.get(i..end).unwrap_or(""));
-                i = end;
-            }
+        let Some(byte) = escape else {
+            // A `%` that starts no escape is kept as it is.
+            from = at + 1;
+            continue;
+        };
+        out.push_str(s.get(copied..at).unwrap_or(""));
+        // A decoded hex digit right after a lone `%` (or a lone `%` and one hex digit) would
+        // spell a new escape with it (`%4%41` -> `%4A`, which a second pass reads as `J`;
+        // `%%414` -> `%A4`, the key of another target): such an escape stays encoded, so the
+        // normal form is a fixed point.
+        let spells_escape = byte.is_ascii_hexdigit()
+            && matches!(
+                out.as_bytes(),
+                [.., b'%'] | [.., b'%', b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F']
+            );
+        if !spells_escape
+            && (byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~'))
+        {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(percent_encoding::percent_encode_byte(byte));
         }
+        copied = at + 3;
+        from = copied;
     }
+    out.push_str(s.get(copied..).unwrap_or(""));
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -1336,6 +1411,66 @@ mod tests {
                 normalize_url(&uri, &map(headers), &ignored(ignore)),
                 *expected,
                 "{name}"
+            );
+        }
+    }
+
+    /// The authority, path and query edges of the byte-level scans (the common lowercase host
+    /// without user information or port is copied as it is).
+    #[test]
+    fn normalize_url_authority_path_and_query_edges() {
+        // (uri, headers, expected)
+        let cases: &[(&str, Pairs, &str)] = &[
+            ("http://a.example/", &[], "http://a.example/"),
+            ("http://A.Example:80/", &[], "http://a.example/"),
+            ("HTTP://A.EXAMPLE:0080/", &[], "http://a.example/"),
+            ("https://a.example:443/", &[], "https://a.example/"),
+            ("https://a.example:80/", &[], "https://a.example:80/"),
+            ("WS://A.example:80/", &[], "ws://a.example/"),
+            ("wss://a.example:443/", &[], "wss://a.example/"),
+            ("ftp://A.example:21/", &[], "ftp://a.example:21/"),
+            ("http://a.example:/", &[], "http://a.example/"),
+            ("http://u:p@a.example:8080/", &[], "http://a.example:8080/"),
+            ("http://u:p@a.example/", &[], "http://a.example/"),
+            ("http://u@v@A.example:80/", &[], "http://a.example/"),
+            ("http://[::1]/", &[], "http://[::1]/"),
+            ("http://[FE80::A]:080/", &[], "http://[fe80::a]/"),
+            ("https://u@[::1]:8443/", &[], "https://[::1]:8443/"),
+            ("http://127.0.0.1:8080/", &[], "http://127.0.0.1:8080/"),
+            ("/", &[("host", "[::1]:80")], "http://[::1]/"),
+            ("/", &[("host", "[::A]:8080")], "http://[::a]:8080/"),
+            ("/", &[("host", " A.example:0080\t")], "http://a.example/"),
+            ("/", &[("host", "a.example:")], "http://a.example/"),
+            ("/", &[("host", "")], "http:///"),
+            ("/", &[("host", "A@b")], "http://a%40b/"),
+            ("http://h/%", &[], "http://h/%"),
+            ("http://h/a%", &[], "http://h/a%"),
+            ("http://h/%4", &[], "http://h/%4"),
+            ("http://h/%41%", &[], "http://h/A%"),
+            ("http://h/%%41", &[], "http://h/%%41"),
+            ("http://h/%7e%7E%2f%2F", &[], "http://h/~~%2F%2F"),
+            ("http://h/%C3%A9", &[], "http://h/%C3%A9"),
+            ("http://h/%c3%a9", &[], "http://h/%C3%A9"),
+            ("http://h/p?a=1&b=2", &[], "http://h/p?a=1&b=2"),
+            ("http://h/p?a=1&b", &[], "http://h/p?a=1&b"),
+            ("http://h/p?a=b=c&a", &[], "http://h/p?a=b=c&a"),
+            ("http://h/p?b=1&a", &[], "http://h/p?a&b=1"),
+            ("http://h/p?ab=1&a=2", &[], "http://h/p?a=2&ab=1"),
+            ("http://h/p?a=%41", &[], "http://h/p?a=A"),
+            ("http://h/p?a=1&", &[], "http://h/p?a=1"),
+            ("http://h/p?&a=1", &[], "http://h/p?a=1"),
+            ("http://h/p?apikey=1", &[], "http://h/p"),
+            ("http://h/p?apikey", &[], "http://h/p"),
+            ("http://h/p?apikeys=1&apikey=2", &[], "http://h/p?apikeys=1"),
+            ("http://h/p?=1&a", &[], "http://h/p?=1&a"),
+        ];
+        let ignored = KeyOptions::default().ignored_parameters;
+        for (uri, headers, expected) in cases {
+            let parsed: Uri = uri.parse().unwrap();
+            assert_eq!(
+                normalize_url(&parsed, &map(headers), &ignored),
+                *expected,
+                "{uri} {headers:?}"
             );
         }
     }
