@@ -31,7 +31,8 @@
 //! assert!(RequestDirectives::from_headers(&request).no_cache);
 //! ```
 
-use http::{HeaderMap, HeaderName};
+use http::header::GetAll;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -111,9 +112,9 @@ impl ResponseDirectives {
     /// Parses every `Cache-Control` field line of a response. Never fails; see the module docs
     /// for how malformed input is read.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let field = joined_field_lines(headers, http::header::CACHE_CONTROL);
-        let mut out = Self::parse(&field.text);
-        if field.malformed {
+        let field = joined_field_lines(headers.get_all(http::header::CACHE_CONTROL));
+        let (mut out, balanced) = Self::parse_clean(&field.text);
+        if field.malformed || !balanced {
             out.apply_restrictive_tokens(&field.text);
         }
         out
@@ -122,8 +123,8 @@ impl ResponseDirectives {
     /// Parses one `Cache-Control` field value. A value with an unterminated quoted string is read
     /// restrictively (see the module docs).
     pub fn parse(value: &str) -> Self {
-        let mut out = Self::parse_clean(value);
-        if !quotes_balanced(value) {
+        let (mut out, balanced) = Self::parse_clean(value);
+        if !balanced {
             out.apply_restrictive_tokens(value);
         }
         out
@@ -144,35 +145,34 @@ impl ResponseDirectives {
         }
     }
 
-    fn parse_clean(value: &str) -> Self {
+    /// The directives of `value`, and whether its quoted strings all end.
+    fn parse_clean(value: &str) -> (Self, bool) {
         let mut out = ResponseDirectives::default();
         let mut max_age = Conflicting::default();
         let mut s_maxage = Conflicting::default();
         let mut swr: Option<Duration> = None;
         let mut sie: Option<Duration> = None;
-        for (name, arg) in split_directives(value) {
-            match name.as_ref() {
-                "max-age" => max_age.push(parse_delta_seconds(arg.as_deref())),
-                "s-maxage" => s_maxage.push(parse_delta_seconds(arg.as_deref())),
-                "no-cache" => merge_field_list(&mut out.no_cache, arg.as_deref()),
-                "private" => merge_field_list(&mut out.private, arg.as_deref()),
-                "no-store" => out.no_store = true,
-                "no-transform" => out.no_transform = true,
-                "must-revalidate" => out.must_revalidate = true,
-                "proxy-revalidate" => out.proxy_revalidate = true,
-                "must-understand" => out.must_understand = true,
-                "public" => out.public = true,
-                "immutable" => out.immutable = true,
-                "stale-while-revalidate" => min_into(&mut swr, parse_delta_seconds(arg.as_deref())),
-                "stale-if-error" => min_into(&mut sie, parse_delta_seconds(arg.as_deref())),
-                _ => {}
-            }
-        }
+        let balanced = for_each_directive(value, |name, arg| match name {
+            b"max-age" => max_age.push(parse_delta_seconds(arg.as_deref())),
+            b"s-maxage" => s_maxage.push(parse_delta_seconds(arg.as_deref())),
+            b"no-cache" => merge_field_list(&mut out.no_cache, arg.as_deref()),
+            b"private" => merge_field_list(&mut out.private, arg.as_deref()),
+            b"no-store" => out.no_store = true,
+            b"no-transform" => out.no_transform = true,
+            b"must-revalidate" => out.must_revalidate = true,
+            b"proxy-revalidate" => out.proxy_revalidate = true,
+            b"must-understand" => out.must_understand = true,
+            b"public" => out.public = true,
+            b"immutable" => out.immutable = true,
+            b"stale-while-revalidate" => min_into(&mut swr, parse_delta_seconds(arg.as_deref())),
+            b"stale-if-error" => min_into(&mut sie, parse_delta_seconds(arg.as_deref())),
+            _ => {}
+        });
         out.max_age = max_age.finish();
         out.s_maxage = s_maxage.finish();
         out.stale_while_revalidate = swr;
         out.stale_if_error = sie;
-        out
+        (out, balanced)
     }
 }
 
@@ -206,17 +206,22 @@ impl RequestDirectives {
     /// Parses every `Cache-Control` field line of a request; when there is none, reads
     /// `Pragma: no-cache` as `no-cache` (§5.4). Never fails.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        if headers.contains_key(http::header::CACHE_CONTROL) {
-            let field = joined_field_lines(headers, http::header::CACHE_CONTROL);
-            let mut out = Self::parse(&field.text);
-            if field.malformed {
+        let cache_control = headers.get_all(http::header::CACHE_CONTROL);
+        if cache_control.iter().next().is_some() {
+            let field = joined_field_lines(cache_control);
+            let (mut out, balanced) = Self::parse_clean(&field.text);
+            if field.malformed || !balanced {
                 out.apply_restrictive_tokens(&field.text);
             }
             return out;
         }
-        let pragma = joined_field_lines(headers, http::header::PRAGMA);
-        let no_cache = split_directives(&pragma.text).any(|(name, _)| name == "no-cache")
-            || (pragma.malformed
+        let pragma = joined_field_lines(headers.get_all(http::header::PRAGMA));
+        let mut no_cache = false;
+        let balanced = for_each_directive(&pragma.text, |name, _| {
+            no_cache |= name == b"no-cache";
+        });
+        no_cache = no_cache
+            || ((pragma.malformed || !balanced)
                 && bare_tokens(&pragma.text).any(|t| t.eq_ignore_ascii_case("no-cache")));
         RequestDirectives {
             no_cache,
@@ -243,51 +248,48 @@ impl RequestDirectives {
     /// `max-age` reads as zero, an invalid `max-stale=N` as `max-stale=0` (never as "any
     /// staleness"), and an invalid `min-fresh` or `stale-if-error` is ignored.
     pub fn parse(value: &str) -> Self {
-        let mut out = Self::parse_clean(value);
-        if !quotes_balanced(value) {
+        let (mut out, balanced) = Self::parse_clean(value);
+        if !balanced {
             out.apply_restrictive_tokens(value);
         }
         out
     }
 
-    fn parse_clean(value: &str) -> Self {
+    /// The directives of `value`, and whether its quoted strings all end.
+    fn parse_clean(value: &str) -> (Self, bool) {
         let mut out = RequestDirectives::default();
-        for (name, arg) in split_directives(value) {
-            match name.as_ref() {
-                "max-age" => min_into(
-                    &mut out.max_age,
-                    Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)),
-                ),
-                "max-stale" => {
-                    let this = match arg.as_deref() {
-                        None => MaxStale::Any,
-                        Some(v) => {
-                            MaxStale::AtMost(parse_delta_seconds(Some(v)).unwrap_or(Duration::ZERO))
-                        }
-                    };
-                    out.max_stale = Some(match (out.max_stale, this) {
-                        (None, x) | (Some(MaxStale::Any), x) | (Some(x), MaxStale::Any) => x,
-                        (Some(MaxStale::AtMost(a)), MaxStale::AtMost(b)) => {
-                            MaxStale::AtMost(a.min(b))
-                        }
-                    });
-                }
-                "min-fresh" => {
-                    if let Some(d) = parse_delta_seconds(arg.as_deref()) {
-                        out.min_fresh = Some(out.min_fresh.map_or(d, |old| old.max(d)));
+        let balanced = for_each_directive(value, |name, arg| match name {
+            b"max-age" => min_into(
+                &mut out.max_age,
+                Some(parse_delta_seconds(arg.as_deref()).unwrap_or(Duration::ZERO)),
+            ),
+            b"max-stale" => {
+                let this = match arg.as_deref() {
+                    None => MaxStale::Any,
+                    Some(v) => {
+                        MaxStale::AtMost(parse_delta_seconds(Some(v)).unwrap_or(Duration::ZERO))
                     }
-                }
-                "no-cache" => out.no_cache = true,
-                "no-store" => out.no_store = true,
-                "no-transform" => out.no_transform = true,
-                "only-if-cached" => out.only_if_cached = true,
-                "stale-if-error" => {
-                    min_into(&mut out.stale_if_error, parse_delta_seconds(arg.as_deref()))
-                }
-                _ => {}
+                };
+                out.max_stale = Some(match (out.max_stale, this) {
+                    (None, x) | (Some(MaxStale::Any), x) | (Some(x), MaxStale::Any) => x,
+                    (Some(MaxStale::AtMost(a)), MaxStale::AtMost(b)) => MaxStale::AtMost(a.min(b)),
+                });
             }
-        }
-        out
+            b"min-fresh" => {
+                if let Some(d) = parse_delta_seconds(arg.as_deref()) {
+                    out.min_fresh = Some(out.min_fresh.map_or(d, |old| old.max(d)));
+                }
+            }
+            b"no-cache" => out.no_cache = true,
+            b"no-store" => out.no_store = true,
+            b"no-transform" => out.no_transform = true,
+            b"only-if-cached" => out.only_if_cached = true,
+            b"stale-if-error" => {
+                min_into(&mut out.stale_if_error, parse_delta_seconds(arg.as_deref()))
+            }
+            _ => {}
+        });
+        (out, balanced)
     }
 
     /// `true` when no directive is set (the request leaves every decision to the cache).
@@ -300,22 +302,23 @@ impl RequestDirectives {
 struct JoinedField<'a> {
     /// Borrowed from the field when it has one valid line.
     text: Cow<'a, str>,
-    /// A line had bytes outside visible ASCII, or an unterminated quoted string.
+    /// A line had bytes outside visible ASCII; or, for a field of several lines, a line had an
+    /// unterminated quoted string. (The quotes of a single line are checked by the caller's
+    /// parse, [`for_each_directive`], which reads them anyway.)
     malformed: bool,
 }
 
-/// Every field line of `name` joined with `,` into one list (RFC 9110 §5.3). A line with bytes
-/// outside visible ASCII (obs-text, control bytes) is kept, with those bytes replaced, and marks
-/// the field malformed; so does a line whose quoted string never ends (it would swallow the
-/// lines after it).
-fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> JoinedField<'_> {
-    let lines = headers.get_all(name);
+/// Every field line of one field joined with `,` into one list (RFC 9110 §5.3). A line with
+/// bytes outside visible ASCII (obs-text, control bytes) is kept, with those bytes replaced, and
+/// marks the field malformed; so does a line (of several) whose quoted string never ends (it
+/// would swallow the lines after it).
+fn joined_field_lines(lines: GetAll<'_, HeaderValue>) -> JoinedField<'_> {
     let mut iter = lines.iter();
     if let (Some(only), None) = (iter.next(), iter.next()) {
         if let Ok(text) = only.to_str() {
             return JoinedField {
                 text: Cow::Borrowed(text),
-                malformed: !quotes_balanced(text),
+                malformed: false,
             };
         }
     }
@@ -342,8 +345,9 @@ fn joined_field_lines(headers: &HeaderMap, name: http::header::HeaderName) -> Jo
     }
 }
 
-/// Tracks quoted strings (RFC 9110 §5.6.4) character by character: a backslash inside quotes
-/// escapes the next character.
+/// Tracks quoted strings (RFC 9110 §5.6.4) byte by byte: a backslash inside quotes escapes the
+/// next character. (Byte by byte reads UTF-8 text as character by character would: an escaped
+/// character's continuation bytes are neither a quote nor a backslash.)
 #[derive(Default)]
 struct Quotes {
     inside: bool,
@@ -351,18 +355,18 @@ struct Quotes {
 }
 
 impl Quotes {
-    /// Feeds `c`; `true` when `c` stands outside any quoted string (and is not a quote).
-    fn outside(&mut self, c: char) -> bool {
+    /// Feeds `b`; `true` when `b` stands outside any quoted string (and is not a quote).
+    fn outside(&mut self, b: u8) -> bool {
         if self.inside {
             if self.escaped {
                 self.escaped = false;
-            } else if c == '\\' {
+            } else if b == b'\\' {
                 self.escaped = true;
-            } else if c == '"' {
+            } else if b == b'"' {
                 self.inside = false;
             }
             false
-        } else if c == '"' {
+        } else if b == b'"' {
             self.inside = true;
             false
         } else {
@@ -374,8 +378,8 @@ impl Quotes {
 /// Whether every quoted string in `s` ends.
 fn quotes_balanced(s: &str) -> bool {
     let mut quotes = Quotes::default();
-    for c in s.chars() {
-        quotes.outside(c);
+    for &b in s.as_bytes() {
+        quotes.outside(b);
     }
     !quotes.inside
 }
@@ -387,32 +391,38 @@ fn bare_tokens(s: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Splits `s` on `sep` outside quoted strings (a backslash inside quotes escapes the next
-/// character). Pieces are trimmed; empty pieces are dropped.
-pub(crate) fn split_outside_quotes(s: &str, sep: char) -> impl Iterator<Item = &str> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut quotes = Quotes::default();
-    for (i, c) in s.char_indices() {
-        if quotes.outside(c) && c == sep {
-            pieces.push(s.get(start..i).unwrap_or(""));
-            start = i + c.len_utf8();
-        }
+/// `str::trim`, reading bytes: ASCII whitespace (as `char::is_whitespace` has it, which
+/// includes vertical tab) is dropped byte by byte, and `str::trim` is left only the ends that
+/// are not ASCII.
+fn trim(s: &str) -> &str {
+    let is_space = |b: &u8| matches!(b, b'\t'..=b'\r' | b' ');
+    let bytes = s.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |last| last + 1);
+    // Both cuts are next to ASCII bytes, so on character boundaries.
+    let s = s.get(start..end).unwrap_or("");
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if !first.is_ascii() || !last.is_ascii() => s.trim(),
+        _ => s,
     }
-    pieces.push(s.get(start..).unwrap_or(""));
-    pieces.into_iter().map(str::trim).filter(|p| !p.is_empty())
 }
 
 /// Removes the quotes of a quoted-string (RFC 9110 §5.6.4), resolving backslash escapes. A value
 /// without quotes is returned trimmed; an unterminated quoted string yields what follows the
 /// opening quote.
 fn unquote(value: &str) -> Cow<'_, str> {
-    let value = value.trim();
+    let value = trim(value);
     let Some(rest) = value.strip_prefix('"') else {
         return Cow::Borrowed(value);
     };
     // Without escapes, the quoted text as it is.
-    if let Some(end) = rest.find(['"', '\\']) {
+    if let Some(end) = rest.bytes().position(|b| b == b'"' || b == b'\\') {
         if rest.as_bytes()[end] == b'"' {
             return Cow::Borrowed(&rest[..end]);
         }
@@ -434,37 +444,95 @@ fn unquote(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The directives of a `Cache-Control` (or `Pragma`) value as (lowercase name, unquoted
-/// argument) pairs, borrowed from `value` where they need no change.
-fn split_directives(value: &str) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
-    split_outside_quotes(value, ',').filter_map(|directive| {
-        let (name, arg) = match directive.split_once('=') {
-            Some((name, arg)) => (name.trim(), Some(unquote(arg))),
-            None => (directive, None),
-        };
-        if name.is_empty() {
-            None
-        } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Some((Cow::Owned(name.to_ascii_lowercase()), arg))
-        } else {
-            Some((Cow::Borrowed(name), arg))
+/// The longest directive name any caller of [`for_each_directive`] looks for
+/// (`stale-while-revalidate`).
+const LONGEST_NAME: usize = 22;
+
+/// Calls `f` with each directive of a `Cache-Control` (or `Pragma`) value, in order, as
+/// (lowercase name, unquoted argument); returns whether every quoted string in `value` ends.
+///
+/// The value is split at the commas outside quoted strings (a backslash inside quotes escapes
+/// the next character); pieces are trimmed and empty ones dropped; a piece's name is what
+/// precedes its first `=`, trimmed. Names longer than [`LONGEST_NAME`] bytes, which no caller
+/// looks for, are skipped. One pass over the bytes, no allocation unless an argument has
+/// escapes.
+fn for_each_directive<'a>(value: &'a str, mut f: impl FnMut(&[u8], Option<Cow<'a, str>>)) -> bool {
+    let bytes = value.as_bytes();
+    // The directive being read starts at `start`; the next comma or quote is searched for from
+    // `from`.
+    let mut start = 0;
+    let mut from = 0;
+    let mut balanced = true;
+    while let Some(offset) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b',' || b == b'"'))
+    {
+        let at = from + offset;
+        if bytes[at] == b',' {
+            directive(value.get(start..at).unwrap_or(""), &mut f);
+            start = at + 1;
+            from = start;
+            continue;
         }
-    })
+        match closing_quote(bytes.get(at + 1..).unwrap_or_default()) {
+            Some(end) => from = at + 1 + end + 1,
+            None => {
+                // The quoted string never ends: it swallows the rest of the value.
+                balanced = false;
+                break;
+            }
+        }
+    }
+    directive(value.get(start..).unwrap_or(""), &mut f);
+    balanced
+}
+
+/// Where the quoted string whose opening quote precedes `bytes` ends: the index of its closing
+/// quote (a backslash escapes the next byte).
+fn closing_quote(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// One piece of [`for_each_directive`].
+fn directive<'a>(piece: &'a str, f: &mut impl FnMut(&[u8], Option<Cow<'a, str>>)) {
+    let piece = trim(piece);
+    let (name, arg) = match piece.bytes().position(|b| b == b'=') {
+        Some(at) => (trim(&piece[..at]), Some(unquote(&piece[at + 1..]))),
+        None => (piece, None),
+    };
+    if name.is_empty() || name.len() > LONGEST_NAME {
+        return;
+    }
+    let mut lowercase = [0; LONGEST_NAME];
+    for (to, from) in lowercase.iter_mut().zip(name.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    f(lowercase.get(..name.len()).unwrap_or_default(), arg);
 }
 
 /// A delta-seconds argument (RFC 9111 §1.2.2): one or more digits, larger values read as
 /// [`MAX_DELTA_SECONDS`]. `None` when absent or invalid.
 fn parse_delta_seconds(arg: Option<&str>) -> Option<Duration> {
-    let arg = arg?.trim();
-    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+    let arg = trim(arg?);
+    if arg.is_empty() {
         return None;
     }
-    // All digits: a parse failure can only be an overflow.
-    let secs = arg
-        .parse::<u64>()
-        .unwrap_or(u64::MAX)
-        .min(MAX_DELTA_SECONDS);
-    Some(Duration::from_secs(secs))
+    let mut secs: u64 = 0;
+    for b in arg.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        secs = secs.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+    }
+    Some(Duration::from_secs(secs.min(MAX_DELTA_SECONDS)))
 }
 
 fn min_into(slot: &mut Option<Duration>, value: Option<Duration>) {
@@ -1112,6 +1180,173 @@ mod tests {
             ResponseDirectives::from_headers(&HeaderMap::new()),
             ResponseDirectives::default()
         );
+    }
+
+    /// The edges of the byte-level split: commas and `=` inside quotes, escapes, whitespace
+    /// (ASCII, vertical tab, and Unicode whitespace around a value given as text), case, names
+    /// longer than any known one, and field lines joined or read apart.
+    #[test]
+    fn directive_splitting_edges() {
+        // (field lines, max-age, s-maxage, public, no-store, private)
+        type Case<'a> = (
+            &'a [&'a [u8]],
+            Option<Duration>,
+            Option<Duration>,
+            bool,
+            bool,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                &[b"public, max-age=3600"],
+                secs(3600),
+                None,
+                true,
+                false,
+                false,
+            ),
+            (&[b"PUBLIC,MAX-AGE=60"], secs(60), None, true, false, false),
+            (
+                &[b" \tpublic ,\t max-age = 60 \t"],
+                secs(60),
+                None,
+                true,
+                false,
+                false,
+            ),
+            (
+                &[b"max-age=\"60\", public"],
+                secs(60),
+                None,
+                true,
+                false,
+                false,
+            ),
+            (&[b"max-age=\" 60 \""], secs(60), None, false, false, false),
+            (&[b"max-age=\"6\\0\""], secs(60), None, false, false, false),
+            (
+                &[b"x=\"a,public\", max-age=1"],
+                secs(1),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                &[b"x=\"a\\\",public\", s-maxage=2"],
+                None,
+                secs(2),
+                false,
+                false,
+                false,
+            ),
+            (&[b"x=\"a=b\"=c, public"], None, None, true, false, false),
+            (
+                &[b"max-age=60", b"max-age=60"],
+                secs(60),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                &[b"max-age=60", b"MAX-AGE=\"60\""],
+                secs(60),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                &[b"max-age=60", b"max-age=61"],
+                secs(0),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                &[b"max-age=99999999999999999999999"],
+                secs(MAX_DELTA_SECONDS),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (
+                &[b"max-age=2147483649"],
+                secs(MAX_DELTA_SECONDS),
+                None,
+                false,
+                false,
+                false,
+            ),
+            (&[b"max-age=+1"], secs(0), None, false, false, false),
+            (&[b"max-age="], secs(0), None, false, false, false),
+            (&[b"max-age=6 0"], secs(0), None, false, false, false),
+            (
+                &[b"stale-while-revalidatex, public"],
+                None,
+                None,
+                true,
+                false,
+                false,
+            ),
+            (&[b",,, ,public,,"], None, None, true, false, false),
+            (&[b"=60, public"], None, None, true, false, false),
+            (
+                &[b"x=\"unterminated, no-store, public"],
+                None,
+                None,
+                false,
+                true,
+                false,
+            ),
+            (&[b"x=\"a", b"b\", private"], None, None, false, false, true),
+            (&[b"x=\"a", b"public"], None, None, false, false, false),
+            (
+                &[b"public, x=\xe9", b"max-age=5"],
+                secs(5),
+                None,
+                true,
+                false,
+                false,
+            ),
+        ];
+        for (lines, max_age, s_maxage, public, no_store, private) in cases {
+            let mut headers = HeaderMap::new();
+            for line in *lines {
+                headers.append("cache-control", HeaderValue::from_bytes(line).unwrap());
+            }
+            let cc = ResponseDirectives::from_headers(&headers);
+            let name = format!("{lines:?}");
+            assert_eq!(cc.max_age, *max_age, "{name}");
+            assert_eq!(cc.s_maxage, *s_maxage, "{name}");
+            assert_eq!(cc.public, *public, "{name}");
+            assert_eq!(cc.no_store, *no_store, "{name}");
+            assert_eq!(cc.private.is_all(), *private, "{name}");
+        }
+        // A value given as text may carry Unicode whitespace, which is trimmed as `str::trim`
+        // trims it; a vertical tab is whitespace there too.
+        assert_eq!(
+            ResponseDirectives::parse("max-age=\u{a0}60\u{2003}").max_age,
+            secs(60)
+        );
+        assert!(ResponseDirectives::parse("\u{a0}public\u{a0}").public);
+        assert!(ResponseDirectives::parse("\x0bpublic\x0b").public);
+        assert_eq!(
+            ResponseDirectives::parse("max-age=\"\u{e9}\"").max_age,
+            secs(0)
+        );
+        assert_eq!(
+            RequestDirectives::parse("Max-Stale").max_stale,
+            Some(MaxStale::Any)
+        );
+        let mut pragma = HeaderMap::new();
+        pragma.insert("pragma", HeaderValue::from_static("x=\"a, No-Cache"));
+        assert!(RequestDirectives::from_headers(&pragma).no_cache);
+        pragma.insert("pragma", HeaderValue::from_static("x=\"no-cache\""));
+        assert!(!RequestDirectives::from_headers(&pragma).no_cache);
     }
 
     #[test]
