@@ -35,9 +35,15 @@ pub struct EntityTag {
     pub tag: Vec<u8>,
 }
 
-/// `etagc` (RFC 9110 §8.8.3): `!`, `#`-`~`, or obs-text (0x80-0xFF).
+/// `etagc` (RFC 9110 §8.8.3): `!`, `#`-`~`, or obs-text (0x80-0xFF); that is, every octet
+/// above space but `"` and DEL. Without branches, so that [`all_etagc`] runs as a vector loop.
 fn is_etagc(b: u8) -> bool {
-    b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80
+    (b > b' ') & (b != b'"') & (b != 0x7f)
+}
+
+/// Whether every octet of `tag` is an `etagc`.
+fn all_etagc(tag: &[u8]) -> bool {
+    tag.iter().fold(true, |all, &b| all & is_etagc(b))
 }
 
 /// Optional whitespace (RFC 9110 §5.6.3): space or horizontal tab.
@@ -76,19 +82,8 @@ impl EntityTag {
     /// leniencies, each unambiguous: the weak prefix in either case (`W/`, `w/`), and an unquoted
     /// tag of `etagc` octets other than `,` (as some servers send), read as strong.
     pub fn parse_bytes(value: &[u8]) -> Option<EntityTag> {
-        let value = trim_ows(value);
-        let (weak, rest) = match value {
-            [b'W' | b'w', b'/', rest @ ..] => (true, rest),
-            _ => (false, value),
-        };
-        let tag = match rest {
-            [b'"', inner @ .., b'"'] => inner,
-            [b'"', ..] => return None,
-            [] => return None,
-            unquoted if unquoted.contains(&b',') => return None,
-            unquoted => unquoted,
-        };
-        tag.iter().all(|&b| is_etagc(b)).then(|| EntityTag {
+        let (weak, tag) = entity_tag_parts(value)?;
+        Some(EntityTag {
             weak,
             tag: tag.to_vec(),
         })
@@ -174,6 +169,23 @@ impl EntityTagList {
     }
 }
 
+/// [`EntityTag::parse_bytes`] without the copy: the weakness and the opaque octets.
+fn entity_tag_parts(value: &[u8]) -> Option<(bool, &[u8])> {
+    let value = trim_ows(value);
+    let (weak, rest) = match value {
+        [b'W' | b'w', b'/', rest @ ..] => (true, rest),
+        _ => (false, value),
+    };
+    let tag = match rest {
+        [b'"', inner @ .., b'"'] => inner,
+        [b'"', ..] => return None,
+        [] => return None,
+        unquoted if unquoted.contains(&b',') => return None,
+        unquoted => unquoted,
+    };
+    all_etagc(tag).then_some((weak, tag))
+}
+
 fn trim_leading_ows_and_commas(mut bytes: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = bytes {
         if !is_ows(*first) && *first != b',' {
@@ -208,7 +220,12 @@ fn split_member(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 /// `true` when the stored response has a validator (`ETag` or a valid `Last-Modified`), so that
 /// it can be revalidated with a conditional request.
 pub fn has_validator(stored: &HeaderMap) -> bool {
-    etag(stored).is_some() || last_modified(stored).is_some()
+    // The `ETag` lines are checked in place: no tag is copied out to be dropped.
+    stored
+        .get_all(http::header::ETAG)
+        .iter()
+        .any(|value| entity_tag_parts(value.as_bytes()).is_some())
+        || last_modified(stored).is_some()
 }
 
 /// The `ETag` of a response: the first line that is a valid entity-tag, with its raw value (to
@@ -676,6 +693,52 @@ mod tests {
             assert_eq!(b.strong_eq(&a), strong, "strong is symmetric");
             assert_eq!(b.weak_eq(&a), weak, "weak is symmetric");
         }
+    }
+
+    /// Every octet inside quotes and unquoted, weak and strong: `etagc` as RFC 9110 spells it
+    /// (`!`, `#`-`~`, obs-text), and `has_validator` agrees with `etag` on each.
+    #[test]
+    fn entity_tag_octets_and_has_validator_agree() {
+        let etagc = |b: u8| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80;
+        for b in 0..=u8::MAX {
+            for prefix in [&b""[..], b"W/", b"w/"] {
+                let quoted = [prefix, b"\"a", &[b], b"z\""].concat();
+                let unquoted = [prefix, b"a", &[b], b"z"].concat();
+                for (value, valid) in [(quoted, etagc(b)), (unquoted, etagc(b) && b != b',')] {
+                    let parsed = EntityTag::parse_bytes(&value);
+                    assert_eq!(parsed.is_some(), valid, "{value:?}");
+                    if let Some(tag) = &parsed {
+                        assert_eq!(tag.weak, !prefix.is_empty(), "{value:?}");
+                        assert_eq!(tag.tag, [b'a', b, b'z'], "{value:?}");
+                    }
+                    let Ok(header) = HeaderValue::from_bytes(&value) else {
+                        continue;
+                    };
+                    let mut headers = HeaderMap::new();
+                    headers.insert(http::header::ETAG, header);
+                    assert_eq!(has_validator(&headers), valid, "{value:?}");
+                    assert_eq!(etag(&headers), parsed, "{value:?}");
+                    assert_eq!(
+                        etag_with_value(&headers).map(|(tag, value)| (tag, value.clone())),
+                        parsed.map(|tag| (tag, headers[http::header::ETAG].clone())),
+                        "{value:?}"
+                    );
+                }
+            }
+        }
+        // A long tag (the vector loop and its tail), and lines after an invalid one.
+        let long = format!("W/\"{}\"", "0123456789abcdef".repeat(5));
+        assert_eq!(EntityTag::parse(&long).map(|t| t.tag.len()), Some(80));
+        assert_eq!(EntityTag::parse(&format!("{long}\x7f")), None);
+        let mut lines = HeaderMap::new();
+        lines.append(http::header::ETAG, HeaderValue::from_static("\"a b\""));
+        lines.append(http::header::ETAG, HeaderValue::from_static(" W/\"v2\"\t"));
+        assert!(has_validator(&lines));
+        let (tag, value) = etag_with_value(&lines).unwrap();
+        assert_eq!(
+            (tag.weak, &tag.tag[..], value.as_bytes()),
+            (true, &b"v2"[..], &b" W/\"v2\"\t"[..])
+        );
     }
 
     #[test]
