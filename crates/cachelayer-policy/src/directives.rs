@@ -520,7 +520,7 @@ fn directive<'a>(piece: &'a str, f: &mut impl FnMut(&[u8], Option<Cow<'a, str>>)
 
 /// A delta-seconds argument (RFC 9111 §1.2.2): one or more digits, larger values read as
 /// [`MAX_DELTA_SECONDS`]. `None` when absent or invalid.
-fn parse_delta_seconds(arg: Option<&str>) -> Option<Duration> {
+pub(crate) fn parse_delta_seconds(arg: Option<&str>) -> Option<Duration> {
     let arg = trim(arg?);
     if arg.is_empty() {
         return None;

@@ -19,7 +19,7 @@
 //! ```
 
 use crate::CacheKind;
-use crate::directives::{MAX_DELTA_SECONDS, MaxStale, RequestDirectives, ResponseDirectives};
+use crate::directives::{MaxStale, RequestDirectives, ResponseDirectives, parse_delta_seconds};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime};
@@ -152,14 +152,27 @@ pub fn corrected_initial_age(
     request_time: SystemTime,
     response_time: SystemTime,
 ) -> Duration {
-    let apparent_age = date_header(headers)
+    // One pass over the (few) field names tells which of `Date` and `Age` to look up: cheaper
+    // than hashing both names, and many responses lack one of them.
+    let (mut has_date, mut has_age) = (false, false);
+    for name in headers.keys() {
+        has_date |= name == http::header::DATE;
+        has_age |= name == http::header::AGE;
+    }
+    let apparent_age = has_date
+        .then(|| date_header(headers))
+        .flatten()
         .and_then(|date| response_time.duration_since(date).ok())
         .unwrap_or(Duration::ZERO);
     let response_delay = response_time
         .duration_since(request_time)
         .unwrap_or(Duration::ZERO);
-    let corrected_age_value = age_header(headers).saturating_add(response_delay);
-    apparent_age.max(corrected_age_value)
+    let age = if has_age {
+        age_header(headers)
+    } else {
+        Duration::ZERO
+    };
+    apparent_age.max(age.saturating_add(response_delay))
 }
 
 /// The current age of a stored response (RFC 9111 §4.2.3): the corrected initial age plus the
@@ -316,27 +329,26 @@ pub(crate) fn date_header(headers: &HeaderMap) -> Option<SystemTime> {
 /// The `Age` header (RFC 9111 §5.1): the first valid non-negative integer among its lines (and
 /// comma-separated members), at most 2^31 seconds; zero when there is none.
 fn age_header(headers: &HeaderMap) -> Duration {
-    headers
-        .get_all(http::header::AGE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|text| text.split(','))
-        .map(str::trim)
-        .find(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .map(|text| {
-            Duration::from_secs(
-                text.parse::<u64>()
-                    .unwrap_or(u64::MAX)
-                    .min(MAX_DELTA_SECONDS),
-            )
-        })
-        .unwrap_or(Duration::ZERO)
+    for value in headers.get_all(http::header::AGE) {
+        let Ok(text) = value.to_str() else {
+            continue;
+        };
+        // A member is valid when it is one or more digits once trimmed: a delta-seconds.
+        if let Some(age) = text
+            .split(',')
+            .find_map(|member| parse_delta_seconds(Some(member)))
+        {
+            return age;
+        }
+    }
+    Duration::ZERO
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::directives::MAX_DELTA_SECONDS;
     use http::HeaderName;
     use std::time::UNIX_EPOCH;
 
@@ -831,6 +843,52 @@ mod tests {
                 "{}",
                 case.name
             );
+        }
+    }
+
+    /// `Date` and `Age` found among other fields (one pass over the names decides which to look
+    /// up), with several lines, empty list members and lines that are not text.
+    #[test]
+    fn corrected_initial_age_among_other_fields() {
+        let others: [(&str, &[u8]); 4] = [
+            ("content-type", b"application/json"),
+            ("cache-control", b"public, max-age=3600"),
+            ("etag", b"\"33a64df5\""),
+            ("x-age", b"99"),
+        ];
+        let old = date(T0 - 30);
+        /// Header (name, value) pairs.
+        type Fields<'a> = &'a [(&'a str, &'a [u8])];
+        // (fields, expected age with a 2 s response delay)
+        let cases: &[(Fields<'_>, u64)] = &[
+            (&[], 2),
+            (&[("age", b"10")], 12),
+            (&[("age", b", 5")], 7),
+            (&[("age", b"\xff"), ("age", b"3")], 5),
+            (&[("age", b"x"), ("age", b" 4 ,9")], 6),
+            (&[("date", old.as_bytes())], 32),
+            (&[("date", old.as_bytes()), ("age", b"60")], 62),
+            (&[("date", old.as_bytes()), ("date", old.as_bytes())], 32),
+            (&[("date", old.as_bytes()), ("date", b"then")], 2),
+            (&[("date", b"then"), ("date", old.as_bytes())], 2),
+            (&[("date", b"\xff")], 2),
+        ];
+        for (fields, expected) in cases {
+            for with_others in [false, true] {
+                let mut map = HeaderMap::new();
+                let extra: Fields<'_> = if with_others { &others } else { &[] };
+                for (name, value) in extra.iter().chain(fields.iter()) {
+                    map.append(
+                        HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        HeaderValue::from_bytes(value).unwrap(),
+                    );
+                }
+                assert_eq!(
+                    corrected_initial_age(&map, at(T0), at(T0 + 2)),
+                    Duration::from_secs(*expected),
+                    "{fields:?} {with_others}"
+                );
+            }
         }
     }
 
