@@ -345,43 +345,21 @@ fn joined_field_lines(lines: GetAll<'_, HeaderValue>) -> JoinedField<'_> {
     }
 }
 
-/// Tracks quoted strings (RFC 9110 §5.6.4) byte by byte: a backslash inside quotes escapes the
-/// next character. (Byte by byte reads UTF-8 text as character by character would: an escaped
-/// character's continuation bytes are neither a quote nor a backslash.)
-#[derive(Default)]
-struct Quotes {
-    inside: bool,
-    escaped: bool,
-}
-
-impl Quotes {
-    /// Feeds `b`; `true` when `b` stands outside any quoted string (and is not a quote).
-    fn outside(&mut self, b: u8) -> bool {
-        if self.inside {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.inside = false;
-            }
-            false
-        } else if b == b'"' {
-            self.inside = true;
-            false
-        } else {
-            true
+/// Whether every quoted string in `s` ends (RFC 9110 §5.6.4; see [`closing_quote`]).
+fn quotes_balanced(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(open) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'"'))
+    {
+        let after = from + open + 1;
+        match closing_quote(bytes.get(after..).unwrap_or_default()) {
+            Some(end) => from = after + end + 1,
+            None => return false,
         }
     }
-}
-
-/// Whether every quoted string in `s` ends.
-fn quotes_balanced(s: &str) -> bool {
-    let mut quotes = Quotes::default();
-    for &b in s.as_bytes() {
-        quotes.outside(b);
-    }
-    !quotes.inside
+    true
 }
 
 /// The runs of letters, digits and `-` in `s`, wherever they stand (inside quotes too): what a
@@ -488,7 +466,9 @@ fn for_each_directive<'a>(value: &'a str, mut f: impl FnMut(&[u8], Option<Cow<'a
 }
 
 /// Where the quoted string whose opening quote precedes `bytes` ends: the index of its closing
-/// quote (a backslash escapes the next byte).
+/// quote. A backslash escapes the next byte (byte by byte reads UTF-8 text as character by
+/// character would: an escaped character's continuation bytes are neither a quote nor a
+/// backslash).
 fn closing_quote(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
