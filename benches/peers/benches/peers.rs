@@ -7,8 +7,9 @@
 //!
 //! The origin is a `tower::service_fn` that counts its calls and answers every request with a
 //! 1 KiB or a 64 KiB body (by path), `Content-Type: application/json` (tower-http-cache streams
-//! `application/octet-stream` through uncached) and `Cache-Control: max-age=3600`. Each cache is built on a
-//! moka memory store holding [`CAPACITY`] entries and is sent the same absolute-URI requests:
+//! `application/octet-stream` through uncached) and `Cache-Control: max-age=3600`. Each cache keeps
+//! [`CAPACITY`] entries in memory (the peers on moka, cachelayer on its `MemoryStore`, on
+//! quick_cache) and is sent the same absolute-URI requests:
 //!
 //! - **hit**: one URL, already stored, again and again;
 //! - **miss**: a new URL every iteration, into a store already full, so every miss stores a

@@ -177,8 +177,8 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_flight_that_ended_before_the_wait_began_does_not_hold_the_waiter() {
+    /// A flight for one key: its leader's guard and a waiter.
+    fn leader_and_waiter() -> (Arc<Flights>, FlightGuard, Waiter) {
         let flights = Arc::new(Flights::default());
         let key = CacheKey::custom("k");
         let Join::Leader(guard) = flights.join(&key) else {
@@ -187,6 +187,12 @@ mod tests {
         let Join::Waiter(waiter) = flights.join(&key) else {
             panic!("waiter")
         };
+        (flights, guard, waiter)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flight_that_ended_before_the_wait_began_does_not_hold_the_waiter() {
+        let (_flights, guard, waiter) = leader_and_waiter();
         drop(guard);
         let started = tokio::time::Instant::now();
         waiter.wait(Duration::from_secs(30)).await;
@@ -198,14 +204,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn waiting_is_bounded() {
-        let flights = Arc::new(Flights::default());
-        let key = CacheKey::custom("k");
-        let Join::Leader(_guard) = flights.join(&key) else {
-            panic!("leader")
-        };
-        let Join::Waiter(waiter) = flights.join(&key) else {
-            panic!("waiter")
-        };
+        let (_flights, _guard, waiter) = leader_and_waiter();
         // With the clock paused, tokio jumps to the timeout instead of sleeping.
         tokio::time::timeout(Duration::from_secs(60), waiter.wait(Duration::from_secs(5)))
             .await
