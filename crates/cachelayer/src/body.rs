@@ -153,7 +153,7 @@ impl<B> Recording<B> {
                 Arc::new(pending.entry),
             )
         };
-        let write = crate::stage::timeout::bounded(write, timeout);
+        let write = crate::stage::timeout::Bounded::new(write, timeout);
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             let written = write.await;
             health.finished(StoreOp::Write, started, &span);

@@ -133,6 +133,11 @@ pub(crate) fn put_entry(
     alias: Option<CacheKey>,
     entry: Arc<StoredResponse>,
 ) -> StoreFuture<()> {
+    let varies = entry.headers.contains_key(http::header::VARY);
+    if !varies && alias.as_ref().is_none_or(|alias| *alias == primary) {
+        // The common case: one key, one write.
+        return store.put(primary, entry);
+    }
     let mut keys = vec![];
     if let Some(variant) = variant_key(
         &primary,
