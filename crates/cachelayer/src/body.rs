@@ -153,17 +153,17 @@ impl<B> Recording<B> {
                 Arc::new(pending.entry),
             )
         };
-        let write = crate::stage::timeout::Bounded::new(write, timeout);
+        let mut write = crate::stage::timeout::Bounded::new(write, timeout);
+        // A store that writes at once (memory) is done on this first poll: no task to keep.
+        let mut now = Context::from_waker(std::task::Waker::noop());
+        if let Poll::Ready(written) = Pin::new(&mut write).poll(&mut now) {
+            write_done(&health, started, &span, written);
+            drop(flight);
+            return;
+        }
         self.write = Some(SyncWrapper::new(Box::pin(async move {
             let written = write.await;
-            health.finished(StoreOp::Write, started, &span);
-            match written {
-                Ok(()) => health.success(),
-                Err(error) => {
-                    tracing::debug!(parent: &span, %error, "cache store write failed; the response was served but not stored");
-                    health.failure(StoreOp::Write, &error);
-                }
-            }
+            write_done(&health, started, &span, written);
             drop(flight);
             Ok(())
         })));
@@ -175,6 +175,23 @@ impl<B> Recording<B> {
             self.write = None;
         }
         Poll::Ready(())
+    }
+}
+
+/// A store write ended: its time and outcome are recorded.
+fn write_done(
+    health: &StoreHealth,
+    started: OpStart,
+    span: &tracing::Span,
+    written: Result<(), cachelayer_store::StoreError>,
+) {
+    health.finished(StoreOp::Write, started, span);
+    match written {
+        Ok(()) => health.success(),
+        Err(error) => {
+            tracing::debug!(parent: span, %error, "cache store write failed; the response was served but not stored");
+            health.failure(StoreOp::Write, &error);
+        }
     }
 }
 
