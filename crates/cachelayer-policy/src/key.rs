@@ -993,6 +993,38 @@ fn decimal_value(text: &str) -> Option<(bool, String, i64)> {
 /// nothing, so absence and an empty value give different keys. The key is the first 128 bits of
 /// the BLAKE3 digest.
 pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
+    key_with_url(input, options, false).0
+}
+
+/// [`create_key`], and the request's URL as [`normalize_url`] gives it (with
+/// `options.ignored_parameters`) when the key was derived from that text: in a private cache
+/// ([`CacheKind::Private`]). A cache that stores the URL of a new response then needs not
+/// normalize it again. `None` in a shared cache, whose key keeps percent-encodings exactly.
+///
+/// ```
+/// use cachelayer_policy::key::{KeyInput, KeyOptions, create_key, create_key_and_url, normalize_url};
+/// use http::{HeaderMap, Method, Uri};
+///
+/// let uri: Uri = "http://Example.com:80/a?b=2&a=1".parse().unwrap();
+/// let headers = HeaderMap::new();
+/// let input = KeyInput { method: &Method::GET, uri: &uri, headers: &headers, body: None };
+/// let options = KeyOptions::default();
+/// let (key, url) = create_key_and_url(&input, &options);
+/// assert_eq!(key, create_key(&input, &options));
+/// assert_eq!(url.unwrap(), normalize_url(&uri, &headers, &options.ignored_parameters));
+/// ```
+pub fn create_key_and_url(
+    input: &KeyInput<'_>,
+    options: &KeyOptions,
+) -> (CacheKey, Option<String>) {
+    key_with_url(input, options, !options.kind.is_shared())
+}
+
+fn key_with_url(
+    input: &KeyInput<'_>,
+    options: &KeyOptions,
+    want_url: bool,
+) -> (CacheKey, Option<String>) {
     // Everything but the body is written to one buffer and hashed in one call: BLAKE3's one-shot
     // hash is much cheaper than many small updates, and gives the same digest.
     const PREFIX: &str = "cachelayer-key-v2\n";
@@ -1007,6 +1039,7 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     text.push_str(PREFIX);
     text.push_str(method);
     text.push('\n');
+    let url_start = text.len();
     push_normalized_url(
         &mut text,
         input.uri,
@@ -1014,6 +1047,7 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
         &options.ignored_parameters,
         options.kind,
     );
+    let url = want_url.then(|| text[url_start..].to_owned());
     text.push('\n');
     let mut buf = text.into_bytes();
     if options.match_headers != MatchHeaders::None {
@@ -1039,7 +1073,7 @@ pub fn create_key(input: &KeyInput<'_>, options: &KeyOptions) -> CacheKey {
     };
     let mut digest = [0u8; 16];
     digest.copy_from_slice(&hash.as_bytes()[..16]);
-    CacheKey::from_digest(digest)
+    (CacheKey::from_digest(digest), url)
 }
 
 /// Whether a request carries a header field named in `ignored` (compared case-insensitively):
@@ -1464,15 +1498,44 @@ mod tests {
             ("http://h/p?apikeys=1&apikey=2", &[], "http://h/p?apikeys=1"),
             ("http://h/p?=1&a", &[], "http://h/p?=1&a"),
         ];
-        let ignored = KeyOptions::default().ignored_parameters;
+        let options = KeyOptions::default();
+        let ignored = &options.ignored_parameters;
         for (uri, headers, expected) in cases {
             let parsed: Uri = uri.parse().unwrap();
+            let headers = map(headers);
             assert_eq!(
-                normalize_url(&parsed, &map(headers), &ignored),
+                normalize_url(&parsed, &headers, ignored),
                 *expected,
                 "{uri} {headers:?}"
             );
+            // The key of a private cache is derived from the same text, and hands it back.
+            let input = KeyInput {
+                method: &Method::GET,
+                uri: &parsed,
+                headers: &headers,
+                body: None,
+            };
+            let (key, url) = create_key_and_url(&input, &options);
+            assert_eq!(url.as_deref(), Some(*expected), "{uri}");
+            assert_eq!(key, create_key(&input, &options), "{uri}");
         }
+        let shared = KeyOptions {
+            kind: CacheKind::Shared,
+            ..KeyOptions::default()
+        };
+        let uri: Uri = "http://a.example/%7e".parse().unwrap();
+        let headers = HeaderMap::new();
+        let input = KeyInput {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &headers,
+            body: None,
+        };
+        assert_eq!(
+            create_key_and_url(&input, &shared),
+            (create_key(&input, &shared), None),
+            "a shared key keeps escapes exactly: its text is not the stored URL"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! key drawn uniformly (xorshift) from the stored ones, so its lookups mostly miss the CPU
 //! caches at the larger sizes. The last output is a table of the medians and the memory.
 //!
-//! The largest case takes about a minute to fill on a 2-core machine; `SCALING_MAX=100000` stops
+//! The largest case takes a few seconds to fill on a 2-core machine; `SCALING_MAX=100000` stops
 //! before it.
 
 use bytes::Bytes;

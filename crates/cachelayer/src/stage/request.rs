@@ -13,6 +13,8 @@ use std::time::SystemTime;
 
 /// What the cache does with a request.
 #[derive(Debug)]
+// Made once per request and unpacked at once: a box would cost each request an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Plan {
     /// Not handled: passed to the inner service untouched.
     Bypass { detail: &'static str },
@@ -48,6 +50,9 @@ pub(crate) struct RequestPlan {
     pub(crate) stale_if_error: Option<StaleWindow>,
     /// The per-request `stale_while_revalidate`, overriding the setting.
     pub(crate) stale_while_revalidate: Option<StaleWindow>,
+    /// The request's normalized URL ([`key::normalize_url`]), when deriving the key wrote it
+    /// (a private cache's key, not memoized): storing a response needs not write it again.
+    pub(crate) url: Option<String>,
 }
 
 /// The cache key of a request: the settings' `key_fn`, else
@@ -60,6 +65,19 @@ pub(crate) fn derive_key(
     body: Option<&[u8]>,
     settings: &ActiveSettings,
 ) -> CacheKey {
+    derive_key_and_url(method, uri, headers, body, settings, false).0
+}
+
+/// [`derive_key`], and with `want_url` the request's normalized URL when the key's derivation
+/// wrote it (see [`RequestPlan::url`]).
+fn derive_key_and_url(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+    settings: &ActiveSettings,
+    want_url: bool,
+) -> (CacheKey, Option<String>) {
     let method = if method == Method::HEAD {
         &Method::GET
     } else {
@@ -75,7 +93,7 @@ pub(crate) fn derive_key(
     let target = memo.and_then(|_| Target::new(method, uri, headers));
     if let (Some(memo), Some(target)) = (memo, &target) {
         if let Some(key) = memo.get(target) {
-            return key;
+            return (key, None);
         }
     }
     let input = KeyInput {
@@ -84,14 +102,15 @@ pub(crate) fn derive_key(
         headers,
         body,
     };
-    let key = match &settings.key_fn {
-        Some(key_fn) => key_fn.key(&input, &settings.key_options),
-        None => key::create_key(&input, &settings.key_options),
+    let (key, url) = match &settings.key_fn {
+        Some(key_fn) => (key_fn.key(&input, &settings.key_options), None),
+        None if want_url => key::create_key_and_url(&input, &settings.key_options),
+        None => (key::create_key(&input, &settings.key_options), None),
     };
     if let (Some(memo), Some(target)) = (memo, &target) {
         memo.insert(target, &key);
     }
-    key
+    (key, url)
 }
 
 /// Decides what to do with a request.
@@ -179,9 +198,10 @@ pub(crate) fn plan(
             detail: "do-not-cache",
         };
     }
-    let key = derive_key(method, uri, headers, body, settings);
+    let (key, url) = derive_key_and_url(method, uri, headers, body, settings, true);
     Plan::Cache(RequestPlan {
         key,
+        url,
         read: !directives.no_cache && !options.refresh && !options.force_refresh,
         write: !directives.no_store && !settings.read_only,
         force_refresh: options.force_refresh,

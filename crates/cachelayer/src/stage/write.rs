@@ -108,7 +108,10 @@ fn prepare(
     if vary_star(response.headers) {
         return Err("vary-star");
     }
-    let url = key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters);
+    let url = match &plan.url {
+        Some(url) => url.clone(),
+        None => key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters),
+    };
     if let Some(filter) = &settings.filter_fn {
         let view = ResponseView {
             method: &request.method,
