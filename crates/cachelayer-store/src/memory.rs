@@ -474,6 +474,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn extreme_capacities_build_and_bound() {
+        let buffer = Bytes::from(vec![b'x'; 1024]);
+        let key = CacheKey::from_digest([1; 16]);
+        let none = MemoryStore::builder().max_capacity(0).build();
+        none.put(key.clone(), Arc::new(entry(&buffer)))
+            .await
+            .unwrap();
+        assert!(
+            none.get(&key).await.unwrap().is_none(),
+            "nothing fits in 0 bytes"
+        );
+        let huge = MemoryStore::builder().max_capacity(u64::MAX).build();
+        huge.put(key.clone(), Arc::new(entry(&buffer)))
+            .await
+            .unwrap();
+        assert!(huge.get(&key).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_entry_heavier_than_its_shard_is_not_kept_and_evicts_nothing() {
+        let store = MemoryStore::builder().max_capacity(64 * 1024).build();
+        let small = Bytes::from(vec![b's'; 1024]);
+        let kept = CacheKey::from_digest([1; 16]);
+        store
+            .put(kept.clone(), Arc::new(entry(&small)))
+            .await
+            .unwrap();
+        let mut heavy = entry(&small);
+        heavy.body = Bytes::from(vec![b'h'; 128 * 1024]);
+        let rejected = CacheKey::from_digest([2; 16]);
+        store.put(rejected.clone(), Arc::new(heavy)).await.unwrap();
+        assert!(store.get(&rejected).await.unwrap().is_none());
+        assert!(store.get(&kept).await.unwrap().is_some());
+        assert!(store.weighted_size() <= 64 * 1024);
+    }
+
+    #[tokio::test]
+    async fn an_entry_past_retention_is_removed_by_the_get_that_meets_it() {
+        let clock = Arc::new(crate::ManualClock::new(SystemTime::now()));
+        let store = MemoryStore::builder().clock(clock.clone()).build();
+        let buffer = Bytes::from(vec![b'x'; 1024]);
+        let mut retained = entry(&buffer);
+        retained.retain_until = Some(clock.now() + Duration::from_secs(60));
+        let key = CacheKey::from_digest([1; 16]);
+        store.put(key.clone(), Arc::new(retained)).await.unwrap();
+        assert!(store.get(&key).await.unwrap().is_some());
+        let weight = store.weighted_size();
+        assert!(weight > 0);
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.len().await.unwrap(), 0, "gone for len");
+        assert!(store.get(&key).await.unwrap().is_none(), "gone for get");
+        assert_eq!(store.weighted_size(), 0, "and its memory released");
+    }
+
+    #[tokio::test]
     async fn an_entry_weighs_its_size_bookkeeping_and_key() {
         let buffer = Bytes::from(vec![b'x'; 1024]);
         let store = MemoryStore::new();
