@@ -866,6 +866,10 @@ struct IdleTimeout<I> {
     deadline: Pin<Box<tokio::time::Sleep>>,
     last_progress: tokio::time::Instant,
     timeout: Duration,
+    /// The waker the deadline last registered: while it is the caller's and the deadline has
+    /// not passed, a pending read or write need not poll the timer again (a connection's reads
+    /// and writes come from one task).
+    armed_for: Option<std::task::Waker>,
 }
 
 impl<I: Unpin> IdleTimeout<I> {
@@ -875,6 +879,7 @@ impl<I: Unpin> IdleTimeout<I> {
             deadline: Box::pin(tokio::time::sleep(timeout)),
             last_progress: tokio::time::Instant::now(),
             timeout,
+            armed_for: None,
         }
     }
 
@@ -890,15 +895,29 @@ impl<I: Unpin> IdleTimeout<I> {
                 Poll::Ready(result)
             }
             Poll::Pending => loop {
+                let armed = self
+                    .armed_for
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()));
+                if armed && !self.deadline.is_elapsed() {
+                    return Poll::Pending;
+                }
                 match self.deadline.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        if !armed {
+                            self.armed_for = Some(cx.waker().clone());
+                        }
+                        return Poll::Pending;
+                    }
                     Poll::Ready(()) => {
                         let idle_until = self.last_progress + self.timeout;
                         if idle_until <= tokio::time::Instant::now() {
                             return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
                         }
-                        // There was progress since the deadline was set: wait for the rest.
+                        // There was progress since the deadline was set: wait for the rest
+                        // (the loop polls the re-armed timer, which registers the waker again).
                         self.deadline.as_mut().reset(idle_until);
+                        self.armed_for = None;
                     }
                 }
             },
@@ -953,6 +972,62 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for IdleTimeout<I> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Reads from `stream` until it fails; the error and how long that took.
+    async fn read_until_error<I: tokio::io::AsyncRead + Unpin>(
+        stream: &mut I,
+    ) -> (std::io::ErrorKind, Duration) {
+        use tokio::io::AsyncReadExt;
+        let started = tokio::time::Instant::now();
+        let mut buf = [0u8; 16];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return (std::io::ErrorKind::UnexpectedEof, started.elapsed()),
+                Ok(_) => {}
+                Err(error) => return (error.kind(), started.elapsed()),
+            }
+        }
+    }
+
+    // Real time (the proxy's tokio has no paused clock): bounds from below are exact, bounds
+    // from above leave room for a busy machine.
+    #[tokio::test]
+    async fn an_idle_connection_times_out_and_progress_defers_it() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut idle = IdleTimeout::new(server, Duration::from_millis(300));
+        let writer = tokio::spawn(async move {
+            // Progress at about 200 ms and 400 ms, then silence (the client stays open).
+            for _ in 0..2 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                client.write_all(b"x").await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(client);
+        });
+        let (kind, after) =
+            tokio::time::timeout(Duration::from_secs(20), read_until_error(&mut idle))
+                .await
+                .expect("timed out at all");
+        assert_eq!(kind, std::io::ErrorKind::TimedOut);
+        assert!(
+            after >= Duration::from_millis(700),
+            "300 ms after the last byte (at 400 ms), not 300 ms after the start: {after:?}"
+        );
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_never_used_times_out() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut idle = IdleTimeout::new(server, Duration::from_millis(100));
+        let (kind, after) =
+            tokio::time::timeout(Duration::from_secs(20), read_until_error(&mut idle))
+                .await
+                .expect("timed out at all");
+        assert_eq!(kind, std::io::ErrorKind::TimedOut);
+        assert!(after >= Duration::from_millis(100), "{after:?}");
+    }
 
     fn host(value: &str) -> Result<String, &'static str> {
         normalize_host(value.as_bytes()).map(|host| String::from_utf8_lossy(&host).into_owned())
