@@ -626,12 +626,13 @@ fn normalize_host(value: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
         (host, port)
     };
     if let Some(port) = port {
+        // At most five digits whose value fits in 16 bits.
         let valid = (1..=5).contains(&port.len())
             && port.iter().all(u8::is_ascii_digit)
-            && std::str::from_utf8(port)
-                .ok()
-                .and_then(|port| port.parse::<u16>().ok())
-                .is_some();
+            && port
+                .iter()
+                .fold(0u32, |n, digit| n * 10 + u32::from(digit - b'0'))
+                <= u32::from(u16::MAX);
         if !valid {
             return Err("invalid port");
         }
@@ -787,13 +788,19 @@ impl Error for UpstreamError {
 
 /// This proxy in `Via` (RFC 9110 §7.6.3), for the protocol version of the hop received.
 fn via(version: Version) -> HeaderValue {
-    HeaderValue::from_static(match version {
-        Version::HTTP_09 => "0.9 cachelayer-proxy",
-        Version::HTTP_10 => "1.0 cachelayer-proxy",
-        Version::HTTP_2 => "2 cachelayer-proxy",
-        Version::HTTP_3 => "3 cachelayer-proxy",
-        _ => "1.1 cachelayer-proxy",
-    })
+    // Checked once, at compile time, not per response.
+    const VIA_09: HeaderValue = HeaderValue::from_static("0.9 cachelayer-proxy");
+    const VIA_10: HeaderValue = HeaderValue::from_static("1.0 cachelayer-proxy");
+    const VIA_11: HeaderValue = HeaderValue::from_static("1.1 cachelayer-proxy");
+    const VIA_2: HeaderValue = HeaderValue::from_static("2 cachelayer-proxy");
+    const VIA_3: HeaderValue = HeaderValue::from_static("3 cachelayer-proxy");
+    match version {
+        Version::HTTP_09 => VIA_09,
+        Version::HTTP_10 => VIA_10,
+        Version::HTTP_2 => VIA_2,
+        Version::HTTP_3 => VIA_3,
+        _ => VIA_11,
+    }
 }
 
 /// A plain-text response the proxy makes itself.
@@ -1042,6 +1049,9 @@ mod tests {
         );
         assert_eq!(host("good.example:80"), Ok("good.example".to_owned()));
         assert_eq!(host("127.0.0.1:3000"), Ok("127.0.0.1:3000".to_owned()));
+        assert_eq!(host("a:65535"), Ok("a:65535".to_owned()));
+        assert_eq!(host("a:0"), Ok("a:0".to_owned()));
+        assert_eq!(host("a:00080"), Ok("a:00080".to_owned()));
         assert_eq!(host("[::1]:3000"), Ok("[::1]:3000".to_owned()));
         assert_eq!(host("[2001:DB8::1]"), Ok("[2001:db8::1]".to_owned()));
     }
@@ -1113,7 +1123,10 @@ mod tests {
             "a:",
             "a:x",
             "a:65536",
+            "a:99999",
             "a:123456",
+            "a:+80",
+            "a:-1",
             "a:80:80",
             "[::1",
             "[::1]x",
