@@ -310,14 +310,19 @@ impl Store for MemoryStore {
         })
     }
 
+    // Operations that change the entries run when their future is polled, not when it is made.
     fn remove(&self, key: &CacheKey) -> StoreFuture<bool> {
-        let removed = self.cache.remove(key).is_some();
-        Box::pin(std::future::ready(Ok(removed)))
+        let cache = self.cache.clone();
+        let key = key.clone();
+        Box::pin(async move { Ok(cache.remove(&key).is_some()) })
     }
 
     fn clear(&self) -> StoreFuture<()> {
-        self.cache.clear();
-        Box::pin(std::future::ready(Ok(())))
+        let cache = self.cache.clone();
+        Box::pin(async move {
+            cache.clear();
+            Ok(())
+        })
     }
 
     fn keys(&self) -> StoreFuture<Vec<CacheKey>> {
@@ -353,6 +358,13 @@ impl Store for MemoryStore {
     }
 
     fn delete(self: Arc<Self>, filter: EntryFilter) -> StoreFuture<u64> {
+        Box::pin(async move { Ok(self.delete_now(filter)) })
+    }
+}
+
+impl MemoryStore {
+    /// [`Store::delete`], at once.
+    fn delete_now(&self, filter: EntryFilter) -> u64 {
         let now = self.clock.now();
         let mut removed = 0;
         match filter {
@@ -397,7 +409,7 @@ impl Store for MemoryStore {
                 }
             }
         }
-        Box::pin(std::future::ready(Ok(removed)))
+        removed
     }
 }
 
@@ -471,6 +483,27 @@ mod tests {
         let b = store.get(&primary).await.unwrap().unwrap();
         assert!(Arc::ptr_eq(&a, &b), "one compact copy, shared by the keys");
         assert!(!within(&a.body, &buffer));
+    }
+
+    #[tokio::test]
+    async fn changes_happen_when_their_futures_run() {
+        let buffer = Bytes::from(vec![b'x'; 1024]);
+        let store = Arc::new(MemoryStore::new());
+        let key = CacheKey::from_digest([1; 16]);
+        drop(store.put(key.clone(), Arc::new(entry(&buffer))));
+        assert!(store.get(&key).await.unwrap().is_none(), "a put never run");
+        store
+            .put(key.clone(), Arc::new(entry(&buffer)))
+            .await
+            .unwrap();
+        drop(store.remove(&key));
+        drop(store.clear());
+        drop(store.clone().delete(EntryFilter::All));
+        assert!(
+            store.get(&key).await.unwrap().is_some(),
+            "removals never run"
+        );
+        assert!(store.remove(&key).await.unwrap());
     }
 
     #[tokio::test]
