@@ -220,6 +220,9 @@ async fn run() -> Result<(), BoxError> {
         examples::metrics::serve_prometheus(addr)
             .map_err(|error| format!("cannot serve metrics on {addr}: {error}"))?;
         tracing::info!("metrics on http://{addr}/metrics");
+    } else {
+        // No recorder: no clock reads or facade calls for metrics nobody collects.
+        cachelayer::metrics::set_enabled(false);
     }
     let store = open_store(&args.store, args.tiered)?;
     tracing::info!(store = %args.store, tiered = args.tiered, "cache store");

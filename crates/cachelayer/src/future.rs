@@ -128,7 +128,7 @@ impl Env {
         key: &CacheKey,
         span: &Span,
     ) -> (Bounded<Option<Arc<StoredResponse>>>, OpStart) {
-        if cfg!(feature = "metrics") || self.traced {
+        if crate::metrics::on() || self.traced {
             return self.lookup_timed(key, span);
         }
         let lookup = timeout::lookup(&*self.shared.store, key, self.settings.store_timeout);

@@ -1,7 +1,7 @@
 //! Metrics on the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`): counters,
 //! histograms and gauges that a recorder installed by the application (Prometheus, StatsD, ...)
-//! exports. Without the feature nothing here is compiled in; without a recorder, every call
-//! costs next to nothing.
+//! exports. Without the feature nothing here is compiled in; with it, `set_enabled(false)`
+//! turns every call off for a program that runs without a recorder.
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
@@ -17,13 +17,43 @@
 //! Labels are fixed sets of short tokens: no URL, key or host is ever a label.
 //!
 //! A read that the store answers at once (the memory store) is timed with two reads of the
-//! monotonic clock ([`Instant::now`](std::time::Instant::now)), only with the feature on (or
+//! monotonic clock ([`Instant::now`](std::time::Instant::now)), only with metrics on (or
 //! while a tracing span records store timings).
 //!
 //! [`Store::kind`]: cachelayer_store::Store::kind
 
 use crate::health::StoreOp;
 use std::time::{Duration, Instant};
+
+/// Whether this process records metrics (see [`set_enabled`]).
+#[cfg(feature = "metrics")]
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the cache's metrics on or off for the whole process (feature `metrics`), as the
+/// facade's global recorder they feed is process-wide. Default: on.
+///
+/// Off, the cache makes no call to the facade and reads no clock to time store operations
+/// (unless a tracing span records them). This is for a program built with the feature that runs
+/// without a recorder: there every call would go to the facade's no-op recorder, about 400
+/// instructions per request in the reverse proxy example, which turns metrics off unless
+/// `--metrics` is given.
+#[cfg(feature = "metrics")]
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Metrics are compiled in and turned on.
+#[inline]
+pub(crate) fn on() -> bool {
+    #[cfg(feature = "metrics")]
+    {
+        ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        false
+    }
+}
 
 /// When a store operation started, kept only when something measures it: the `metrics`
 /// feature, or a span that records store timings. Otherwise nothing reads the clock.
@@ -37,7 +67,7 @@ impl OpStart {
     /// Now, when the `metrics` feature is on or `traced` (a span records the timing).
     #[inline]
     pub(crate) fn now(traced: bool) -> Self {
-        if cfg!(feature = "metrics") || traced {
+        if on() || traced {
             OpStart(Some(Instant::now()))
         } else {
             OpStart::UNTIMED
@@ -96,6 +126,9 @@ mod enabled {
     }
 
     pub(crate) fn request(outcome: CacheOutcome) {
+        if !super::on() {
+            return;
+        }
         by_outcome!(
             outcome,
             "cachelayer_requests_total",
@@ -114,27 +147,45 @@ mod enabled {
     }
 
     pub(crate) fn hit_bytes(bytes: usize) {
+        if !super::on() {
+            return;
+        }
         metrics::counter!("cachelayer_hit_bytes_total").increment(bytes as u64);
     }
 
     pub(crate) fn stored() {
+        if !super::on() {
+            return;
+        }
         metrics::counter!("cachelayer_stored_total").increment(1);
     }
 
     pub(crate) fn not_stored(reason: &'static str) {
+        if !super::on() {
+            return;
+        }
         metrics::counter!("cachelayer_not_stored_total", "reason" => reason).increment(1);
     }
 
     pub(crate) fn store_error(store: &'static str, op: StoreOp) {
+        if !super::on() {
+            return;
+        }
         by_store_op!(counter, store, op, "cachelayer_store_errors_total").increment(1);
     }
 
     pub(crate) fn store_time(store: &'static str, op: StoreOp, took: Duration) {
+        if !super::on() {
+            return;
+        }
         by_store_op!(histogram, store, op, "cachelayer_store_duration_seconds")
             .record(took.as_secs_f64());
     }
 
     pub(crate) fn store_size(store: &'static str, entries: u64, bytes: u64) {
+        if !super::on() {
+            return;
+        }
         metrics::gauge!("cachelayer_store_entries", "store" => store).set(entries as f64);
         metrics::gauge!("cachelayer_store_bytes", "store" => store).set(bytes as f64);
     }
