@@ -257,9 +257,11 @@ impl StoredResponse {
     /// slices of the connection's read buffer (8 KiB to 400 KiB): one small slice keeps the whole
     /// buffer allocated for as long as the entry lives. A cache holding thousands of entries then
     /// uses several times the memory its entries [weigh](Self::size). `compact` copies:
-    /// - every response and request header value (and custom header name) into its own
-    ///   allocation, in header maps of just the needed capacity (order, repeated fields and the
-    ///   values' `sensitive` flag are kept);
+    /// - every response and request header value into its own allocation (order, repeated
+    ///   fields and the values' `sensitive` flag are kept). The maps keep their structure when
+    ///   they have room for at most about twice their fields; a map with more room is rebuilt
+    ///   at its size, with custom names copied too (`HeaderName` never slices a foreign
+    ///   buffer);
     /// - the body, when it is at most [`COMPACT_BODY_LIMIT`] (64 KiB) long, into an allocation of
     ///   its length up to 1 KiB, and above, of its length rounded up to one of four size classes
     ///   per power of two (at most 25% more, about 8% on average: exact sizes of every length
