@@ -233,6 +233,50 @@ async fn age_header_grows_with_the_clock() {
 }
 
 #[tokio::test]
+async fn repeated_hits_on_one_entry_follow_the_clock_and_the_settings() {
+    let (mut cache, clock) = cached_client(CacheSettings::default());
+    let origin = Origin::start(&clock).await;
+    origin.route("/hot", |_| {
+        Reply::ok("hot").header("cache-control", "max-age=600")
+    });
+    send(&mut cache, get(&origin.url("/hot"))).await;
+    // Hit many times within a second, then a second later, and so on: every hit has the `Age`
+    // and `ttl` of its own time, whatever hits came before it.
+    for step in 0..4u64 {
+        for _ in 0..3 {
+            let hit = send(&mut cache, get(&origin.url("/hot"))).await;
+            assert_eq!(hit.info.outcome, CacheOutcome::Hit);
+            assert_eq!(hit.age(), Some(step * 7), "step {step}");
+            let status = hit.cache_status();
+            let ttl = 600 - step * 7;
+            assert!(
+                status.starts_with("cachelayer; hit; ttl=")
+                    && (status.contains(&format!("ttl={ttl};"))
+                        || status.contains(&format!("ttl={};", ttl - 1))),
+                "step {step}: {status}"
+            );
+        }
+        clock.advance(Duration::from_secs(7));
+    }
+    // New settings name the cache differently from the next hit on.
+    cache.set_settings(CacheSettings::default().cache_status_name("edge"));
+    for _ in 0..3 {
+        let hit = send(&mut cache, get(&origin.url("/hot"))).await;
+        assert_eq!(hit.info.outcome, CacheOutcome::Hit);
+        assert!(
+            hit.cache_status().starts_with("edge; hit;"),
+            "{}",
+            hit.cache_status()
+        );
+    }
+    cache.set_settings(CacheSettings::default().cache_status(false));
+    let hit = send(&mut cache, get(&origin.url("/hot"))).await;
+    assert_eq!(hit.info.outcome, CacheOutcome::Hit);
+    assert!(hit.headers.get("cache-status").is_none());
+    assert_eq!(origin.hits("/hot"), 1);
+}
+
+#[tokio::test]
 async fn heuristic_freshness_from_last_modified() {
     let (mut cache, clock) = cached_client(CacheSettings::default());
     let origin = Origin::start(&clock).await;

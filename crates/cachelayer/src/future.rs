@@ -13,6 +13,7 @@ use crate::stage::partial::{self, PartialLookup};
 use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
 use crate::stage::revalidate::{self, Forward};
+use crate::stage::served;
 use crate::stage::stale;
 use crate::stage::timeout::{self, Bounded, bounded};
 use crate::stage::variant::{Fields, put_entry, variant_key};
@@ -607,7 +608,7 @@ where
     if plan.only_if_cached {
         // Offline: a stale response is still better than nothing when stale-if-error allows it.
         let stale = serve_stale_if_error(
-            stored.as_deref(),
+            stored.as_ref(),
             &plan,
             request.method(),
             request.headers(),
@@ -902,7 +903,7 @@ where
         Ok(response) => response,
         Err(error) => {
             if let Some(response) = serve_stale_if_error(
-                stored.as_deref(),
+                stored.as_ref(),
                 &plan,
                 &snapshot.method,
                 &snapshot.headers,
@@ -1034,7 +1035,7 @@ where
     // validator, as servers behind one load balancer may give): the client asked for a full
     // response, never a bare 304. The stored response is served as it is, not freshened.
     if status == StatusCode::NOT_MODIFIED && forward == Forward::Conditional {
-        if let Some(entry) = stored.as_deref() {
+        if let Some(entry) = stored.as_ref() {
             tracing::debug!("304 for other validators: serving the stored response unchanged");
             let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
             info.detail = Some("validator-mismatch");
@@ -1053,7 +1054,7 @@ where
     // The origin failed with a status: stale-if-error (RFC 5861 §4).
     if stale::is_error_status(status, &plan, &env.settings) {
         if let Some(response) = serve_stale_if_error(
-            stored.as_deref(),
+            stored.as_ref(),
             &plan,
             &snapshot.method,
             &snapshot.headers,
@@ -1209,7 +1210,7 @@ enum OriginFailure {
 }
 
 fn serve_stale_if_error<RB>(
-    stored: Option<&StoredResponse>,
+    stored: Option<&Arc<StoredResponse>>,
     plan: &RequestPlan,
     method: &Method,
     request_headers: &HeaderMap,
@@ -1276,7 +1277,7 @@ fn respond_freshened<RB>(ctx: FreshenCtx) -> Response<CacheBody<RB>> {
 /// A response built from a stored one: its status, header fields and body (none for HEAD),
 /// with `Age`; a 304 when the client's own conditional request matches (RFC 9111 §4.3.2).
 fn serve_stored<RB>(
-    entry: &StoredResponse,
+    entry: &Arc<StoredResponse>,
     mut info: CacheInfo,
     method: &Method,
     request_headers: &HeaderMap,
@@ -1330,6 +1331,24 @@ fn serve_stored<RB>(
         crate::metrics::hit_bytes(body.len());
         let mut response = Response::new(CacheBody::stored(body));
         *response.status_mut() = status;
+        if content_range.is_none() && origin_status.is_none() && info.is_plain_hit() {
+            if let Some(key) = &info.cache_key {
+                let age = entry.age(now);
+                let seconds = served::Seconds {
+                    age: age.as_secs(),
+                    ttl: crate::info::ttl(info.expires, now),
+                };
+                *response.headers_mut() =
+                    served::hit_headers(entry, &env.settings, key, seconds, || {
+                        let mut headers = headers_for_serving(&entry.headers);
+                        headers.insert(AGE, age_header(age));
+                        append_cache_status(&mut headers, &info, env, now, None);
+                        headers
+                    });
+                finish(&mut response, info, env);
+                return response;
+            }
+        }
         *response.headers_mut() = headers_for_serving(&entry.headers);
         if let Some(content_range) = content_range {
             let headers = response.headers_mut();
@@ -1427,14 +1446,30 @@ fn label<T>(
     now: SystemTime,
     origin_status: Option<u16>,
 ) {
-    if env.traced() {
-        trace::record_outcome(&env.span(), &info);
-    }
+    append_cache_status(response.headers_mut(), &info, env, now, origin_status);
+    finish(response, info, env);
+}
+
+/// Appends `Cache-Status` for `info`, when enabled.
+fn append_cache_status(
+    headers: &mut HeaderMap,
+    info: &CacheInfo,
+    env: &Env,
+    now: SystemTime,
+    origin_status: Option<u16>,
+) {
     if env.settings.cache_status {
         if let Some(value) = info.cache_status_named(&env.settings.status_name, now, origin_status)
         {
-            response.headers_mut().append(CACHE_STATUS.clone(), value);
+            headers.append(CACHE_STATUS.clone(), value);
         }
+    }
+}
+
+/// Adds the [`CacheInfo`] extension and records the outcome (span, metrics).
+fn finish<T>(response: &mut Response<T>, info: CacheInfo, env: &Env) {
+    if env.traced() {
+        trace::record_outcome(&env.span(), &info);
     }
     crate::metrics::request(info.outcome);
     response.extensions_mut().insert(info);

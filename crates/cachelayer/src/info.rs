@@ -139,6 +139,15 @@ impl CacheInfo {
         }
     }
 
+    /// A hit as such, with nothing else to tell: `Cache-Status` is the cache's name, `hit`,
+    /// `ttl` and `key`.
+    pub(crate) fn is_plain_hit(&self) -> bool {
+        matches!(self.outcome, CacheOutcome::Hit | CacheOutcome::StaleHit)
+            && self.from_cache
+            && !self.stored
+            && self.detail.is_none()
+    }
+
     /// The `Cache-Status` field value for this response (RFC 9211 §2), as of `now`: a
     /// Structured Field List (RFC 8941) of one member, the cache's name with parameters.
     ///
@@ -231,18 +240,12 @@ impl CacheInfo {
             out.push_str("; stored");
         }
         if self.from_cache {
-            if let Some(expires) = self.expires {
+            if let Some(ttl) = ttl(self.expires, now) {
                 out.push_str("; ttl=");
-                match expires.duration_since(now) {
-                    Ok(left) => push_int(out, left.as_secs()),
-                    Err(e) => {
-                        let stale_for = e.duration().as_secs();
-                        if stale_for > 0 {
-                            out.push('-');
-                        }
-                        push_int(out, stale_for);
-                    }
+                if ttl.stale {
+                    out.push('-');
                 }
+                push_int(out, ttl.secs);
             }
         }
         if let Some(key) = &self.cache_key {
@@ -260,6 +263,31 @@ impl CacheInfo {
             out.push_str(detail);
         }
     }
+}
+
+/// The `ttl` of `Cache-Status` (RFC 9211 §2.5) for a response that expires at `expires`, as of
+/// `now`: whole seconds of freshness left, or of staleness (`stale`, never with 0 seconds);
+/// `None` without an expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ttl {
+    pub(crate) stale: bool,
+    pub(crate) secs: u64,
+}
+
+pub(crate) fn ttl(expires: Option<SystemTime>, now: SystemTime) -> Option<Ttl> {
+    Some(match expires?.duration_since(now) {
+        Ok(left) => Ttl {
+            stale: false,
+            secs: left.as_secs(),
+        },
+        Err(e) => {
+            let secs = e.duration().as_secs();
+            Ttl {
+                stale: secs > 0,
+                secs,
+            }
+        }
+    })
 }
 
 /// `text` (a serialized `Cache-Status` member: printable ASCII) as a field value in an

@@ -18,6 +18,7 @@ pub(crate) mod partial;
 pub(crate) mod range;
 pub(crate) mod request;
 pub(crate) mod revalidate;
+pub(crate) mod served;
 pub(crate) mod stale;
 pub(crate) mod timeout;
 pub(crate) mod variant;
