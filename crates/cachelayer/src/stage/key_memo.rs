@@ -16,10 +16,10 @@ use std::sync::{Mutex, PoisonError};
 
 /// Slots in a memo (a power of two).
 const SLOTS: usize = 1024;
-/// Targets longer than this are not memoized (their bytes are assembled on the stack).
+/// Targets longer than this are not memoized (bounding the memo's memory).
 const MAX_TARGET: usize = 512;
 
-/// A slot: a target's bytes and its key.
+/// A slot: a target's bytes ([`Target::write_to`]) and its key.
 type Slot = Mutex<Option<(Box<[u8]>, CacheKey)>>;
 
 /// Recent keys by request target.
@@ -28,45 +28,64 @@ pub(crate) struct KeyMemo {
     hasher: foldhash::fast::RandomState,
 }
 
-/// A request target's exact bytes, assembled on the stack.
-pub(crate) struct Target {
-    bytes: [u8; MAX_TARGET],
-    len: usize,
+/// A request target, as the parts of the request it is made of (nothing is copied): method,
+/// scheme, authority (or `Host`), path and query.
+pub(crate) struct Target<'a> {
+    parts: [&'a [u8]; 4],
 }
 
-impl Target {
+impl<'a> Target<'a> {
     /// `None` when the target is too long to memoize.
-    pub(crate) fn new(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<Target> {
-        let mut target = Target {
-            bytes: [0; MAX_TARGET],
-            len: 0,
-        };
-        target.push(method.as_str().as_bytes())?;
-        target.push(b" ")?;
-        target.push(uri.scheme_str().unwrap_or("").as_bytes())?;
-        target.push(b"://")?;
-        match uri.authority() {
-            Some(authority) => target.push(authority.as_str().as_bytes())?,
+    pub(crate) fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Option<Self> {
+        let authority = match uri.authority() {
+            Some(authority) => authority.as_str().as_bytes(),
             // Origin form: the key takes the authority from `Host`.
-            None => target.push(headers.get(HOST).map_or(&b""[..], |h| h.as_bytes()))?,
+            None => headers.get(HOST).map_or(&b""[..], |h| h.as_bytes()),
+        };
+        let target = Target {
+            parts: [
+                method.as_str().as_bytes(),
+                uri.scheme_str().unwrap_or("").as_bytes(),
+                authority,
+                uri.path_and_query().map_or("", |pq| pq.as_str()).as_bytes(),
+            ],
+        };
+        (target.len() <= MAX_TARGET).then_some(target)
+    }
+
+    /// The separators written between the parts. The parts cannot contain them where they
+    /// stand (a method has no space, a scheme no `:`, a valid authority or `Host` no space), so
+    /// different targets never write the same bytes.
+    const SEPARATORS: [&'static [u8]; 3] = [b" ", b"://", b" "];
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(|part| part.len()).sum::<usize>() + 5
+    }
+
+    /// The target's bytes: `METHOD scheme://authority path?query`.
+    fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.parts[0]);
+        for (separator, part) in Self::SEPARATORS.iter().zip(&self.parts[1..]) {
+            out.extend_from_slice(separator);
+            out.extend_from_slice(part);
         }
-        target.push(b" ")?;
-        target.push(uri.path_and_query().map_or("", |pq| pq.as_str()).as_bytes())?;
-        Some(target)
     }
 
-    fn push(&mut self, part: &[u8]) -> Option<()> {
-        let end = self
-            .len
-            .checked_add(part.len())
-            .filter(|&end| end <= MAX_TARGET)?;
-        self.bytes.get_mut(self.len..end)?.copy_from_slice(part);
-        self.len = end;
-        Some(())
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or_default()
+    /// `bytes` are this target's ([`write_to`](Self::write_to)), compared part by part.
+    fn is(&self, bytes: &[u8]) -> bool {
+        let Some(mut rest) = bytes.strip_prefix(self.parts[0]) else {
+            return false;
+        };
+        for (separator, part) in Self::SEPARATORS.iter().zip(&self.parts[1..]) {
+            match rest
+                .strip_prefix(*separator)
+                .and_then(|rest| rest.strip_prefix(*part))
+            {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }
 
@@ -78,33 +97,37 @@ impl KeyMemo {
         }
     }
 
-    fn slot(&self, target: &Target) -> &Slot {
+    fn slot(&self, target: &Target<'_>) -> &Slot {
         let mut hasher = self.hasher.build_hasher();
-        hasher.write(target.as_bytes());
+        for part in target.parts {
+            hasher.write(part);
+        }
         let index = (hasher.finish() as usize) & (SLOTS - 1);
         // `index < SLOTS == slots.len()`.
         &self.slots[index]
     }
 
     /// The key memoized for exactly this target.
-    pub(crate) fn get(&self, target: &Target) -> Option<CacheKey> {
+    pub(crate) fn get(&self, target: &Target<'_>) -> Option<CacheKey> {
         let slot = self
             .slot(target)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         match &*slot {
-            Some((bytes, key)) if **bytes == *target.as_bytes() => Some(key.clone()),
+            Some((bytes, key)) if target.is(bytes) => Some(key.clone()),
             _ => None,
         }
     }
 
     /// Remembers the key of a target (replacing whatever shared its slot).
-    pub(crate) fn insert(&self, target: &Target, key: &CacheKey) {
+    pub(crate) fn insert(&self, target: &Target<'_>, key: &CacheKey) {
+        let mut bytes = Vec::with_capacity(target.len());
+        target.write_to(&mut bytes);
         let mut slot = self
             .slot(target)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *slot = Some((Box::from(target.as_bytes()), key.clone()));
+        *slot = Some((bytes.into_boxed_slice(), key.clone()));
     }
 }
 
@@ -119,42 +142,84 @@ impl std::fmt::Debug for KeyMemo {
 mod tests {
     use super::*;
 
-    fn target(method: Method, uri: &str, host: Option<&'static str>) -> Option<Target> {
+    /// A request's parts, for a [`Target`] to borrow.
+    struct Request(Method, Uri, HeaderMap);
+
+    fn request(method: Method, uri: &str, host: Option<&'static str>) -> Request {
         let mut headers = HeaderMap::new();
         if let Some(host) = host {
             headers.insert(HOST, http::HeaderValue::from_static(host));
         }
-        Target::new(&method, &uri.parse().unwrap(), &headers)
+        Request(method, uri.parse().unwrap(), headers)
+    }
+
+    fn target(request: &Request) -> Option<Target<'_>> {
+        Target::new(&request.0, &request.1, &request.2)
     }
 
     #[test]
     fn only_the_exact_target_finds_its_key() {
         let memo = KeyMemo::new();
         let key = CacheKey::from_digest([1; 16]);
-        let a = target(Method::GET, "http://a.test/x?q=1", None).unwrap();
-        memo.insert(&a, &key);
-        assert_eq!(memo.get(&a), Some(key.clone()));
-        for other in [
-            target(Method::GET, "http://a.test/x?q=2", None),
-            target(Method::POST, "http://a.test/x?q=1", None),
-            target(Method::GET, "https://a.test/x?q=1", None),
-            target(Method::GET, "http://b.test/x?q=1", None),
-            target(Method::GET, "/x?q=1", Some("a.test")),
-        ] {
-            assert_eq!(memo.get(&other.unwrap()), None);
+        let a = request(Method::GET, "http://a.test/x?q=1", None);
+        memo.insert(&target(&a).unwrap(), &key);
+        assert_eq!(memo.get(&target(&a).unwrap()), Some(key.clone()));
+        let others = [
+            request(Method::GET, "http://a.test/x?q=2", None),
+            request(Method::GET, "http://a.test/x?q=", None),
+            request(Method::GET, "http://a.test/x?q=11", None),
+            request(Method::POST, "http://a.test/x?q=1", None),
+            request(Method::GET, "https://a.test/x?q=1", None),
+            request(Method::GET, "http://b.test/x?q=1", None),
+            request(Method::GET, "http://a.test:80/x?q=1", None),
+            request(Method::GET, "/x?q=1", Some("a.test")),
+        ];
+        for other in &others {
+            assert_eq!(memo.get(&target(other).unwrap()), None);
         }
-        let origin_form = target(Method::GET, "/x?q=1", Some("a.test")).unwrap();
-        memo.insert(&origin_form, &CacheKey::from_digest([2; 16]));
+        let origin_form = request(Method::GET, "/x?q=1", Some("a.test"));
+        memo.insert(
+            &target(&origin_form).unwrap(),
+            &CacheKey::from_digest([2; 16]),
+        );
         assert_eq!(
-            memo.get(&target(Method::GET, "/x?q=1", Some("b.test")).unwrap()),
+            memo.get(&target(&request(Method::GET, "/x?q=1", Some("b.test"))).unwrap()),
             None,
             "Host counts"
+        );
+        assert_eq!(
+            memo.get(&target(&origin_form).unwrap()),
+            Some(CacheKey::from_digest([2; 16]))
         );
     }
 
     #[test]
+    fn a_target_reads_back_only_its_own_bytes() {
+        let a = request(Method::GET, "http://a.test/x?q=1", None);
+        let a = target(&a).unwrap();
+        let mut bytes = Vec::new();
+        a.write_to(&mut bytes);
+        assert_eq!(bytes, b"GET http://a.test /x?q=1");
+        assert_eq!(bytes.len(), a.len());
+        assert!(a.is(&bytes));
+        for other in [
+            &b"GET http://a.test /x?q=1 "[..],
+            b"GET http://a.test /x?q=",
+            b"GET http://a.test/x?q=1",
+            b"GET  http://a.test /x?q=1",
+            b"",
+        ] {
+            assert!(!a.is(other), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
     fn long_targets_are_not_memoized() {
-        let long = format!("http://a.test/{}", "x".repeat(MAX_TARGET));
-        assert!(target(Method::GET, &long, None).is_none());
+        let long = request(
+            Method::GET,
+            &format!("http://a.test/{}", "x".repeat(MAX_TARGET)),
+            None,
+        );
+        assert!(target(&long).is_none());
     }
 }
