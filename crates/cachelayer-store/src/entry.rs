@@ -219,19 +219,20 @@ impl StoredResponse {
     /// with lengths in bytes; the body capacity is the body's length, rounded up to a size class
     /// between 1 KiB and 64 KiB as [`compact`](Self::compact) allocates it (at most 25% more).
     /// On a 64-bit target:
-    /// - `ENTRY_OVERHEAD` = 496: the `StoredResponse` struct (400 bytes) in its `Arc` (16 more,
+    /// - `ENTRY_OVERHEAD` = 592: the `StoredResponse` struct (400 bytes) in its `Arc` (16 more,
     ///   and 16 of allocator overhead), the allocator overhead of the URL and body (16 bytes
-    ///   each on average: an 8-byte header and rounding), and the shared-buffer header a
-    ///   [`Bytes`] body gets when first cloned to be served (32);
-    /// - `FIELD_OVERHEAD` = 186: the field's bucket in the `HeaderMap` (name, value, hash and
+    ///   each on average: an 8-byte header and rounding), the shared-buffer header a
+    ///   [`Bytes`] body gets when first cloned to be served (32), and for each of the two header
+    ///   maps the allocation holding its values (16 of overhead) and its shared-buffer header
+    ///   (32);
+    /// - `FIELD_OVERHEAD` = 154: the field's bucket in the `HeaderMap` (name, value, hash and
     ///   links: 104 bytes) and a quarter more for the map's spare capacity, its slot in the map's
-    ///   index table (8, with spare slots), the allocator overhead of its value (16) and the
-    ///   shared-buffer header the value gets when first cloned to be served (32).
+    ///   index table (8, with spare slots), and 16 for what the maps' growth leaves unused.
     ///
     /// Names are counted at their length, although standard names (`content-type`, ...) take no
     /// memory of their own: the estimate errs on the high side. Measured (the `memory_rss_small`
     /// test): an entry with a 100-byte body, 10 response and 1 request header fields weighs
-    /// 3,485 bytes in a memory store, and uses about 2,870 bytes of memory, 3,250 once served.
+    /// 2,909 bytes in a memory store, and uses about 3,050 bytes of memory, 3,110 once served.
     /// An entry that was not compacted can hold much more than its size: slices of larger
     /// buffers (see [`compact`](Self::compact)).
     ///
@@ -257,8 +258,8 @@ impl StoredResponse {
     /// slices of the connection's read buffer (8 KiB to 400 KiB): one small slice keeps the whole
     /// buffer allocated for as long as the entry lives. A cache holding thousands of entries then
     /// uses several times the memory its entries [weigh](Self::size). `compact` copies:
-    /// - every response and request header value into its own allocation (order, repeated
-    ///   fields and the values' `sensitive` flag are kept). The maps keep their structure when
+    /// - the response's and the request's header values, each map's into one allocation of
+    ///   their total length (order, repeated fields and the values' `sensitive` flag are kept). The maps keep their structure when
     ///   they have room for at most about twice their fields; a map with more room is rebuilt
     ///   at its size, with custom names copied too (`HeaderName` never slices a foreign
     ///   buffer);
@@ -270,8 +271,8 @@ impl StoredResponse {
     ///   allocation: the cache layer joins a body that came in several pieces into one);
     /// - the URL's spare capacity is released.
     ///
-    /// The result equals `self` (`==`). It costs one allocation and copy per header field and
-    /// for the body (at most 64 KiB): a few microseconds, once per stored response. Memory stores
+    /// The result equals `self` (`==`). It costs an allocation and a copy for each header map's
+    /// values and for the body (at most 64 KiB): a few microseconds, once per stored response. Memory stores
     /// call it on `put` ([`MemoryStore`](crate::MemoryStore) does); stores that serialize need
     /// not (a decoded entry holds no slices).
     #[must_use]
@@ -406,36 +407,57 @@ const ALLOC_OVERHEAD: usize = 16;
 const SHARED_BYTES_OVERHEAD: usize = 32;
 
 /// See [`StoredResponse::size`].
-const ENTRY_OVERHEAD: usize =
-    16 + size_of::<StoredResponse>() + ALLOC_OVERHEAD + 2 * ALLOC_OVERHEAD + SHARED_BYTES_OVERHEAD;
+const ENTRY_OVERHEAD: usize = 16
+    + size_of::<StoredResponse>()
+    + ALLOC_OVERHEAD
+    + 2 * ALLOC_OVERHEAD
+    + SHARED_BYTES_OVERHEAD
+    + 2 * (ALLOC_OVERHEAD + SHARED_BYTES_OVERHEAD);
 
 /// See [`StoredResponse::size`]: one field line in a `HeaderMap`.
-const FIELD_OVERHEAD: usize = (size_of::<HeaderName>() + size_of::<HeaderValue>() + 32) * 5 / 4
-    + 8
-    + ALLOC_OVERHEAD
-    + SHARED_BYTES_OVERHEAD;
+const FIELD_OVERHEAD: usize =
+    (size_of::<HeaderName>() + size_of::<HeaderValue>() + 32) * 5 / 4 + 8 + ALLOC_OVERHEAD;
 
-/// A copy of `headers` in a map of the needed capacity, every value (and custom name) in its own
-/// allocation of exactly its length.
-/// A map holding many more fields than it has is rebuilt by [`compact_headers`]; others keep
-/// their structure and get each value copied into its own allocation.
+/// `headers` holding nothing but themselves: their values copied into one allocation of their
+/// total length, each value a slice of it. A map holding many more fields than it has room for
+/// is rebuilt by [`compact_headers`]; others keep their structure.
 fn compact_headers_in_place(headers: &mut HeaderMap) {
     if headers.capacity() > 2 * headers.len() + 8 {
         *headers = compact_headers(headers);
         return;
     }
+    compact_values(headers);
+}
+
+/// Copies the values of `headers` into one allocation of their total length, each value becoming
+/// a slice of it with its `sensitive` flag: one allocation for the map's values instead of one
+/// per value, for the entry's whole life.
+fn compact_values(headers: &mut HeaderMap) {
+    let total: usize = headers.values().map(HeaderValue::len).sum();
+    let mut joined = Vec::with_capacity(total);
+    for value in headers.values() {
+        joined.extend_from_slice(value.as_bytes());
+    }
+    let joined = Bytes::from(joined);
+    let mut start = 0;
     for value in headers.values_mut() {
-        *value = compact_value(value);
+        let end = start + value.len();
+        // The slice holds the very bytes of a valid value, so this cannot fail; should it, the
+        // value is kept as it is rather than lost.
+        let copy = joined
+            .get(start..end)
+            .map(|_| joined.slice(start..end))
+            .and_then(|bytes| HeaderValue::from_maybe_shared(bytes).ok());
+        if let Some(mut copy) = copy {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+        start = end;
     }
 }
 
-/// `value` in its own allocation of its length, with its `sensitive` flag.
-fn compact_value(value: &HeaderValue) -> HeaderValue {
-    let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-    copy.set_sensitive(value.is_sensitive());
-    copy
-}
-
+/// A copy of `headers` in a map of the needed capacity, custom names in allocations of their own
+/// and the values compacted by [`compact_values`].
 fn compact_headers(headers: &HeaderMap) -> HeaderMap {
     // A map never holds more than `HeaderMap`'s maximum, so neither call can fail; should one,
     // the rest of the fields are kept as they are rather than lost.
@@ -447,10 +469,11 @@ fn compact_headers(headers: &HeaderMap) -> HeaderMap {
         // custom name its own copy.
         let name =
             HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        if out.try_append(name, compact_value(value)).is_err() {
+        if out.try_append(name, value.clone()).is_err() {
             return headers.clone();
         }
     }
+    compact_values(&mut out);
     out
 }
 
@@ -1082,8 +1105,8 @@ mod tests {
     fn size_constants_are_the_documented_ones() {
         // `StoredResponse::size` documents these figures.
         assert_eq!(size_of::<StoredResponse>(), 400);
-        assert_eq!(ENTRY_OVERHEAD, 496);
-        assert_eq!(FIELD_OVERHEAD, 186);
+        assert_eq!(ENTRY_OVERHEAD, 592);
+        assert_eq!(FIELD_OVERHEAD, 154);
         let mut entry = sample();
         let base = entry.size();
         entry.body = Bytes::from(vec![0; 1000]);
