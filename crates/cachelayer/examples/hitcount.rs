@@ -9,7 +9,7 @@
 //!
 //! The difference of the two totals, divided by 10,000, is the cost of one hit plus building its
 //! request; `request N` counts the request building alone and `inner N` a call of the bare inner
-//! service. `miss N` sends N requests for distinct URLs through a cache whose store holds about
+//! service (`HITCOUNT_BODY` sets the body size in bytes, 1 KiB by default). `miss N` sends N requests for distinct URLs through a cache whose store holds about
 //! 1,000 of them (so every store evicts one), reading each body to its end; `inner-miss N` sends
 //! the same requests to the bare inner service. Timings are measured by the criterion bench
 //! `hit_path`.
@@ -67,7 +67,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let body = Bytes::from(vec![b'x'; 1024]);
+    // The body size in bytes: `HITCOUNT_BODY`, 1 KiB when unset.
+    let body_size: usize = std::env::var("HITCOUNT_BODY")
+        .ok()
+        .and_then(|size| size.parse().ok())
+        .unwrap_or(1024);
+    let body = Bytes::from(vec![b'x'; body_size]);
     let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
         let body = body.clone();
         async move {
@@ -96,9 +101,10 @@ fn main() {
             }
             "inner-miss" => send_distinct(origin, n).await,
             "miss" => {
-                // About 1,000 entries of 1 KiB bodies: the store is full after the first
-                // thousand requests, and every later one evicts.
-                let store = MemoryStore::builder().max_capacity(3 * 1024 * 1024).build();
+                // About 1,000 entries: the store is full after the first thousand requests, and
+                // every later one evicts.
+                let capacity = 1000 * (body_size as u64 + 2048);
+                let store = MemoryStore::builder().max_capacity(capacity).build();
                 send_distinct(
                     CacheLayer::with_store(store, CacheSettings::default()).layer(origin),
                     n,
