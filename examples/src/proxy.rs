@@ -305,6 +305,13 @@ impl Proxy {
                 () = &mut shutdown => break,
             };
 
+            // Responses go out as soon as they are written: with Nagle's algorithm, the last
+            // segment of a response larger than one segment (64 KiB on loopback, 1,460 bytes on
+            // Ethernet) waits for the client to acknowledge the first.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+            }
+
             // One cache service per connection, over a forwarder that knows the peer: the
             // cache (store, settings, coalescing) and the connection pool are shared.
             let handler = Handler {
@@ -317,7 +324,19 @@ impl Proxy {
                 access_log: self.access_log,
                 ignored: ignored.clone(),
             };
-            let service = service_fn(move |request| handler.clone().handle(request));
+            // The host of a connection's requests is the same from one request to the next:
+            // it is validated once per connection and value, not per request.
+            let hosts = HostMemo::default();
+            let service = service_fn(move |request: Request<Incoming>| {
+                let fallback = &handler.cache.get_ref().target.upstream.authority;
+                let host = hosts.keyed_host(
+                    request.version(),
+                    request.uri(),
+                    request.headers(),
+                    fallback,
+                );
+                handler.clone().handle(request, host)
+            });
             let server = server.clone();
             let watcher = graceful.watcher();
             let idle_timeout = self.idle_timeout;
@@ -500,15 +519,20 @@ struct Handler {
 
 impl Handler {
     /// Answers one request, and logs it.
-    async fn handle(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+    /// Answers one request, and logs it; `host` is the request's [`keyed_host`].
+    async fn handle(
+        self,
+        request: Request<Incoming>,
+        host: Result<Authority, &'static str>,
+    ) -> Result<Response<ProxyBody>, Infallible> {
         if !self.access_log {
-            return Ok(self.respond(request).await);
+            return Ok(self.respond(request, host).await);
         }
         let started = Instant::now();
         let peer = self.peer;
         let method = request.method().clone();
         let path = RedactedUri::new(request.uri(), &self.ignored).to_string();
-        let response = self.respond(request).await;
+        let response = self.respond(request, host).await;
         let cache = response
             .extensions()
             .get::<CacheInfo>()
@@ -521,12 +545,14 @@ impl Handler {
         Ok(response)
     }
 
-    async fn respond(self, request: Request<Incoming>) -> Response<ProxyBody> {
+    async fn respond(
+        self,
+        request: Request<Incoming>,
+        host: Result<Authority, &'static str>,
+    ) -> Response<ProxyBody> {
         let (mut parts, body) = request.into_parts();
         let client_version = parts.version;
-        let fallback = &self.cache.get_ref().target.upstream.authority;
-        let keyed = keyed_host(parts.version, &parts.uri, &parts.headers, fallback)
-            .and_then(|host| keyed_uri(host, parts.uri));
+        let keyed = host.and_then(|host| keyed_uri(host, parts.uri));
         parts.uri = match keyed {
             Ok(uri) => uri,
             Err(reason) => {
@@ -559,6 +585,43 @@ impl Handler {
                 }
             }
         }
+    }
+}
+
+/// The last `Host` field value of a connection's requests and the authority it keys: an
+/// HTTP/1.1 request in origin form with one `Host` field of the same bytes has the same
+/// [`keyed_host`].
+#[derive(Default)]
+struct HostMemo(std::cell::RefCell<Option<(HeaderValue, Authority)>>);
+
+impl HostMemo {
+    /// [`keyed_host`], from the memo when the request is HTTP/1.1 in origin form with one `Host`
+    /// field whose bytes are the memo's.
+    fn keyed_host(
+        &self,
+        version: Version,
+        uri: &Uri,
+        headers: &HeaderMap,
+        fallback: &Authority,
+    ) -> Result<Authority, &'static str> {
+        let mut fields = headers.get_all(HOST).iter();
+        let field = match (fields.next(), fields.next()) {
+            (Some(field), None) if version == Version::HTTP_11 && uri.authority().is_none() => {
+                field
+            }
+            _ => return keyed_host(version, uri, headers, fallback),
+        };
+        let Ok(mut memo) = self.0.try_borrow_mut() else {
+            return keyed_host(version, uri, headers, fallback);
+        };
+        if let Some((value, host)) = memo.as_ref() {
+            if value.as_bytes() == field.as_bytes() {
+                return Ok(host.clone());
+            }
+        }
+        let host = keyed_host(version, uri, headers, fallback)?;
+        *memo = Some((field.clone(), host.clone()));
+        Ok(host)
     }
 }
 

@@ -228,6 +228,87 @@ async fn a_response_made_for_one_host_is_never_served_for_another() {
     assert_eq!(origin.hits("/page"), 2);
 }
 
+/// Reads `count` responses (each with `Content-Length`) off one connection's bytes.
+fn parse_responses(mut bytes: &[u8], count: usize) -> Vec<Raw> {
+    let mut responses = Vec::new();
+    for _ in 0..count {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = parse_response(&bytes[..end]);
+        let length: usize = head.header("content-length").unwrap().parse().unwrap();
+        responses.push(parse_response(&bytes[..end + length]));
+        bytes = &bytes[end + length..];
+    }
+    assert!(bytes.is_empty(), "{} bytes left", bytes.len());
+    responses
+}
+
+#[tokio::test]
+async fn each_request_on_a_connection_is_keyed_by_its_own_host() {
+    let (origin, proxy) = origin_and_proxy().await;
+    route_links_page(&origin, "/page");
+    // One connection, requests written at once: the host is decided for every request, never
+    // carried over from the one before.
+    let hosts = [
+        "evil.example",
+        "good.example",
+        "GOOD.example",
+        "victim/b",
+        "evil.example",
+        "good.example",
+        "a b",
+        "good.example",
+    ];
+    let mut text = String::new();
+    for (n, host) in hosts.iter().enumerate() {
+        text.push_str(&format!("GET /page HTTP/1.1\r\nHost: {host}\r\n"));
+        if n + 1 == hosts.len() {
+            text.push_str("Connection: close\r\n");
+        }
+        text.push_str("\r\n");
+    }
+    let bytes = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+        stream.write_all(text.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.unwrap();
+        bytes
+    })
+    .await
+    .expect("the exchange took longer than the test allows");
+    // A 400 ends the connection: the requests after the first invalid host get no answer.
+    let responses = parse_responses(&bytes, 4);
+    let link = |host: &str| format!("<a href=\"http://{host}/login\">log in</a>");
+    assert_eq!(responses[0].text(), link("evil.example"));
+    assert_eq!(responses[1].text(), link("good.example"));
+    assert_eq!(responses[2].text(), link("good.example"));
+    assert!(
+        responses[2].header("cache-status").unwrap().contains("hit"),
+        "{:?}",
+        responses[2]
+    );
+    assert_bad_request(&responses[3], "Host: victim/b after valid hosts");
+    assert_eq!(origin.hits("/page"), 2);
+
+    // Then on another connection: a host that differs from the last one after an invalid one.
+    let hosts = ["good.example", "a b"];
+    let mut text = String::new();
+    for host in hosts {
+        text.push_str(&format!("GET /page HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+    }
+    let bytes = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+        stream.write_all(text.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.unwrap();
+        bytes
+    })
+    .await
+    .expect("the exchange took longer than the test allows");
+    let responses = parse_responses(&bytes, 2);
+    assert_eq!(responses[0].text(), link("good.example"));
+    assert_bad_request(&responses[1], "Host: \"a b\" after a valid host");
+}
+
 #[tokio::test]
 async fn a_client_sent_x_forwarded_host_cannot_poison_the_entry() {
     let (origin, proxy) = origin_and_proxy().await;
