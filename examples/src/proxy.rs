@@ -65,8 +65,9 @@
 //! # The rest
 //!
 //! Requests are forwarded with their method and streaming body over HTTP/1.1 (plain `http://`
-//! upstreams only; connections are pooled). Responses lose their hop-by-hop fields, get a `Via`,
-//! and are answered in the client's HTTP version; when the upstream cannot be reached the proxy
+//! upstreams only; connections are pooled). The upstream's responses lose their hop-by-hop
+//! fields and get a `Via` before the cache sees them (a stored response keeps its `Via`, so a
+//! hit is served as stored), and are answered in the client's HTTP version; when the upstream cannot be reached the proxy
 //! answers `502 Bad Gateway`. With [`ProxyConfig::access_log`] it logs one line per request
 //! (peer, method, path, status, what the cache did, latency). [`Proxy::serve`] stops accepting
 //! connections when its shutdown future completes and waits (up to
@@ -568,11 +569,10 @@ impl Handler {
 
         match self.cache.oneshot(Request::from_parts(parts, body)).await {
             Ok(mut response) => {
-                strip_hop_by_hop(response.headers_mut());
-                let version = response.version();
-                response.headers_mut().append(VIA, via(version));
-                // Answer in the client's protocol version, not the upstream's (or the stored
-                // response's), which may be HTTP/1.0.
+                // Hop-by-hop fields and `Via` were dealt with below the cache (`Forwarder`):
+                // responses built from stored ones have neither hop-by-hop fields nor another
+                // `Via` than the stored one. Answer in the client's protocol version, not the
+                // upstream's (or the stored response's), which may be HTTP/1.0.
                 *response.version_mut() = client_version;
                 response.map(Either::Left)
             }
@@ -781,7 +781,16 @@ impl Service<Request<Incoming>> for Forwarder {
             });
             let uri = request.uri().clone();
             match tokio::time::timeout(target.timeout, target.client.request(request)).await {
-                Ok(response) => response.map_err(|source| UpstreamError { uri, source }.into()),
+                Ok(Ok(mut response)) => {
+                    // This hop's fields go, and `Via` comes, before the cache sees the
+                    // response: stored responses carry them as they are served, so a hit is
+                    // served as stored.
+                    strip_hop_by_hop(response.headers_mut());
+                    let version = response.version();
+                    response.headers_mut().append(VIA, via(version));
+                    Ok(response)
+                }
+                Ok(Err(source)) => Err(UpstreamError { uri, source }.into()),
                 Err(_) => Err(UpstreamTimeout {
                     uri,
                     after: target.timeout,

@@ -310,6 +310,37 @@ async fn each_request_on_a_connection_is_keyed_by_its_own_host() {
 }
 
 #[tokio::test]
+async fn responses_get_one_via_and_lose_hop_by_hop_fields_missed_or_hit() {
+    let (origin, proxy) = origin_and_proxy().await;
+    origin.route("/hop", |_| {
+        Reply::ok("hop")
+            .header("cache-control", "public, max-age=600")
+            .header("connection", "x-hop")
+            .header("x-hop", "for this hop only")
+            .header("keep-alive", "timeout=5")
+    });
+    for expected in ["fwd=uri-miss", "hit"] {
+        let response = get(proxy.addr, "/hop", "good.example", &[]).await;
+        assert_eq!(response.status, 200, "{response:?}");
+        assert!(
+            response.header("cache-status").unwrap().contains(expected),
+            "{response:?}"
+        );
+        let vias: Vec<_> = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "via")
+            .collect();
+        assert_eq!(vias.len(), 1, "{response:?}");
+        assert_eq!(vias[0].1, "1.1 cachelayer-proxy");
+        assert_eq!(response.header("x-hop"), None, "{response:?}");
+        assert_eq!(response.header("keep-alive"), None, "{response:?}");
+        assert_ne!(response.header("connection"), Some("x-hop"), "{response:?}");
+    }
+    assert_eq!(origin.hits("/hop"), 1);
+}
+
+#[tokio::test]
 async fn a_client_sent_x_forwarded_host_cannot_poison_the_entry() {
     let (origin, proxy) = origin_and_proxy().await;
     route_links_page(&origin, "/page");
