@@ -97,22 +97,25 @@ impl KeyMemo {
         }
     }
 
-    fn slot(&self, target: &Target<'_>) -> &Slot {
+    /// The slot `target` belongs in: hashed once for a lookup and the insert that may follow.
+    pub(crate) fn slot(&self, target: &Target<'_>) -> MemoSlot<'_> {
         let mut hasher = self.hasher.build_hasher();
         for part in target.parts {
             hasher.write(part);
         }
         let index = (hasher.finish() as usize) & (SLOTS - 1);
         // `index < SLOTS == slots.len()`.
-        &self.slots[index]
+        MemoSlot(&self.slots[index])
     }
+}
 
+/// The slot of one target in a [`KeyMemo`].
+pub(crate) struct MemoSlot<'m>(&'m Slot);
+
+impl MemoSlot<'_> {
     /// The key memoized for exactly this target.
     pub(crate) fn get(&self, target: &Target<'_>) -> Option<CacheKey> {
-        let slot = self
-            .slot(target)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match &*slot {
             Some((bytes, key)) if target.is(bytes) => Some(key.clone()),
             _ => None,
@@ -123,11 +126,12 @@ impl KeyMemo {
     pub(crate) fn insert(&self, target: &Target<'_>, key: &CacheKey) {
         let mut bytes = Vec::with_capacity(target.len());
         target.write_to(&mut bytes);
-        let mut slot = self
-            .slot(target)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *slot = Some((bytes.into_boxed_slice(), key.clone()));
+        let entry = Some((bytes.into_boxed_slice(), key.clone()));
+        // The entry it replaces is dropped after the lock is released.
+        let _replaced = std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
+            entry,
+        );
     }
 }
 
@@ -162,8 +166,9 @@ mod tests {
         let memo = KeyMemo::new();
         let key = CacheKey::from_digest([1; 16]);
         let a = request(Method::GET, "http://a.test/x?q=1", None);
-        memo.insert(&target(&a).unwrap(), &key);
-        assert_eq!(memo.get(&target(&a).unwrap()), Some(key.clone()));
+        let a_target = target(&a).unwrap();
+        memo.slot(&a_target).insert(&a_target, &key);
+        assert_eq!(memo.slot(&a_target).get(&a_target), Some(key.clone()));
         let others = [
             request(Method::GET, "http://a.test/x?q=2", None),
             request(Method::GET, "http://a.test/x?q=", None),
@@ -174,23 +179,23 @@ mod tests {
             request(Method::GET, "http://a.test:80/x?q=1", None),
             request(Method::GET, "/x?q=1", Some("a.test")),
         ];
+        let get = |request: &Request| {
+            let target = target(request).unwrap();
+            memo.slot(&target).get(&target)
+        };
         for other in &others {
-            assert_eq!(memo.get(&target(other).unwrap()), None);
+            assert_eq!(get(other), None);
         }
         let origin_form = request(Method::GET, "/x?q=1", Some("a.test"));
-        memo.insert(
-            &target(&origin_form).unwrap(),
-            &CacheKey::from_digest([2; 16]),
-        );
+        let origin_target = target(&origin_form).unwrap();
+        memo.slot(&origin_target)
+            .insert(&origin_target, &CacheKey::from_digest([2; 16]));
         assert_eq!(
-            memo.get(&target(&request(Method::GET, "/x?q=1", Some("b.test"))).unwrap()),
+            get(&request(Method::GET, "/x?q=1", Some("b.test"))),
             None,
             "Host counts"
         );
-        assert_eq!(
-            memo.get(&target(&origin_form).unwrap()),
-            Some(CacheKey::from_digest([2; 16]))
-        );
+        assert_eq!(get(&origin_form), Some(CacheKey::from_digest([2; 16])));
     }
 
     #[test]

@@ -91,8 +91,11 @@ fn derive_key_and_url(
                 && key::has_credential_header(headers, &settings.ignored_parameters))
     });
     let target = memo.and_then(|_| Target::new(method, uri, headers));
-    if let (Some(memo), Some(target)) = (memo, &target) {
-        if let Some(key) = memo.get(target) {
+    let slot = memo
+        .zip(target.as_ref())
+        .map(|(memo, target)| memo.slot(target));
+    if let (Some(slot), Some(target)) = (&slot, &target) {
+        if let Some(key) = slot.get(target) {
             return (key, None);
         }
     }
@@ -107,8 +110,8 @@ fn derive_key_and_url(
         None if want_url => key::create_key_and_url(&input, &settings.key_options),
         None => (key::create_key(&input, &settings.key_options), None),
     };
-    if let (Some(memo), Some(target)) = (memo, &target) {
-        memo.insert(target, &key);
+    if let (Some(slot), Some(target)) = (&slot, &target) {
+        slot.insert(target, &key);
     }
     (key, url)
 }
