@@ -519,46 +519,73 @@ struct Handler {
 }
 
 impl Handler {
-    /// Answers one request, and logs it.
-    /// Answers one request, and logs it; `host` is the request's [`keyed_host`].
+    /// Answers one request, and logs it; `host` is the request's [`keyed_host`]. (One `async`
+    /// function: each nested one would copy the request and its state once more.)
     async fn handle(
         self,
         request: Request<Incoming>,
         host: Result<Authority, &'static str>,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        if !self.access_log {
-            return Ok(self.respond(request, host).await);
+        let logged = self.access_log.then(|| {
+            (
+                Instant::now(),
+                request.method().clone(),
+                RedactedUri::new(request.uri(), &self.ignored).to_string(),
+            )
+        });
+        let client_version = request.version();
+        let response = match self.prepare(request, host) {
+            Err(response) => response,
+            Ok(request) => match self.cache.oneshot(request).await {
+                Ok(mut response) => {
+                    // Hop-by-hop fields and `Via` were dealt with below the cache
+                    // (`Forwarder`): responses built from stored ones have neither hop-by-hop
+                    // fields nor another `Via` than the stored one. Answer in the client's
+                    // protocol version, not the upstream's (or the stored response's), which
+                    // may be HTTP/1.0.
+                    *response.version_mut() = client_version;
+                    response.map(Either::Left)
+                }
+                Err(error) => {
+                    tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
+                    if error.downcast_ref::<UpstreamTimeout>().is_some() {
+                        gateway_timeout()
+                    } else {
+                        bad_gateway()
+                    }
+                }
+            },
+        };
+        if let Some((started, method, path)) = logged {
+            let cache = response
+                .extensions()
+                .get::<CacheInfo>()
+                .map_or_else(|| "-".to_owned(), outcome_label);
+            tracing::info!(
+                "{} {method} {path} -> {} {cache} {:.1?}",
+                self.peer,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
         }
-        let started = Instant::now();
-        let peer = self.peer;
-        let method = request.method().clone();
-        let path = RedactedUri::new(request.uri(), &self.ignored).to_string();
-        let response = self.respond(request, host).await;
-        let cache = response
-            .extensions()
-            .get::<CacheInfo>()
-            .map_or_else(|| "-".to_owned(), outcome_label);
-        tracing::info!(
-            "{peer} {method} {path} -> {} {cache} {:.1?}",
-            response.status().as_u16(),
-            started.elapsed(),
-        );
         Ok(response)
     }
 
-    async fn respond(
-        self,
+    /// The request the cache sees: keyed under `host` (absolute form), without this hop's
+    /// fields and the client's forwarding claims; or the `400` it gets.
+    #[allow(clippy::result_large_err)]
+    fn prepare(
+        &self,
         request: Request<Incoming>,
         host: Result<Authority, &'static str>,
-    ) -> Response<ProxyBody> {
+    ) -> Result<Request<Incoming>, Response<ProxyBody>> {
         let (mut parts, body) = request.into_parts();
-        let client_version = parts.version;
         let keyed = host.and_then(|host| keyed_uri(host, parts.uri));
         parts.uri = match keyed {
             Ok(uri) => uri,
             Err(reason) => {
                 tracing::debug!(peer = %self.peer, reason, "bad request");
-                return bad_request(reason, client_version);
+                return Err(bad_request(reason, parts.version));
             }
         };
         // Connection-specific fields are for this hop only (RFC 9110 §7.6.1); the client's
@@ -566,25 +593,7 @@ impl Handler {
         // so that the cache (`Vary`, conditionals) sees the request the upstream will see.
         strip_hop_by_hop(&mut parts.headers);
         remove_client_forwarding(&mut parts.headers);
-
-        match self.cache.oneshot(Request::from_parts(parts, body)).await {
-            Ok(mut response) => {
-                // Hop-by-hop fields and `Via` were dealt with below the cache (`Forwarder`):
-                // responses built from stored ones have neither hop-by-hop fields nor another
-                // `Via` than the stored one. Answer in the client's protocol version, not the
-                // upstream's (or the stored response's), which may be HTTP/1.0.
-                *response.version_mut() = client_version;
-                response.map(Either::Left)
-            }
-            Err(error) => {
-                tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
-                if error.downcast_ref::<UpstreamTimeout>().is_some() {
-                    gateway_timeout()
-                } else {
-                    bad_gateway()
-                }
-            }
-        }
+        Ok(Request::from_parts(parts, body))
     }
 }
 
