@@ -36,7 +36,7 @@ const TYPICAL_ENTRY_WEIGHT: u64 = 4 * 1024;
 ///   store evicts at once, in the `put` that passed it, the entries least likely to be used
 ///   again (S3-FIFO: entries read since they were stored stay, entries never read go first, and
 ///   a key evicted recently is readmitted as a frequent one). Measured with glibc, a 16 MiB store
-///   given a million puts of 100 B to 64 KiB bodies held 1.17 times its bound in resident memory
+///   given a million puts of 100 B to 64 KiB bodies held 1.21 times its bound in resident memory
 ///   (the `memory_rss_mixed` test).
 /// - The entries are spread over shards (a power of two, up to 4 per core, each holding at least
 ///   16 MiB when the capacity allows; one shard below 32 MiB), each with its own lock and its
