@@ -95,17 +95,21 @@ fn raw_request(request_line: &str, fields: &[&str]) -> String {
 
 /// Sends `request` as written on a new connection and reads the response to the end.
 async fn exchange(addr: SocketAddr, request: &str) -> Raw {
+    parse_response(&exchange_bytes(addr, request).await)
+}
+
+/// Sends `requests` as written on a new connection; the bytes read until the proxy closes it.
+async fn exchange_bytes(addr: SocketAddr, requests: &str) -> Vec<u8> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.write_all(requests.as_bytes()).await.unwrap();
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).await.unwrap();
         bytes
     };
-    let bytes = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+    tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
         .await
-        .expect("the exchange took longer than the test allows");
-    parse_response(&bytes)
+        .expect("the exchange took longer than the test allows")
 }
 
 /// `GET path` with `Host: host` and extra `fields`.
@@ -266,15 +270,7 @@ async fn each_request_on_a_connection_is_keyed_by_its_own_host() {
         }
         text.push_str("\r\n");
     }
-    let bytes = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-        stream.write_all(text.as_bytes()).await.unwrap();
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).await.unwrap();
-        bytes
-    })
-    .await
-    .expect("the exchange took longer than the test allows");
+    let bytes = exchange_bytes(proxy.addr, &text).await;
     // A 400 ends the connection: the requests after the first invalid host get no answer.
     let responses = parse_responses(&bytes, 4);
     let link = |host: &str| format!("<a href=\"http://{host}/login\">log in</a>");
@@ -295,15 +291,7 @@ async fn each_request_on_a_connection_is_keyed_by_its_own_host() {
     for host in hosts {
         text.push_str(&format!("GET /page HTTP/1.1\r\nHost: {host}\r\n\r\n"));
     }
-    let bytes = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-        stream.write_all(text.as_bytes()).await.unwrap();
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).await.unwrap();
-        bytes
-    })
-    .await
-    .expect("the exchange took longer than the test allows");
+    let bytes = exchange_bytes(proxy.addr, &text).await;
     let responses = parse_responses(&bytes, 2);
     assert_eq!(responses[0].text(), link("good.example"));
     assert_bad_request(&responses[1], "Host: \"a b\" after a valid host");

@@ -141,6 +141,7 @@ pub(crate) fn hit_headers(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::CacheSettings;
