@@ -8,7 +8,7 @@ use crate::metrics::OpStart;
 use crate::settings::ActiveSettings;
 use crate::stage::coalesce::{FlightGuard, Join};
 use crate::stage::invalidate;
-use crate::stage::lookup::{self, Lookup};
+use crate::stage::lookup::{self, Lookup, Unusable};
 use crate::stage::partial::{self, PartialLookup};
 use crate::stage::range::{self, RangeAnswer};
 use crate::stage::request::{self, Plan, RequestPlan};
@@ -526,7 +526,7 @@ where
                     return AfterLookup::Respond(serve_part(&entry, part, info, &env, now));
                 }
                 PartialLookup::OtherVariant => verdict,
-                PartialLookup::Forward => Lookup::Unusable("partial"),
+                PartialLookup::Forward => Lookup::Unusable(Unusable::Partial),
             }
         } else {
             verdict
@@ -563,7 +563,7 @@ where
                 detail = Some("precondition");
                 stored = Some(entry);
             }
-            Lookup::Unusable("vary-mismatch") if !variant => {
+            Lookup::Unusable(Unusable::VaryMismatch) if !variant => {
                 // Another variant is at the primary key: look up the one this request selects.
                 if let Some(key) =
                     variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
@@ -587,17 +587,17 @@ where
                     );
                 }
                 outcome = CacheOutcome::Refreshed;
-                detail = Some("vary-mismatch");
+                detail = Some(Unusable::VaryMismatch.as_str());
             }
             Lookup::Unusable(reason) => {
                 outcome = CacheOutcome::Refreshed;
-                detail = Some(reason);
+                detail = Some(reason.as_str());
             }
         }
     } else if variant {
         // The URL is stored, but not the variant this request selects (RFC 9211 `vary-miss`).
         outcome = CacheOutcome::Refreshed;
-        detail = Some("vary-mismatch");
+        detail = Some(Unusable::VaryMismatch.as_str());
     } else if plan.force_refresh {
         outcome = CacheOutcome::ForwardedByRequest;
         detail = Some("force-refresh");

@@ -28,7 +28,32 @@ pub(crate) enum Lookup {
     /// validators added so that a 304 freshens it.
     Precondition,
     /// It does not answer this request (another variant, another method).
-    Unusable(&'static str),
+    Unusable(Unusable),
+}
+
+/// Why a stored response does not answer a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    /// It answered another method (and this is not a HEAD answered from a GET).
+    MethodMismatch,
+    /// Its `Vary` fields have other values in this request: another variant (RFC 9111 §4.1).
+    VaryMismatch,
+    /// The settings' `filter_fn` rejects it.
+    Filter,
+    /// Only parts of it are stored, not the range this request asks for (RFC 9111 §3.3).
+    Partial,
+}
+
+impl Unusable {
+    /// The `CacheInfo::detail` token: `method-mismatch`, `vary-mismatch`, `filter`, `partial`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Unusable::MethodMismatch => "method-mismatch",
+            Unusable::VaryMismatch => "vary-mismatch",
+            Unusable::Filter => "filter",
+            Unusable::Partial => "partial",
+        }
+    }
 }
 
 impl Lookup {
@@ -42,7 +67,7 @@ impl Lookup {
             Lookup::Stale => "stale",
             Lookup::RejectedByRequest => "rejected-by-request",
             Lookup::Precondition => "precondition",
-            Lookup::Unusable(reason) => reason,
+            Lookup::Unusable(reason) => reason.as_str(),
         }
     }
 }
@@ -58,10 +83,10 @@ pub(crate) fn evaluate(
 ) -> Lookup {
     let head_of_get = method == http::Method::HEAD && entry.request.method == http::Method::GET;
     if entry.request.method != *method && !head_of_get {
-        return Lookup::Unusable("method-mismatch");
+        return Lookup::Unusable(Unusable::MethodMismatch);
     }
     if !vary_matches(entry, headers) {
-        return Lookup::Unusable("vary-mismatch");
+        return Lookup::Unusable(Unusable::VaryMismatch);
     }
     if let Some(filter) = &settings.filter_fn {
         let view = ResponseView {
@@ -71,7 +96,7 @@ pub(crate) fn evaluate(
             headers: &entry.headers,
         };
         if !filter.keep(&view) {
-            return Lookup::Unusable("filter");
+            return Lookup::Unusable(Unusable::Filter);
         }
     }
     if plan.preconditions

@@ -41,7 +41,7 @@
 //! Neither stale-if-error nor `only-if-cached` serves a partial entry as a response.
 
 use crate::settings::CacheSettings;
-use crate::stage::lookup::Lookup;
+use crate::stage::lookup::{Lookup, Unusable};
 use crate::stage::range::{self, Requested};
 use crate::stage::request::RequestPlan;
 use crate::stage::variant::{Fields, put_entry, variant_key};
@@ -211,7 +211,7 @@ pub(crate) fn lookup(
     request: &HeaderMap,
 ) -> PartialLookup {
     match verdict {
-        Lookup::Unusable("vary-mismatch") => PartialLookup::OtherVariant,
+        Lookup::Unusable(Unusable::VaryMismatch) => PartialLookup::OtherVariant,
         Lookup::Fresh | Lookup::StaleAcceptable if read => {
             covered(entry, method, request).map_or(PartialLookup::Forward, PartialLookup::Serve)
         }
