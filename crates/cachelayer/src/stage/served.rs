@@ -15,7 +15,9 @@
 //!
 //! Each thread keeps [`SLOTS`] blocks at most; a block shares the stored field values (it
 //! holds references to them, not copies), so the memo's own memory is the maps' tables: a few
-//! hundred bytes a slot.
+//! hundred bytes a slot. A slot whose entry was evicted keeps, until the slot is reused, the
+//! entry's header values and its allocation (not its body): at most [`SLOTS`] entries' worth
+//! per thread, outside the store's bound.
 
 use crate::info::Ttl;
 use crate::settings::ActiveSettings;
