@@ -65,12 +65,12 @@
 //! # The rest
 //!
 //! Requests are forwarded with their method and streaming body over HTTP/1.1 (plain `http://`
-//! upstreams only; connections are pooled). The upstream's responses lose their hop-by-hop
-//! fields and get a `Via` before the cache sees them (a stored response keeps its `Via`, so a
-//! hit is served as stored), and are answered in the client's HTTP version; when the upstream
-//! cannot be reached the proxy answers `502 Bad Gateway`. With [`ProxyConfig::access_log`] it logs one line per request
-//! (peer, method, path, status, what the cache did, latency). [`Proxy::serve`] stops accepting
-//! connections when its shutdown future completes and waits (up to
+//! upstreams only; connections are pooled). The upstream's responses lose their hop-by-hop fields
+//! and get a `Via` before the cache sees them (a stored response keeps its `Via`, so a hit is
+//! served as stored), and are answered in the client's HTTP version; when the upstream cannot be
+//! reached the proxy answers `502 Bad Gateway`. With [`ProxyConfig::access_log`] it logs one line
+//! per request (peer, method, path, status, what the cache did, latency). [`Proxy::serve`] stops
+//! accepting connections when its shutdown future completes and waits (up to
 //! [`ProxyConfig::shutdown_grace`]) for the open ones to finish.
 //!
 //! # Interim responses (1xx)

@@ -259,10 +259,10 @@ impl StoredResponse {
     /// buffer allocated for as long as the entry lives. A cache holding thousands of entries then
     /// uses several times the memory its entries [weigh](Self::size). `compact` copies:
     /// - the response's and the request's header values, each map's into one allocation of
-    ///   their total length (order, repeated fields and the values' `sensitive` flag are kept). The maps keep their structure when
-    ///   they have room for at most about twice their fields; a map with more room is rebuilt
-    ///   at its size, with custom names copied too (`HeaderName` never slices a foreign
-    ///   buffer);
+    ///   their total length (order, repeated fields and the values' `sensitive` flag are
+    ///   kept). The maps keep their structure when they have room for at most about twice
+    ///   their fields; a map with more room is rebuilt at its size, with custom names copied
+    ///   too (`HeaderName` never slices a foreign buffer);
     /// - the body, when it is at most [`COMPACT_BODY_LIMIT`] (64 KiB) long, into an allocation of
     ///   its length up to 1 KiB, and above, of its length rounded up to one of four size classes
     ///   per power of two (at most 25% more, about 8% on average: exact sizes of every length
@@ -272,9 +272,9 @@ impl StoredResponse {
     /// - the URL's spare capacity is released.
     ///
     /// The result equals `self` (`==`). It costs an allocation and a copy for each header map's
-    /// values and for the body (at most 64 KiB): a few microseconds, once per stored response. Memory stores
-    /// call it on `put` ([`MemoryStore`](crate::MemoryStore) does); stores that serialize need
-    /// not (a decoded entry holds no slices).
+    /// values and for the body (at most 64 KiB): a few microseconds, once per stored response.
+    /// Memory stores call it on `put` ([`MemoryStore`](crate::MemoryStore) does); stores that
+    /// serialize need not (a decoded entry holds no slices).
     #[must_use]
     pub fn compact(mut self) -> StoredResponse {
         // Owned: the maps keep their structure and only the values move to new allocations

@@ -9,10 +9,10 @@
 //!
 //! The difference of the two totals, divided by 10,000, is the cost of one hit plus building its
 //! request; `request N` counts the request building alone and `inner N` a call of the bare inner
-//! service (`HITCOUNT_BODY` sets the body size in bytes, 1 KiB by default). `miss N` sends N requests for distinct URLs through a cache whose store holds about
-//! 1,000 of them (so every store evicts one), reading each body to its end; `inner-miss N` sends
-//! the same requests to the bare inner service. Timings are measured by the criterion bench
-//! `hit_path`.
+//! service (`HITCOUNT_BODY` sets the body size in bytes, 1 KiB by default). `miss N` sends N
+//! requests for distinct URLs through a cache whose store holds about 1,000 of them (so every store
+//! evicts one), reading each body to its end; `inner-miss N` sends the same requests to the bare
+//! inner service. Timings are measured by the criterion bench `hit_path`.
 #![allow(clippy::unwrap_used)]
 use bytes::Bytes;
 use cachelayer::MemoryStore;
