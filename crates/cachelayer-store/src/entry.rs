@@ -444,9 +444,8 @@ fn compact_values(headers: &mut HeaderMap) {
         let end = start + value.len();
         // The slice holds the very bytes of a valid value, so this cannot fail; should it, the
         // value is kept as it is rather than lost.
-        let copy = joined
-            .get(start..end)
-            .map(|_| joined.slice(start..end))
+        let copy = (end <= joined.len())
+            .then(|| joined.slice(start..end))
             .and_then(|bytes| HeaderValue::from_maybe_shared(bytes).ok());
         if let Some(mut copy) = copy {
             copy.set_sensitive(value.is_sensitive());

@@ -274,6 +274,7 @@ pub(crate) struct Ttl {
     pub(crate) secs: u64,
 }
 
+/// The [`Ttl`] of a response that expires at `expires`, as of `now`.
 pub(crate) fn ttl(expires: Option<SystemTime>, now: SystemTime) -> Option<Ttl> {
     Some(match expires?.duration_since(now) {
         Ok(left) => Ttl {
