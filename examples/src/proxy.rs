@@ -336,7 +336,7 @@ impl Proxy {
                     request.headers(),
                     fallback,
                 );
-                handler.clone().handle(request, host)
+                handler.respond(request, host)
             });
             let server = server.clone();
             let watcher = graceful.watcher();
@@ -519,56 +519,36 @@ struct Handler {
 }
 
 impl Handler {
-    /// Answers one request, and logs it; `host` is the request's [`keyed_host`]. (One `async`
-    /// function: each nested one would copy the request and its state once more.)
-    async fn handle(
-        self,
-        request: Request<Incoming>,
-        host: Result<Authority, &'static str>,
-    ) -> Result<Response<ProxyBody>, Infallible> {
-        let logged = self.access_log.then(|| {
-            (
-                Instant::now(),
-                request.method().clone(),
-                RedactedUri::new(request.uri(), &self.ignored).to_string(),
-            )
-        });
-        let client_version = request.version();
-        let response = match self.prepare(request, host) {
-            Err(response) => response,
-            Ok(request) => match self.cache.oneshot(request).await {
-                Ok(mut response) => {
-                    // Hop-by-hop fields and `Via` were dealt with below the cache
-                    // (`Forwarder`): responses built from stored ones have neither hop-by-hop
-                    // fields nor another `Via` than the stored one. Answer in the client's
-                    // protocol version, not the upstream's (or the stored response's), which
-                    // may be HTTP/1.0.
-                    *response.version_mut() = client_version;
-                    response.map(Either::Left)
-                }
-                Err(error) => {
-                    tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
-                    if error.downcast_ref::<UpstreamTimeout>().is_some() {
-                        gateway_timeout()
-                    } else {
-                        bad_gateway()
-                    }
-                }
-            },
+    /// Answers one request, and logs it; `host` is the request's [`keyed_host`].
+    ///
+    /// The cache's future is polled once here, before hyper reads on: a hit answered from
+    /// memory is then complete, and the request (whose fields are slices of the connection's
+    /// read buffer) is dropped before hyper's next read, which can then reuse that buffer instead
+    /// of allocating another. What is not ready then is finished by the returned [`Answer`]
+    /// (the first poll's wake-ups go nowhere, and hyper polls the answer at once, with its own
+    /// waker).
+    fn respond(&self, request: Request<Incoming>, host: Result<Authority, &'static str>) -> Answer {
+        let finish = Finish {
+            logged: self.access_log.then(|| {
+                (
+                    Instant::now(),
+                    request.method().clone(),
+                    RedactedUri::new(request.uri(), &self.ignored).to_string(),
+                )
+            }),
+            client_version: request.version(),
+            peer: self.peer,
         };
-        if let Some((started, method, path)) = logged {
-            let cache = response
-                .extensions()
-                .get::<CacheInfo>()
-                .map_or_else(|| "-".to_owned(), outcome_label);
-            tracing::info!(
-                "{} {method} {path} -> {} {cache} {:.1?}",
-                self.peer,
-                response.status().as_u16(),
-                started.elapsed(),
-            );
+        let request = match self.prepare(request, host) {
+            Ok(request) => request,
+            Err(response) => return Answer::Now(Some(finish.log(response))),
+        };
+        let mut future = self.cache.clone().oneshot(request);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut future).poll(&mut cx) {
+            Poll::Ready(result) => Answer::Now(Some(finish.finish(result))),
+            Poll::Pending => Answer::Later(Box::new(Later { future, finish })),
         }
-        Ok(response)
     }
 
     /// The request the cache sees: keyed under `host` (absolute form), without this hop's
@@ -594,6 +574,92 @@ impl Handler {
         strip_hop_by_hop(&mut parts.headers);
         remove_client_forwarding(&mut parts.headers);
         Ok(Request::from_parts(parts, body))
+    }
+}
+
+/// The response to one request, as [`Handler::respond`] leaves it: ready, or still in the cache.
+enum Answer {
+    /// Ready (`None` once taken).
+    Now(Option<Response<ProxyBody>>),
+    /// Still waiting for the store or the upstream.
+    Later(Box<Later>),
+}
+
+/// A request the cache has not answered yet.
+struct Later {
+    future: tower::util::Oneshot<CacheService<Forwarder>, Request<Incoming>>,
+    finish: Finish,
+}
+
+impl Future for Answer {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // `Unpin`: the cache's future is (the forwarder's future is boxed).
+        match self.get_mut() {
+            Answer::Now(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+            Answer::Later(later) => {
+                let result = std::task::ready!(Pin::new(&mut later.future).poll(cx));
+                Poll::Ready(Ok(later.finish.finish(result)))
+            }
+        }
+    }
+}
+
+/// What a response needs once the cache has given it: the client's HTTP version, and the
+/// access log line's parts.
+struct Finish {
+    /// When the request came, its method and redacted target: with the access log only.
+    logged: Option<(Instant, http::Method, String)>,
+    client_version: Version,
+    peer: SocketAddr,
+}
+
+impl Finish {
+    /// The response the client gets for the cache's `result`, logged.
+    fn finish(
+        &self,
+        result: Result<Response<CacheBody<Incoming>>, BoxError>,
+    ) -> Response<ProxyBody> {
+        let response = match result {
+            Ok(mut response) => {
+                // Hop-by-hop fields and `Via` were dealt with below the cache (`Forwarder`):
+                // responses built from stored ones have neither hop-by-hop fields nor another
+                // `Via` than the stored one. Answer in the client's protocol version, not the
+                // upstream's (or the stored response's), which may be HTTP/1.0.
+                *response.version_mut() = self.client_version;
+                response.map(Either::Left)
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, error = error_chain(&*error), "upstream request failed");
+                if error.downcast_ref::<UpstreamTimeout>().is_some() {
+                    gateway_timeout()
+                } else {
+                    bad_gateway()
+                }
+            }
+        };
+        self.log(response)
+    }
+
+    /// Writes the access log line of `response`, when logging.
+    fn log(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        if let Some((started, method, path)) = &self.logged {
+            let cache = response
+                .extensions()
+                .get::<CacheInfo>()
+                .map_or_else(|| "-".to_owned(), outcome_label);
+            tracing::info!(
+                "{} {method} {path} -> {} {cache} {:.1?}",
+                self.peer,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+        }
+        response
     }
 }
 
@@ -629,7 +695,10 @@ impl HostMemo {
             }
         }
         let host = keyed_host(version, uri, headers, fallback)?;
-        *memo = Some((field.clone(), host.clone()));
+        // A copy: the field is a slice of the connection's read buffer, which a kept slice
+        // would stop hyper from reusing.
+        let field = HeaderValue::from_bytes(field.as_bytes()).map_err(|_| "invalid Host field")?;
+        *memo = Some((field, host.clone()));
         Ok(host)
     }
 }

@@ -10,13 +10,13 @@ use cachelayer::{
     CacheKey, CacheLayer, CacheOptions, CacheSettings, ExpireAfter, StaleWindow, Store, StoreError,
     StoredResponse,
 };
-use common::{Origin, Reply, cached_client, client, get, get_opts, get_with, request, send};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use common::{
+    Origin, Reply, cached_client, capture_logs, client, get, get_opts, get_with, request, send,
+};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::Layer;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::util::SubscriberInitExt;
 
 // ===== huge settings =====
 
@@ -94,45 +94,11 @@ async fn huge_durations_saturate() {
 
 // ===== logs =====
 
-/// Log output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every event at `level` and above goes to the returned buffer while the guard lives (this
-/// thread only: the tests run on a current-thread runtime).
-fn capture(level: LevelFilter) -> (Captured, impl Sized) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = subscriber.set_default();
-    (captured, guard)
-}
-
 /// No DEBUG event of the cache shows a credential of the request: not in the query, not in a
 /// header field, not in a body.
 #[tokio::test]
 async fn credentials_never_reach_the_logs() {
-    let (logs, _guard) = capture(LevelFilter::TRACE);
+    let (logs, _guard) = capture_logs(LevelFilter::TRACE);
     let (mut cache, clock) = cached_client(CacheSettings::shared());
     let origin = Origin::start(&clock).await;
     origin.route("/api", |_| {
@@ -182,7 +148,7 @@ impl Store for FailingStore {
 /// not 900 times; every request is still answered by the origin.
 #[tokio::test]
 async fn a_store_outage_is_logged_once_not_per_request() {
-    let (logs, _guard) = capture(LevelFilter::WARN);
+    let (logs, _guard) = capture_logs(LevelFilter::WARN);
     let mut cache = CacheLayer::with_store(FailingStore, CacheSettings::default()).layer(client());
     let clock = cachelayer::ManualClock::starting_now();
     let origin = Origin::start(&clock).await;

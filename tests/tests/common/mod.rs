@@ -503,3 +503,41 @@ pub(crate) fn get_opts(url: &str, options: cachelayer::CacheOptions) -> Request<
     request.extensions_mut().insert(options);
     request
 }
+
+// ===== captured logs =====
+
+/// Log output captured in memory (see [`capture_logs`]).
+#[derive(Clone, Default)]
+pub(crate) struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every event at `level` and above goes to the returned buffer while the guard lives (this
+/// thread only: the tests run on a current-thread runtime).
+pub(crate) fn capture_logs(level: tracing_subscriber::filter::LevelFilter) -> (CapturedLogs, impl Sized) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let captured = CapturedLogs::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = subscriber.set_default();
+    (captured, guard)
+}

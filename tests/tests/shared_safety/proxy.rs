@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::common::{EXCHANGE_TIMEOUT, Origin, Reply};
+use crate::common::{EXCHANGE_TIMEOUT, Origin, Reply, capture_logs};
 use bytes::Bytes;
 use cachelayer::{CacheSettings, ManualClock, MemoryStore};
 use examples::proxy::{Proxy, ProxyConfig};
@@ -29,9 +29,9 @@ struct RunningProxy {
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts a shared-cache proxy in front of `upstream` (`http://...`).
-async fn start_proxy_to(upstream: &str) -> RunningProxy {
-    let config = ProxyConfig {
+/// The configuration of a shared-cache proxy in front of `upstream` (`http://...`).
+fn proxy_config(upstream: &str) -> ProxyConfig {
+    ProxyConfig {
         access_log: false,
         shutdown_grace: Duration::from_secs(1),
         // As the reverse_proxy binary runs: connections pinned to their own threads.
@@ -41,7 +41,16 @@ async fn start_proxy_to(upstream: &str) -> RunningProxy {
             CacheSettings::shared(),
             Arc::new(MemoryStore::new()),
         )
-    };
+    }
+}
+
+/// Starts a shared-cache proxy in front of `upstream` (`http://...`).
+async fn start_proxy_to(upstream: &str) -> RunningProxy {
+    start_proxy(proxy_config(upstream)).await
+}
+
+/// Starts a proxy configured by `config`.
+async fn start_proxy(config: ProxyConfig) -> RunningProxy {
     let proxy = Proxy::new(config).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -599,4 +608,45 @@ async fn an_unreachable_upstream_is_502() {
 
     let response = get(proxy.addr, "/x", "good.example", &[]).await;
     assert_eq!(response.status, 502, "{response:?}");
+}
+
+/// With the access log on, every request gets one line (peer, method, target, status, what the
+/// cache did), whether the cache answered it at once (a hit, a rejected request) or after the
+/// upstream (a miss); a credential in the query is redacted.
+#[tokio::test]
+async fn access_log_has_a_line_per_request_with_the_outcome() {
+    // Connections on this thread's runtime, so that its log subscriber sees their events.
+    let (logs, _guard) = capture_logs(tracing_subscriber::filter::LevelFilter::INFO);
+    let origin = Origin::start(&ManualClock::starting_now()).await;
+    origin.route("/doc", |_| {
+        Reply::ok("document").header("cache-control", "public, max-age=60")
+    });
+    let proxy = start_proxy(ProxyConfig {
+        access_log: true,
+        connection_threads: 0,
+        ..proxy_config(&origin.url("/"))
+    })
+    .await;
+    let target = "/doc?api_key=SECRET";
+    assert_eq!(get(proxy.addr, target, "a.example", &[]).await.status, 200);
+    assert_eq!(get(proxy.addr, target, "a.example", &[]).await.status, 200);
+    assert_eq!(get(proxy.addr, target, "a b", &[]).await.status, 400);
+    assert_eq!(origin.hits("/doc"), 1);
+
+    let text = logs.text();
+    let lines: Vec<&str> = text.lines().filter(|line| line.contains(" -> ")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains("GET /doc?api_key=[redacted] -> 200 miss (stored)"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("GET /doc?api_key=[redacted] -> 200 hit"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("GET /doc?api_key=[redacted] -> 400 -"),
+        "{text}"
+    );
+    assert!(!text.contains("SECRET"), "{text}");
 }
