@@ -529,7 +529,9 @@ impl std::io::Write for CapturedLogs {
 
 /// Every event at `level` and above goes to the returned buffer while the guard lives (this
 /// thread only: the tests run on a current-thread runtime).
-pub(crate) fn capture_logs(level: tracing_subscriber::filter::LevelFilter) -> (CapturedLogs, impl Sized) {
+pub(crate) fn capture_logs(
+    level: tracing_subscriber::filter::LevelFilter,
+) -> (CapturedLogs, impl Sized) {
     use tracing_subscriber::util::SubscriberInitExt;
     let captured = CapturedLogs::default();
     let writer = captured.clone();
