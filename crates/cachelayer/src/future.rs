@@ -323,7 +323,7 @@ where
                     let found = ready!(Pin::new(lookup).poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.env.record_lookup(ctx.lookup_started);
-                    match after_lookup(*ctx, found) {
+                    match after_lookup(ctx, found) {
                         AfterLookup::Respond(response) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(response));
@@ -465,7 +465,7 @@ enum AfterLookup<S: Service<Request<B>>, B, RB> {
 
 /// Lookup -> serve from the store, or forward (with validators when revalidating).
 fn after_lookup<S, B, RB>(
-    ctx: LookupCtx<S, B>,
+    mut ctx: Box<LookupCtx<S, B>>,
     found: Result<Option<Arc<StoredResponse>>, cachelayer_store::StoreError>,
 ) -> AfterLookup<S, B, RB>
 where
@@ -475,25 +475,18 @@ where
     B: Send + 'static,
     RB: Body<Data = Bytes> + Send + 'static,
 {
-    let LookupCtx {
-        inner,
-        request,
-        env,
-        plan,
-        now,
-        variant,
-        other_variant,
-        waited_since,
-        lookup_started: _,
-    } = ctx;
+    // The context stays in its box until the request goes to the origin: a hit only reads it.
+    let now = ctx.now;
+    let variant = ctx.variant;
+    let waited_since = ctx.waited_since;
     let found = match found {
         Ok(found) => {
-            env.shared.health.success();
+            ctx.env.shared.health.success();
             found
         }
         Err(error) => {
             tracing::debug!(%error, "cache store read failed; treating as a miss");
-            env.shared.health.failure(StoreOp::Read, &error);
+            ctx.env.shared.health.failure(StoreOp::Read, &error);
             None
         }
     };
@@ -501,29 +494,35 @@ where
     let mut outcome = CacheOutcome::Miss;
     let mut detail = None;
     let mut stored = None;
-    if let Some(entry) = found.filter(|_| !plan.force_refresh) {
-        let read = plan.read || waited_since.is_some_and(|since| entry.created_at >= since);
+    if let Some(entry) = found.filter(|_| !ctx.plan.force_refresh) {
+        let read = ctx.plan.read || waited_since.is_some_and(|since| entry.created_at >= since);
         let verdict = lookup::evaluate(
             &entry,
-            request.method(),
-            request.headers(),
-            &plan,
-            &env.settings,
+            ctx.request.method(),
+            ctx.request.headers(),
+            &ctx.plan,
+            &ctx.env.settings,
             now,
         );
         tracing::debug!(verdict = verdict.as_str(), "cache lookup");
         // A partial entry serves the ranges its parts hold and nothing else (RFC 9111 §3.3):
         // any other request goes to the origin as if nothing were stored.
         let verdict = if entry.is_partial() {
-            match partial::lookup(&entry, verdict, read, request.method(), request.headers()) {
+            match partial::lookup(
+                &entry,
+                verdict,
+                read,
+                ctx.request.method(),
+                ctx.request.headers(),
+            ) {
                 PartialLookup::Serve(part) => {
                     let outcome = if verdict == Lookup::Fresh {
                         CacheOutcome::Hit
                     } else {
                         CacheOutcome::StaleHit
                     };
-                    let info = CacheInfo::new(outcome, Some(plan.key));
-                    return AfterLookup::Respond(serve_part(&entry, part, info, &env, now));
+                    let info = CacheInfo::new(outcome, Some(ctx.plan.key));
+                    return AfterLookup::Respond(serve_part(&entry, part, info, &ctx.env, now));
                 }
                 PartialLookup::OtherVariant => verdict,
                 PartialLookup::Forward => Lookup::Unusable(Unusable::Partial),
@@ -538,13 +537,13 @@ where
                 } else {
                     CacheOutcome::StaleHit
                 };
-                let info = CacheInfo::new(outcome, Some(plan.key));
+                let info = CacheInfo::new(outcome, Some(ctx.plan.key));
                 return AfterLookup::Respond(serve_stored(
                     &entry,
                     info,
-                    request.method(),
-                    request.headers(),
-                    &env,
+                    ctx.request.method(),
+                    ctx.request.headers(),
+                    &ctx.env,
                     now,
                     None,
                 ));
@@ -565,26 +564,19 @@ where
             }
             Lookup::Unusable(Unusable::VaryMismatch) if !variant => {
                 // Another variant is at the primary key: look up the one this request selects.
-                if let Some(key) =
-                    variant_key(&plan.key, &entry.headers, request.headers(), Fields::Sent)
-                {
+                if let Some(key) = variant_key(
+                    &ctx.plan.key,
+                    &entry.headers,
+                    ctx.request.headers(),
+                    Fields::Sent,
+                ) {
                     tracing::debug!(variant = %key, "cache lookup: another variant is stored");
-                    let (lookup, lookup_started) = env.lookup(&key, &env.span());
-                    return AfterLookup::Variant(
-                        lookup,
-                        Box::new(LookupCtx {
-                            inner,
-                            request,
-                            env,
-                            plan,
-                            now,
-                            variant: true,
-                            // Parts are never another variant's response.
-                            other_variant: (!entry.is_partial()).then(|| entry.clone()),
-                            waited_since,
-                            lookup_started,
-                        }),
-                    );
+                    let (lookup, lookup_started) = ctx.env.lookup(&key, &ctx.env.span());
+                    ctx.variant = true;
+                    // Parts are never another variant's response.
+                    ctx.other_variant = (!entry.is_partial()).then(|| entry.clone());
+                    ctx.lookup_started = lookup_started;
+                    return AfterLookup::Variant(lookup, ctx);
                 }
                 outcome = CacheOutcome::Refreshed;
                 detail = Some(Unusable::VaryMismatch.as_str());
@@ -598,60 +590,69 @@ where
         // The URL is stored, but not the variant this request selects (RFC 9211 `vary-miss`).
         outcome = CacheOutcome::Refreshed;
         detail = Some(Unusable::VaryMismatch.as_str());
-    } else if plan.force_refresh {
+    } else if ctx.plan.force_refresh {
         outcome = CacheOutcome::ForwardedByRequest;
         detail = Some("force-refresh");
     } else {
         tracing::debug!("cache lookup: miss");
     }
 
-    if plan.only_if_cached {
+    if ctx.plan.only_if_cached {
         // Offline: a stale response is still better than nothing when stale-if-error allows it.
         let stale = serve_stale_if_error(
             stored.as_ref(),
-            &plan,
-            request.method(),
-            request.headers(),
-            &env,
+            &ctx.plan,
+            ctx.request.method(),
+            ctx.request.headers(),
+            &ctx.env,
             now,
             OriginFailure::NotAsked,
         );
         if let Some(response) = stale {
             return AfterLookup::Respond(response);
         }
-        let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(plan.key));
+        let mut info = CacheInfo::new(CacheOutcome::NotCached, Some(ctx.plan.key));
         info.detail = detail;
-        return AfterLookup::Respond(gateway_timeout(info, &env, now));
+        return AfterLookup::Respond(gateway_timeout(info, &ctx.env, now));
     }
 
     // Stale-while-revalidate (RFC 5861 §3): serve the stale response now, revalidate in the
     // background, at most once per key at a time.
     if let Some(entry) = stored.as_ref().filter(|e| {
         detail == Some("stale")
-            && plan.read
-            && stale::while_revalidate_allowed(e, &plan, &env.settings, now)
+            && ctx.plan.read
+            && stale::while_revalidate_allowed(e, &ctx.plan, &ctx.env.settings, now)
     }) {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let mut info =
-                CacheInfo::new(CacheOutcome::StaleWhileRevalidate, Some(plan.key.clone()));
+            let mut info = CacheInfo::new(
+                CacheOutcome::StaleWhileRevalidate,
+                Some(ctx.plan.key.clone()),
+            );
             info.detail = Some("stale-while-revalidate");
             let response = serve_stored(
                 entry,
                 info,
-                request.method(),
-                request.headers(),
-                &env,
+                ctx.request.method(),
+                ctx.request.headers(),
+                &ctx.env,
                 now,
                 None,
             );
-            match env.shared.flights.join(&plan.key) {
+            match ctx.env.shared.flights.join(&ctx.plan.key) {
                 Join::Leader(guard) => {
                     tracing::debug!("serving stale; revalidating in the background");
                     let entry = entry.clone();
-                    let span = trace::background_span(&env.span());
+                    let span = trace::background_span(&ctx.env.span());
                     if !span.is_disabled() {
-                        span.record("key", tracing::field::display(&plan.key));
+                        span.record("key", tracing::field::display(&ctx.plan.key));
                     }
+                    let LookupCtx {
+                        inner,
+                        request,
+                        env,
+                        plan,
+                        ..
+                    } = *ctx;
                     let (fut, ctx) = forward_to_origin(
                         inner,
                         request,
@@ -687,35 +688,34 @@ where
     // Requests that must be revalidated (`no-cache`) are coalesced too: any client can send
     // them, and the origin must not see one request per client.
     let mut flight = None;
-    if env.settings.coalesce_requests
-        && !plan.force_refresh
+    if ctx.env.settings.coalesce_requests
+        && !ctx.plan.force_refresh
         && waited_since.is_none()
         && tokio::runtime::Handle::try_current().is_ok()
     {
-        match env.shared.flights.join(&plan.key) {
+        match ctx.env.shared.flights.join(&ctx.plan.key) {
             Join::Leader(guard) => flight = Some(guard),
             Join::Waiter(waiter) => {
                 tracing::debug!("coalesced: waiting for the request in flight");
-                let wait = waiter.wait(env.settings.coalesce_timeout);
-                return AfterLookup::Wait(
-                    wait,
-                    Box::new(LookupCtx {
-                        inner,
-                        request,
-                        env,
-                        plan,
-                        now,
-                        variant: false,
-                        other_variant: None,
-                        waited_since: Some(now),
-                        lookup_started: OpStart::UNTIMED,
-                    }),
-                );
+                let wait = waiter.wait(ctx.env.settings.coalesce_timeout);
+                ctx.variant = false;
+                ctx.other_variant = None;
+                ctx.waited_since = Some(now);
+                ctx.lookup_started = OpStart::UNTIMED;
+                return AfterLookup::Wait(wait, ctx);
             }
         }
     }
 
     // A request that selects no stored variant may still be answered by one (RFC 9111 §4.3.1).
+    let LookupCtx {
+        inner,
+        request,
+        env,
+        plan,
+        other_variant,
+        ..
+    } = *ctx;
     let other_variant = other_variant.filter(|_| stored.is_none());
     let (fut, ctx) = forward_to_origin(
         inner,
