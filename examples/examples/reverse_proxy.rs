@@ -111,6 +111,11 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
 
+    /// Bind connection thread `i` to the `i`-th CPU the process may run on (nginx's
+    /// `worker_cpu_affinity auto`): for a machine that runs little else.
+    #[arg(long)]
+    cpu_affinity: bool,
+
     /// Seconds a client may take to send a request's header section (slow clients are cut off).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     header_read_timeout: u64,
@@ -239,6 +244,7 @@ async fn run() -> Result<(), BoxError> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: args.max_connections,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
+        cpu_affinity: args.cpu_affinity,
         connection_threads: args
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),

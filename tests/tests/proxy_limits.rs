@@ -1,6 +1,6 @@
 //! The reverse proxy's limits, against real sockets: slow-loris and idle clients are cut off
-//! after the header read timeout, connections beyond the limit wait, and a slow upstream is a
-//! `504` (or a stale response).
+//! after the header read timeout, connections beyond the limit wait, a slow upstream is a
+//! `504` (or a stale response), and connection threads can be bound to CPUs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -205,4 +205,59 @@ async fn a_slow_upstream_is_a_gateway_timeout_or_stale() {
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.ends_with(expected), "{text}");
     }
+}
+
+/// The CPUs a thread of this process may run on, by thread name (`Cpus_allowed_list` of
+/// `/proc/self/task/*/status`, as written there: `0`, `0-1`, `0,2`).
+fn thread_cpus() -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default();
+        threads.push((name.trim().to_owned(), cpus.trim().to_owned()));
+    }
+    threads
+}
+
+/// With `cpu_affinity`, each connection thread is bound to one CPU, the threads to different
+/// CPUs when the process may use several; the proxy serves as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_threads_are_bound_to_cpus_with_cpu_affinity() {
+    let origin = Origin::start(&ManualClock::starting_now()).await;
+    origin.route("/", |_| Reply::ok("ok"));
+    let proxy = start(&origin, |c| c.cpu_affinity = true).await;
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream.write_all(request("/").as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    let allowed = core_cpus_of_process();
+    // Other tests of this binary run unbound connection threads: the bound ones are this test's.
+    let bound: Vec<String> = thread_cpus()
+        .into_iter()
+        .filter(|(name, cpus)| {
+            name.starts_with("proxy-conn-") && !cpus.contains(['-', ',']) && *cpus != allowed
+        })
+        .map(|(_, cpus)| cpus)
+        .collect();
+    if allowed.contains(['-', ',']) {
+        assert!(bound.len() >= 2, "{:?}", thread_cpus());
+        assert!(bound.iter().any(|cpu| *cpu != bound[0]), "{bound:?}");
+    }
+}
+
+/// The CPUs this process may run on, as `/proc/self/status` lists them.
+fn core_cpus_of_process() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
