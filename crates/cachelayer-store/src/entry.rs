@@ -45,8 +45,10 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::fmt;
 use std::mem::size_of;
+use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The version of the serialized entry format written by [`StoredResponse::encode`]: 2 (a
@@ -271,6 +273,8 @@ impl StoredResponse {
     ///   allocation: the cache layer joins a body that came in several pieces into one);
     /// - the URL's spare capacity is released.
     ///
+    /// A body [joined](join_body) on this thread a moment before is already compact: it is kept
+    /// as it is, not copied again.
     /// The result equals `self` (`==`). It costs an allocation and a copy for each header map's
     /// values and for the body (at most 64 KiB): a few microseconds, once per stored response.
     /// Memory stores call it on `put` ([`MemoryStore`](crate::MemoryStore) does); stores that
@@ -480,6 +484,8 @@ fn compact_headers(headers: &HeaderMap) -> HeaderMap {
 fn compact_body(body: Bytes) -> Bytes {
     if body.is_empty() {
         Bytes::new()
+    } else if take_joined(body.as_ptr_range()) {
+        body
     } else if body.len() <= COMPACT_BODY_LIMIT {
         let mut copy = Vec::with_capacity(body_capacity(body.len()));
         copy.extend_from_slice(&body);
@@ -487,6 +493,83 @@ fn compact_body(body: Bytes) -> Bytes {
     } else {
         body
     }
+}
+
+/// `chunks`, the pieces of a body in order, joined into one allocation as
+/// [`StoredResponse::compact`] allocates a body: of the body's length rounded up to its size
+/// class up to [`COMPACT_BODY_LIMIT`], of its length above.
+///
+/// For a writer that receives a body in pieces and stores it in memory: compacting an entry
+/// holding the result on the same thread soon after (before this thread has joined four more
+/// bodies) does not copy it again, so the body is copied once instead of twice
+/// ([`MemoryStore`](crate::MemoryStore)'s `put` compacts). A single chunk is returned as it is
+/// (compaction copies it when it must). The thread holds on to its last four joined bodies of
+/// at most [`COMPACT_BODY_LIMIT`] until an entry holding them is compacted: at most 256 KiB
+/// per thread kept a little longer when they go to a store that does not compact.
+pub fn join_body(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => return Bytes::new(),
+        [chunk] => return chunk.clone(),
+        _ => {}
+    }
+    let len: usize = chunks.iter().map(Bytes::len).sum();
+    let mut body = Vec::with_capacity(body_capacity(len));
+    for chunk in chunks {
+        body.extend_from_slice(chunk);
+    }
+    let body = Bytes::from(body);
+    // Compaction keeps longer bodies as they are anyway.
+    if len <= COMPACT_BODY_LIMIT {
+        remember_joined(&body);
+    }
+    body
+}
+
+/// How many joined bodies each thread remembers.
+const JOINED: usize = 4;
+
+thread_local! {
+    /// The bodies this thread joined last ([`join_body`]), in a ring, and where the next goes.
+    /// Holding them keeps their memory from being reused, so an address in the ring is always
+    /// the same allocation; each is forgotten by the compaction that finds it or when four newer
+    /// ones push it out.
+    static LAST_JOINED: RefCell<([Bytes; JOINED], usize)> =
+        const { RefCell::new(([const { Bytes::new() }; JOINED], 0)) };
+}
+
+fn remember_joined(body: &Bytes) {
+    if body.is_empty() {
+        return;
+    }
+    let _ = LAST_JOINED.try_with(|joined| {
+        if let Ok(mut joined) = joined.try_borrow_mut() {
+            let (ring, next) = &mut *joined;
+            ring[*next % JOINED] = body.clone();
+            *next = next.wrapping_add(1);
+        }
+    });
+}
+
+/// Whether `range` is exactly a body this thread joined; forgets it if so.
+fn take_joined(range: Range<*const u8>) -> bool {
+    LAST_JOINED
+        .try_with(|joined| {
+            let Ok(mut joined) = joined.try_borrow_mut() else {
+                return false;
+            };
+            match joined
+                .0
+                .iter_mut()
+                .find(|body| !body.is_empty() && body.as_ptr_range() == range)
+            {
+                Some(body) => {
+                    *body = Bytes::new();
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
 }
 
 /// Bodies longer than this many bytes (1 KiB) get a size-class capacity when compacted.
@@ -1072,6 +1155,59 @@ mod tests {
             big.as_ptr(),
             "64 KiB: copied"
         );
+    }
+
+    /// A body joined from pieces is compacted without a second copy on the thread that joined
+    /// it; a slice of it, a body joined on another thread, or one pushed out of the thread's
+    /// memory by four newer ones is copied.
+    #[test]
+    fn joined_bodies_are_not_copied_again() {
+        let pieces = [Bytes::from(vec![b'a'; 3000]), Bytes::from(vec![b'b'; 2000])];
+        let joined = join_body(&pieces);
+        assert_eq!(joined.len(), 5000);
+        assert_eq!(&joined[2999..3001], b"ab");
+        let mut entry = sample();
+        entry.body = joined.clone();
+        assert_eq!(
+            entry.compact().body.as_ptr(),
+            joined.as_ptr(),
+            "not copied again"
+        );
+        // Forgotten once found: a second entry with the same body gets its own copy.
+        let mut entry = sample();
+        entry.body = joined.clone();
+        assert_ne!(entry.compact().body.as_ptr(), joined.as_ptr());
+
+        // Part of a joined body is not the joined body.
+        let joined = join_body(&pieces);
+        let mut entry = sample();
+        entry.body = joined.slice(..4000);
+        assert_ne!(entry.compact().body.as_ptr(), joined.as_ptr());
+
+        let elsewhere = std::thread::spawn(move || join_body(&pieces))
+            .join()
+            .unwrap();
+        let mut entry = sample();
+        entry.body = elsewhere.clone();
+        assert_ne!(
+            entry.compact().body.as_ptr(),
+            elsewhere.as_ptr(),
+            "joined elsewhere"
+        );
+
+        let pieces = [Bytes::from_static(b"x"), Bytes::from_static(b"y")];
+        let first = join_body(&pieces);
+        for _ in 0..4 {
+            join_body(&pieces);
+        }
+        let mut entry = sample();
+        entry.body = first.clone();
+        assert_ne!(entry.compact().body.as_ptr(), first.as_ptr(), "pushed out");
+
+        // One piece is returned as it is (compaction copies it when it must).
+        let one = Bytes::from(vec![b'c'; 100]);
+        assert_eq!(join_body(std::slice::from_ref(&one)).as_ptr(), one.as_ptr());
+        assert!(join_body(&[]).is_empty());
     }
 
     #[test]

@@ -18,8 +18,12 @@ use bytes::Bytes;
 use cachelayer::MemoryStore;
 use cachelayer::{CacheLayer, CacheSettings};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty};
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn distinct_request(n: usize) -> Request<Empty<Bytes>> {
@@ -60,6 +64,33 @@ fn request() -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
+/// A body sent as frames of at most `piece` bytes.
+struct Pieces(VecDeque<Bytes>);
+
+impl Pieces {
+    fn new(body: &Bytes, pieces: usize) -> Self {
+        let piece = body.len().div_ceil(pieces.max(1)).max(1);
+        Pieces(
+            (0..body.len())
+                .step_by(piece)
+                .map(|start| body.slice(start..(start + piece).min(body.len())))
+                .collect(),
+        )
+    }
+}
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|piece| Ok(Frame::data(piece))))
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap();
     let n: usize = std::env::args().nth(2).unwrap().parse().unwrap();
@@ -73,6 +104,11 @@ fn main() {
         .and_then(|size| size.parse().ok())
         .unwrap_or(1024);
     let body = Bytes::from(vec![b'x'; body_size]);
+    // The frames the origin sends the body in: `HITCOUNT_PIECES`, 1 when unset.
+    let pieces: usize = std::env::var("HITCOUNT_PIECES")
+        .ok()
+        .and_then(|pieces| pieces.parse().ok())
+        .unwrap_or(1);
     let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
         let body = body.clone();
         async move {
@@ -81,7 +117,7 @@ fn main() {
                     .header("content-type", "application/json")
                     .header("cache-control", "public, max-age=3600")
                     .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
-                    .body(Full::new(body))
+                    .body(Pieces::new(&body, pieces))
                     .unwrap(),
             )
         }

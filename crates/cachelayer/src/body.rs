@@ -3,7 +3,7 @@
 use crate::health::{StoreHealth, StoreOp};
 use crate::metrics::OpStart;
 use crate::stage::coalesce::FlightGuard;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cachelayer_policy::CacheKey;
 use cachelayer_store::{Store, StoreFuture, StoredResponse};
 use http_body::{Body, Frame, SizeHint};
@@ -126,17 +126,9 @@ impl<B> Recording<B> {
         let Some(mut pending) = self.pending.take() else {
             return;
         };
-        pending.entry.body = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks.pop().unwrap_or_default(),
-            _ => {
-                let mut buf = BytesMut::with_capacity(self.size);
-                for chunk in self.chunks.drain(..) {
-                    buf.extend_from_slice(&chunk);
-                }
-                buf.freeze()
-            }
-        };
+        // Pieces joined as the memory store keeps a body, which it then does not copy again.
+        pending.entry.body = cachelayer_store::join_body(&self.chunks);
+        self.chunks = Vec::new();
         tracing::debug!(parent: &pending.span, bytes = self.size, "storing response");
         let span = pending.span;
         let started = OpStart::now(!span.is_disabled());
