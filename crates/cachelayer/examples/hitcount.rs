@@ -19,7 +19,7 @@ use cachelayer::MemoryStore;
 use cachelayer::{CacheLayer, CacheSettings};
 use http::{Request, Response};
 use http_body::Frame;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Either, Empty, Full};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -89,6 +89,14 @@ impl http_body::Body for Pieces {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         Poll::Ready(self.0.pop_front().map(|piece| Ok(Frame::data(piece))))
     }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|piece| piece.len() as u64).sum())
+    }
 }
 
 fn main() {
@@ -117,7 +125,11 @@ fn main() {
                     .header("content-type", "application/json")
                     .header("cache-control", "public, max-age=3600")
                     .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
-                    .body(Pieces::new(&body, pieces))
+                    .body(if pieces > 1 {
+                        Either::Right(Pieces::new(&body, pieces))
+                    } else {
+                        Either::Left(Full::new(body))
+                    })
                     .unwrap(),
             )
         }
