@@ -106,13 +106,15 @@ struct Args {
     #[arg(long)]
     tiered: bool,
 
-    /// Threads serving connections, each with its own single-threaded runtime; connections are
-    /// pinned to them in turn. Default: one per core. `0` serves them on the main runtime.
+    /// Threads serving connections, each with its own single-threaded runtime; a connection is
+    /// pinned to the one serving the fewest. Default: one per core. `0` serves them on the main
+    /// runtime.
     #[arg(long)]
     threads: Option<usize>,
 
     /// Bind connection thread `i` to the `i`-th CPU the process may run on (nginx's
-    /// `worker_cpu_affinity auto`): for a machine that runs little else.
+    /// `worker_cpu_affinity auto`), and give a connection to the thread on the CPU its packets
+    /// arrive on: for a machine that runs little else.
     #[arg(long)]
     cpu_affinity: bool,
 

@@ -165,7 +165,8 @@ pub struct ProxyConfig {
     pub shutdown_grace: Duration,
     /// Threads that serve connections. `0`: connections run on the runtime [`Proxy::serve`] is
     /// called on. `N`: `N` threads, each with a single-threaded tokio runtime of its own, and
-    /// each accepted connection pinned to one of them in turn, as nginx pins connections to
+    /// each accepted connection pinned to the one serving the fewest (in turn among equals;
+    /// see [`cpu_affinity`](Self::cpu_affinity) for bound threads), as nginx pins connections to
     /// worker processes: no work stealing and no wake-ups across threads on the way of a
     /// request. One per core is the fast setting for a proxy that does little else.
     /// Default: `0`.
