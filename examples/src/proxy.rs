@@ -459,7 +459,7 @@ impl Workers {
         let load = |index: usize| self.loads[index].load(Ordering::Relaxed);
         let count = self.handles.len();
         let least = (0..count)
-            .map(|offset| (turn + offset) % count.max(1))
+            .map(|offset| (turn + offset) % count)
             .min_by_key(|&index| load(index))?;
         let matched = cpu
             .and_then(|cpu| self.cpus.iter().position(|bound| *bound == Some(cpu)))
@@ -672,7 +672,7 @@ impl Handler {
 
 /// The response to one request, as [`Handler::respond`] leaves it: ready, or still in the cache.
 enum Answer {
-    /// Ready (`None` once taken).
+    /// Ready (`None` once taken: polling again is a bug and panics, as for any future).
     Now(Option<Response<ProxyBody>>),
     /// Still waiting for the store or the upstream.
     Later(Box<Later>),
@@ -690,10 +690,9 @@ impl Future for Answer {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `Unpin`: the cache's future is (the forwarder's future is boxed).
         match self.get_mut() {
-            Answer::Now(response) => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
+            Answer::Now(response) => {
+                Poll::Ready(Ok(response.take().expect("Answer polled after completion")))
+            }
             Answer::Later(later) => {
                 let result = std::task::ready!(Pin::new(&mut later.future).poll(cx));
                 Poll::Ready(Ok(later.finish.finish(result)))
