@@ -66,6 +66,11 @@ async fn late_responses_carry_their_age() {
         let got = send(&mut cache, get(&origin.url(path))).await;
         assert_eq!(got.age(), Some(5), "{path}");
     }
+    // The stored response's age counts the delay once: 5 seconds late, then stored for the 5
+    // seconds the other request took.
+    let hit = send(&mut cache, get(&origin.url("/stored"))).await;
+    assert!(hit.info.from_cache);
+    assert_eq!(hit.age(), Some(10), "the delay counted once");
     // A prompt response gets no Age of the cache's making.
     origin.route("/prompt", |_| {
         Reply::ok("prompt").header("cache-control", "max-age=600")

@@ -1080,6 +1080,7 @@ where
         status: parts.status,
         version: parts.version,
         headers: &parts.headers,
+        initial_age: age,
     };
     let body = if status == StatusCode::NOT_MODIFIED {
         CacheBody::origin(body)

@@ -25,10 +25,15 @@ use tokio::sync::Notify;
 /// The flights in progress, by key. Shared by every clone of a layer.
 #[derive(Default)]
 pub(crate) struct Flights {
-    /// Keys are digests, uniform already: a fast hasher (with a random seed) suffices.
-    in_progress: Mutex<HashMap<CacheKey, (u64, Arc<Flight>), foldhash::fast::RandomState>>,
+    /// Keys are digests, uniform already: a fast hasher (with a random seed) suffices. A
+    /// flight's end is allocated by its first waiter: a flight nobody waits for (most) costs
+    /// no allocation.
+    in_progress: Mutex<HashMap<CacheKey, InProgress, foldhash::fast::RandomState>>,
     next_id: std::sync::atomic::AtomicU64,
 }
+
+/// A flight in progress: its leader's id, and its end once a request waits for it.
+type InProgress = (u64, Option<Arc<Flight>>);
 
 /// What joining a flight gives.
 pub(crate) enum Join {
@@ -43,7 +48,6 @@ pub(crate) struct FlightGuard {
     flights: Arc<Flights>,
     key: CacheKey,
     id: u64,
-    flight: Arc<Flight>,
 }
 
 /// One flight's end: set, then announced, when its guard is dropped.
@@ -65,23 +69,18 @@ impl Flights {
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, flight)) = in_progress.get(key) {
-            if !flight.ended.load(Ordering::Acquire) {
-                return Join::Waiter(Waiter {
-                    flight: flight.clone(),
-                });
-            }
+        if let Some((_, flight)) = in_progress.get_mut(key) {
+            let flight = flight.get_or_insert_with(Arc::default).clone();
+            return Join::Waiter(Waiter { flight });
         }
-        let flight = Arc::new(Flight::default());
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        in_progress.insert(key.clone(), (id, flight.clone()));
+        in_progress.insert(key.clone(), (id, None));
         Join::Leader(FlightGuard {
             flights: self.clone(),
             key: key.clone(),
             id,
-            flight,
         })
     }
 
@@ -102,15 +101,21 @@ impl Drop for FlightGuard {
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if in_progress
-            .get(&self.key)
-            .is_some_and(|(id, _)| *id == self.id)
-        {
-            in_progress.remove(&self.key);
-        }
+        // The entry is this guard's while it lives (a key's entry is replaced only once
+        // removed); another flight's entry, should one be found, is put back.
+        let flight = match in_progress.remove(&self.key) {
+            Some((id, flight)) if id == self.id => flight,
+            Some(other) => {
+                in_progress.insert(self.key.clone(), other);
+                None
+            }
+            None => None,
+        };
         drop(in_progress);
-        self.flight.ended.store(true, Ordering::Release);
-        self.flight.notify.notify_waiters();
+        if let Some(flight) = flight {
+            flight.ended.store(true, Ordering::Release);
+            flight.notify.notify_waiters();
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct ResponseHead<'a> {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
     pub(crate) headers: &'a HeaderMap,
+    /// Its corrected initial age (RFC 9111 §4.2.3), computed once when it arrived: an `Age`
+    /// the cache adds to a late response must not count the delay a second time.
+    pub(crate) initial_age: Duration,
 }
 
 /// Decides whether a new response from the origin is stored; when it is, the entry (with an
@@ -100,12 +103,15 @@ fn prepare(
         Err(NotStorable::NoFreshnessInformation) => true,
         Err(reason) => return Err(not_storable_detail(reason)),
     };
-    if let Some(length) = content_length(response.headers) {
-        if length > settings.max_body_size as u64 {
-            return Err("body-too-large");
+    let present = Present::in_headers(response.headers);
+    if present.content_length {
+        if let Some(length) = content_length(response.headers) {
+            if length > settings.max_body_size as u64 {
+                return Err("body-too-large");
+            }
         }
     }
-    if vary_star(response.headers) {
+    if present.vary && vary_star(response.headers) {
         return Err("vary-star");
     }
     let url = match &plan.url {
@@ -124,8 +130,7 @@ fn prepare(
         }
     }
 
-    let initial_age =
-        freshness::corrected_initial_age(response.headers, request_time, response_time);
+    let initial_age = response.initial_age;
     let entry_times = expiration_for(
         &directives,
         response.status,
@@ -144,7 +149,7 @@ fn prepare(
     {
         return Err("no-freshness-information");
     }
-    let has_validator = validators::has_validator(response.headers);
+    let has_validator = present.validator && validators::has_validator(response.headers);
     if entry_times.fresh_for_zero && !has_validator {
         // Stale at once and impossible to revalidate: it could never be reused.
         return Err(if entry_times.source == ExpirationSource::Default {
@@ -185,7 +190,11 @@ fn prepare(
         request: StoredRequest {
             method: request.method.clone(),
             url,
-            headers: varied_request_headers(response.headers, &request.headers),
+            headers: if present.vary {
+                varied_request_headers(response.headers, &request.headers)
+            } else {
+                HeaderMap::new()
+            },
         },
         status: response.status,
         version: response.version,
@@ -198,6 +207,32 @@ fn prepare(
         stale,
         retain_until,
     })
+}
+
+/// Which of the fields `prepare` looks up a response has: one pass over its (few) field names,
+/// cheaper than a lookup (hashing the name) for each field most responses lack.
+#[derive(Debug, Clone, Copy)]
+struct Present {
+    content_length: bool,
+    vary: bool,
+    /// `ETag` or `Last-Modified`.
+    validator: bool,
+}
+
+impl Present {
+    fn in_headers(headers: &HeaderMap) -> Present {
+        let mut present = Present {
+            content_length: false,
+            vary: false,
+            validator: false,
+        };
+        for name in headers.keys() {
+            present.content_length |= name == header::CONTENT_LENGTH;
+            present.vary |= name == header::VARY;
+            present.validator |= name == header::ETAG || name == header::LAST_MODIFIED;
+        }
+        present
+    }
 }
 
 struct EntryTimes {
@@ -545,6 +580,7 @@ pub(crate) fn freshen(
         status: stored.status,
         version: stored.version,
         headers: &headers,
+        initial_age: freshness::corrected_initial_age(&headers, request_time, response_time),
     };
     let mut entry = prepare(request, plan, head, settings, request_time, response_time)?;
     entry.body = stored.body.clone();
