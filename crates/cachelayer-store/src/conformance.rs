@@ -24,7 +24,9 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::entry::FORMAT_VERSION;
-use crate::{CacheKey, EntryFilter, EntryInfo, StalePolicy, Store, StoredRequest, StoredResponse};
+use crate::{
+    CacheKey, EntryFilter, EntryInfo, PutNow, StalePolicy, Store, StoredRequest, StoredResponse,
+};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use std::collections::HashSet;
@@ -108,6 +110,18 @@ pub async fn put_then_get(store: &dyn Store) {
         store.get(&key(2)).await.unwrap().is_none(),
         "another key stays a miss"
     );
+    // `put_now` has the effect of `put`: done at once, or the entry given back for `put`.
+    let now = sample_entry("http://example.com/now", &b"body now"[..]);
+    match store.put_now(key(3), Arc::new(now.clone())) {
+        PutNow::Done(done) => done.unwrap(),
+        PutNow::Later(given_back, entry) => {
+            assert_eq!(given_back, key(3));
+            assert_same(&entry, &now);
+            store.put(given_back, entry).await.unwrap();
+        }
+    }
+    let found = store.get(&key(3)).await.unwrap().expect("put_now's entry");
+    assert_same(&found, &now);
 }
 
 /// A second `put` for a key replaces the first.

@@ -281,13 +281,19 @@ impl StoredResponse {
     /// serialize need not (a decoded entry holds no slices).
     #[must_use]
     pub fn compact(mut self) -> StoredResponse {
-        // Owned: the maps keep their structure and only the values move to new allocations
-        // (names are never slices of a foreign buffer: `HeaderName` copies custom names).
+        self.compact_in_place();
+        self
+    }
+
+    /// [`compact`](Self::compact) in place: for an entry in an `Arc` nobody else holds
+    /// (`Arc::get_mut`), which then keeps its allocation.
+    pub fn compact_in_place(&mut self) {
+        // The maps keep their structure and only the values move to new allocations (names
+        // are never slices of a foreign buffer: `HeaderName` copies custom names).
         compact_headers_in_place(&mut self.headers);
         compact_headers_in_place(&mut self.request.headers);
         self.body = compact_body(std::mem::take(&mut self.body));
         self.request.url.shrink_to_fit();
-        self
     }
 
     /// [`compact`](Self::compact) without owning the entry: a compact copy, for an entry that is

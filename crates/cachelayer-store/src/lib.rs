@@ -39,5 +39,5 @@ pub use entry::{
 pub use error::StoreError;
 pub use inspect::{EntryFilter, EntryInfo, EntryPredicate, default_delete, default_entries};
 pub use memory::{DEFAULT_MAX_CAPACITY, MEMORY_ENTRY_OVERHEAD, MemoryStore, MemoryStoreBuilder};
-pub use store::{Store, StoreFuture};
+pub use store::{PutNow, Store, StoreFuture};
 pub use tiered::TieredStore;

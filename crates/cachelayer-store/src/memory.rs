@@ -1,5 +1,5 @@
 use crate::inspect::{EntryFilter, EntryInfo, Matcher, dedup_keys};
-use crate::{CacheKey, Clock, Store, StoreFuture, StoredResponse, SystemClock};
+use crate::{CacheKey, Clock, PutNow, Store, StoreFuture, StoredResponse, SystemClock};
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{OptionsBuilder, Weighter};
 use std::fmt;
@@ -109,10 +109,22 @@ struct LastCompacted {
     compacted: Weak<StoredResponse>,
 }
 
+/// Stores `entry`, compacted, under `key`.
+fn insert(
+    cache: &Engine,
+    last_compacted: &Mutex<Option<LastCompacted>>,
+    key: CacheKey,
+    entry: Arc<StoredResponse>,
+) {
+    let entry = compact_for_store(last_compacted, entry);
+    let weight = weight(&key, &entry);
+    cache.insert(key, Weighed { entry, weight });
+}
+
 /// `entry` compacted for storing (see [`MemoryStore`]).
 fn compact_for_store(
     last: &Mutex<Option<LastCompacted>>,
-    entry: Arc<StoredResponse>,
+    mut entry: Arc<StoredResponse>,
 ) -> Arc<StoredResponse> {
     let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(memo) = &*last {
@@ -122,8 +134,12 @@ fn compact_for_store(
             }
         }
     }
-    match Arc::try_unwrap(entry) {
+    if let Some(owned) = Arc::get_mut(&mut entry) {
         // Nobody else holds it: nobody can put it again.
+        owned.compact_in_place();
+        return entry;
+    }
+    match Arc::try_unwrap(entry) {
         Ok(owned) => Arc::new(owned.compact()),
         Err(shared) => {
             let compacted = Arc::new(shared.compact_copy());
@@ -303,11 +319,15 @@ impl Store for MemoryStore {
         Box::pin(async move {
             // Compacted when the write runs, not when it is made: by then the caller has often
             // dropped its other references, and the entry can be compacted in place.
-            let entry = compact_for_store(&last_compacted, entry);
-            let weight = weight(&key, &entry);
-            cache.insert(key, Weighed { entry, weight });
+            insert(&cache, &last_compacted, key, entry);
             Ok(())
         })
+    }
+
+    /// As [`put`](Store::put), at once: always [`PutNow::Done`].
+    fn put_now(&self, key: CacheKey, entry: Arc<StoredResponse>) -> PutNow {
+        insert(&self.cache, &self.last_compacted, key, entry);
+        PutNow::Done(Ok(()))
     }
 
     // Operations that change the entries run when their future is polled, not when it is made.

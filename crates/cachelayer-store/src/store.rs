@@ -9,6 +9,15 @@ use std::sync::Arc;
 /// it across awaits without borrowing the store.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
+/// What [`Store::put_now`] did.
+#[derive(Debug)]
+pub enum PutNow {
+    /// The write is done: its outcome.
+    Done(Result<(), StoreError>),
+    /// The store writes only through [`Store::put`]'s future: the key and the entry, given back.
+    Later(CacheKey, Arc<StoredResponse>),
+}
+
 /// A place to keep stored responses, by [`CacheKey`].
 ///
 /// Object safe: a cache holds its store as `Arc<dyn Store>`, and several caches may share one.
@@ -52,6 +61,15 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Stores `entry` under `key`, replacing any previous entry.
     fn put(&self, key: CacheKey, entry: Arc<StoredResponse>) -> StoreFuture<()>;
+
+    /// [`put`](Self::put) done at once, without a future, when the store can (an in-memory
+    /// store): [`PutNow::Done`] with the outcome; otherwise [`PutNow::Later`] gives the key and
+    /// entry back, and the caller awaits `put` with them. A store write on a store that answers
+    /// here costs no allocation and no task machinery. Must have the effect of `put`.
+    /// Default: `Later`.
+    fn put_now(&self, key: CacheKey, entry: Arc<StoredResponse>) -> PutNow {
+        PutNow::Later(key, entry)
+    }
 
     /// Removes the entry under `key`; `true` when there was one.
     fn remove(&self, key: &CacheKey) -> StoreFuture<bool>;
@@ -134,6 +152,9 @@ impl<T: Store + ?Sized> Store for Arc<T> {
     }
     fn put(&self, key: CacheKey, entry: Arc<StoredResponse>) -> StoreFuture<()> {
         (**self).put(key, entry)
+    }
+    fn put_now(&self, key: CacheKey, entry: Arc<StoredResponse>) -> PutNow {
+        (**self).put_now(key, entry)
     }
     fn remove(&self, key: &CacheKey) -> StoreFuture<bool> {
         (**self).remove(key)

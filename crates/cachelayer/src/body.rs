@@ -3,6 +3,7 @@
 use crate::health::{StoreHealth, StoreOp};
 use crate::metrics::OpStart;
 use crate::stage::coalesce::FlightGuard;
+use crate::stage::variant;
 use bytes::Bytes;
 use cachelayer_policy::CacheKey;
 use cachelayer_store::{Store, StoreFuture, StoredResponse};
@@ -138,12 +139,22 @@ impl<B> Recording<B> {
         let write = if pending.part {
             crate::stage::partial::put_part(&pending.store, pending.key, pending.entry, self.limit)
         } else {
-            crate::stage::variant::put_entry(
+            // A store that writes at once (memory) needs no future.
+            match variant::put_entry_now(
                 &pending.store,
                 pending.key,
                 pending.alias,
                 Arc::new(pending.entry),
-            )
+            ) {
+                Ok(written) => {
+                    write_done(&health, started, &span, written);
+                    drop(flight);
+                    return;
+                }
+                Err(args) => {
+                    variant::put_entry(&pending.store, args.primary, args.alias, args.entry)
+                }
+            }
         };
         let mut write = crate::stage::timeout::Bounded::new(write, timeout);
         // A store that writes at once (memory) is done on this first poll: no task to keep.

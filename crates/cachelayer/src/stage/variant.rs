@@ -18,7 +18,7 @@
 //! with the same credential, never for one without it.
 
 use cachelayer_policy::CacheKey;
-use cachelayer_store::{Store, StoreFuture, StoredResponse};
+use cachelayer_store::{PutNow, Store, StoreError, StoreFuture, StoredResponse};
 use http::header::{ACCEPT, ACCEPT_CHARSET, ACCEPT_ENCODING, ACCEPT_LANGUAGE, VARY};
 use http::{HeaderMap, HeaderValue};
 use std::sync::Arc;
@@ -123,6 +123,40 @@ pub(crate) fn variant_key(
     let mut digest = [0u8; 16];
     hasher.finalize_xof().fill(&mut digest);
     Some(CacheKey::from_digest(digest))
+}
+
+/// [`put_entry`] done at once when it is one write (the entry does not vary, no other alias)
+/// and the store writes at once ([`Store::put_now`]): the outcome; otherwise the arguments,
+/// given back for `put_entry`.
+pub(crate) fn put_entry_now(
+    store: &Arc<dyn Store>,
+    primary: CacheKey,
+    alias: Option<CacheKey>,
+    entry: Arc<StoredResponse>,
+) -> Result<Result<(), StoreError>, PutEntry> {
+    let varies = entry.headers.contains_key(http::header::VARY);
+    if varies || alias.as_ref().is_some_and(|alias| *alias != primary) {
+        return Err(PutEntry {
+            primary,
+            alias,
+            entry,
+        });
+    }
+    match store.put_now(primary, entry) {
+        PutNow::Done(done) => Ok(done),
+        PutNow::Later(primary, entry) => Err(PutEntry {
+            primary,
+            alias,
+            entry,
+        }),
+    }
+}
+
+/// The arguments of [`put_entry`].
+pub(crate) struct PutEntry {
+    pub(crate) primary: CacheKey,
+    pub(crate) alias: Option<CacheKey>,
+    pub(crate) entry: Arc<StoredResponse>,
 }
 
 /// Stores `entry` under `primary`, under its secondary key when it varies, and under `alias`
