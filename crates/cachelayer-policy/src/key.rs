@@ -53,6 +53,7 @@ use crate::CacheKind;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -1029,7 +1030,11 @@ fn key_with_url(
     // hash is much cheaper than many small updates, and gives the same digest.
     const PREFIX: &str = "cachelayer-key-v2\n";
     let method = input.method.as_str();
-    let mut text = String::with_capacity(
+    // The thread's scratch buffer (its allocation reused from key to key), or a new one.
+    let kept = KEY_TEXT.try_with(RefCell::take).unwrap_or_default();
+    let mut text = String::from_utf8(kept).unwrap_or_default();
+    text.clear();
+    text.reserve(
         PREFIX.len()
             + method.len()
             + input.uri.path().len()
@@ -1071,9 +1076,22 @@ fn key_with_url(
             hasher.finalize()
         }
     };
+    // Kept for the next key unless it grew large (a huge URL or header).
+    if buf.capacity() <= KEY_TEXT_KEPT {
+        buf.clear();
+        let _ = KEY_TEXT.try_with(|kept| kept.replace(buf));
+    }
     let mut digest = [0u8; 16];
     digest.copy_from_slice(&hash.as_bytes()[..16]);
     (CacheKey::from_digest(digest), url)
+}
+
+/// The longest key text buffer (bytes) a thread keeps for its next key.
+const KEY_TEXT_KEPT: usize = 4096;
+
+thread_local! {
+    /// A buffer for the text a key hashes, reused by the thread's next key.
+    static KEY_TEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether a request carries a header field named in `ignored` (compared case-insensitively):

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use cachelayer_policy::CacheKey;
 use cachelayer_store::{Store, StoreFuture, StoredResponse};
 use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,12 +31,21 @@ pub struct CacheBody<B> {
 enum Kind<B> {
     Stored(Option<Bytes>),
     Origin(Pin<Box<B>>),
-    Recording(Box<Recording<B>>),
+    /// The origin's body and what is recorded of it, in one allocation.
+    Recording(Pin<Box<Recording<B>>>),
 }
 
-struct Recording<B> {
-    inner: Pin<Box<B>>,
-    chunks: Vec<Bytes>,
+pin_project! {
+    struct Recording<B> {
+        #[pin]
+        inner: B,
+        rec: Record,
+    }
+}
+
+/// What a recording body keeps besides the origin's body.
+struct Record {
+    chunks: Chunks,
     size: usize,
     limit: usize,
     pending: Option<PendingWrite>,
@@ -45,6 +55,36 @@ struct Recording<B> {
     inner_done: bool,
     /// The origin body had ended before it was read (it is empty).
     empty_at_start: bool,
+}
+
+/// The pieces of a body, in order: the first (most bodies arrive in one) kept inline, without
+/// an allocation.
+#[derive(Default)]
+struct Chunks {
+    first: Bytes,
+    /// Every piece, the first included, once there is more than one.
+    all: Vec<Bytes>,
+}
+
+impl Chunks {
+    fn push(&mut self, data: Bytes) {
+        if self.all.is_empty() && self.first.is_empty() {
+            self.first = data;
+        } else {
+            if self.all.is_empty() {
+                self.all.push(std::mem::take(&mut self.first));
+            }
+            self.all.push(data);
+        }
+    }
+
+    fn as_slice(&self) -> &[Bytes] {
+        match (self.all.is_empty(), self.first.is_empty()) {
+            (false, _) => &self.all,
+            (true, false) => std::slice::from_ref(&self.first),
+            (true, true) => &[],
+        }
+    }
 }
 
 /// An entry waiting for its body, with the store to write it to.
@@ -90,21 +130,23 @@ impl<B> CacheBody<B> {
     {
         let empty_at_start = inner.is_end_stream();
         CacheBody {
-            kind: Kind::Recording(Box::new(Recording {
-                inner: Box::pin(inner),
-                chunks: Vec::new(),
-                size: 0,
-                limit,
-                pending: Some(pending),
-                write: None,
-                inner_done: false,
-                empty_at_start,
+            kind: Kind::Recording(Box::pin(Recording {
+                inner,
+                rec: Record {
+                    chunks: Chunks::default(),
+                    size: 0,
+                    limit,
+                    pending: Some(pending),
+                    write: None,
+                    inner_done: false,
+                    empty_at_start,
+                },
             })),
         }
     }
 }
 
-impl<B> Recording<B> {
+impl Record {
     fn record(&mut self, data: &Bytes) {
         if self.pending.is_none() {
             return;
@@ -114,7 +156,7 @@ impl<B> Recording<B> {
             if let Some(pending) = self.pending.take() {
                 tracing::debug!(parent: &pending.span, limit = self.limit, "not stored: body larger than max_body_size");
             }
-            self.chunks = Vec::new();
+            self.chunks = Chunks::default();
             return;
         }
         if !data.is_empty() {
@@ -128,8 +170,8 @@ impl<B> Recording<B> {
             return;
         };
         // Pieces joined as the memory store keeps a body, which it then does not copy again.
-        pending.entry.body = cachelayer_store::join_body(&self.chunks);
-        self.chunks = Vec::new();
+        pending.entry.body = cachelayer_store::join_body(self.chunks.as_slice());
+        self.chunks = Chunks::default();
         tracing::debug!(parent: &pending.span, bytes = self.size, "storing response");
         let span = pending.span;
         let started = OpStart::now(!span.is_disabled());
@@ -198,7 +240,7 @@ fn write_done(
     }
 }
 
-impl<B> Drop for Recording<B> {
+impl Drop for Record {
     fn drop(&mut self) {
         // A body dropped unread whose origin body is already complete (an empty redirect body
         // that a redirect-following client never reads) is stored all the same.
@@ -229,19 +271,21 @@ where
         match &mut self.get_mut().kind {
             Kind::Stored(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Kind::Origin(inner) => inner.as_mut().poll_frame(cx),
-            Kind::Recording(rec) => {
+            Kind::Recording(recording) => {
+                let this = recording.as_mut().project();
+                let (mut inner, rec) = (this.inner, this.rec);
                 if rec.inner_done {
                     ready!(rec.poll_write(cx));
                     return Poll::Ready(None);
                 }
-                match ready!(rec.inner.as_mut().poll_frame(cx)) {
+                match ready!(inner.as_mut().poll_frame(cx)) {
                     Some(Ok(frame)) => {
                         match frame.data_ref() {
                             Some(data) => rec.record(data),
                             // Trailers: not kept by the cache, so the response is not stored.
                             None => rec.pending = None,
                         }
-                        if rec.inner.is_end_stream() {
+                        if inner.is_end_stream() {
                             rec.inner_done = true;
                             rec.start_write();
                             // Drive the write now; what is left finishes on the next poll.
@@ -251,7 +295,7 @@ where
                     }
                     Some(Err(error)) => {
                         rec.pending = None;
-                        rec.chunks = Vec::new();
+                        rec.chunks = Chunks::default();
                         Poll::Ready(Some(Err(error)))
                     }
                     None => {
@@ -269,7 +313,7 @@ where
         match &self.kind {
             Kind::Stored(data) => data.is_none(),
             Kind::Origin(inner) => inner.is_end_stream(),
-            Kind::Recording(rec) => rec.inner_done && rec.write.is_none(),
+            Kind::Recording(recording) => recording.rec.inner_done && recording.rec.write.is_none(),
         }
     }
 
@@ -277,8 +321,8 @@ where
         match &self.kind {
             Kind::Stored(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Kind::Origin(inner) => inner.size_hint(),
-            Kind::Recording(rec) if rec.inner_done => SizeHint::with_exact(0),
-            Kind::Recording(rec) => rec.inner.size_hint(),
+            Kind::Recording(recording) if recording.rec.inner_done => SizeHint::with_exact(0),
+            Kind::Recording(recording) => recording.inner.size_hint(),
         }
     }
 }
@@ -291,10 +335,10 @@ impl<B> fmt::Debug for CacheBody<B> {
                 .field("len", &data.as_ref().map_or(0, Bytes::len))
                 .finish(),
             Kind::Origin(_) => f.debug_struct("CacheBody::Origin").finish_non_exhaustive(),
-            Kind::Recording(rec) => f
+            Kind::Recording(recording) => f
                 .debug_struct("CacheBody::Recording")
-                .field("recorded", &rec.size)
-                .field("storing", &rec.pending.is_some())
+                .field("recorded", &recording.rec.size)
+                .field("storing", &recording.rec.pending.is_some())
                 .finish_non_exhaustive(),
         }
     }
@@ -303,6 +347,25 @@ impl<B> fmt::Debug for CacheBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_keep_their_order_and_the_first_inline() {
+        let mut chunks = Chunks::default();
+        assert!(chunks.as_slice().is_empty());
+        chunks.push(Bytes::from_static(b"a"));
+        assert_eq!(chunks.as_slice(), [Bytes::from_static(b"a")]);
+        assert_eq!(chunks.all.capacity(), 0, "one piece: no allocation");
+        chunks.push(Bytes::from_static(b"b"));
+        chunks.push(Bytes::from_static(b"c"));
+        assert_eq!(
+            chunks.as_slice(),
+            [
+                Bytes::from_static(b"a"),
+                Bytes::from_static(b"b"),
+                Bytes::from_static(b"c")
+            ]
+        );
+    }
 
     // `CacheBody` fits `BoxBody` and other `Send + Sync` body types.
     #[test]

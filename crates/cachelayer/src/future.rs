@@ -891,7 +891,7 @@ where
         }));
     };
     let CachedRequest {
-        plan,
+        mut plan,
         snapshot,
         stored,
         other_variant,
@@ -964,7 +964,7 @@ where
             match write::freshen(
                 entry,
                 &snapshot,
-                &plan,
+                &mut plan,
                 response.headers(),
                 &env.settings,
                 request_time,
@@ -1087,9 +1087,9 @@ where
     } else {
         let part = status == StatusCode::PARTIAL_CONTENT;
         let prepared = if part {
-            partial::prepare(&snapshot, &plan, head, &env.settings, request_time, now)
+            partial::prepare(&snapshot, &mut plan, head, &env.settings, request_time, now)
         } else {
-            write::prepare_new(&snapshot, &plan, head, &env.settings, request_time, now)
+            write::prepare_new(&snapshot, &mut plan, head, &env.settings, request_time, now)
         };
         match prepared {
             Ok(entry) => {

@@ -95,7 +95,7 @@ impl NotStoredPart {
 /// [`put_part`]. The storability rules are those of its `200` ([`write::prepare_new`]).
 pub(crate) fn prepare(
     request: &RequestSnapshot,
-    plan: &RequestPlan,
+    plan: &mut RequestPlan,
     response: ResponseHead<'_>,
     settings: &CacheSettings,
     request_time: SystemTime,

@@ -42,7 +42,7 @@ pub(crate) struct ResponseHead<'a> {
 /// share the GET response's key and have no body (RFC 9111 §4.3.5).
 pub(crate) fn prepare_new(
     request: &RequestSnapshot,
-    plan: &RequestPlan,
+    plan: &mut RequestPlan,
     response: ResponseHead<'_>,
     settings: &CacheSettings,
     request_time: SystemTime,
@@ -64,7 +64,7 @@ pub(crate) fn prepare_new(
 /// Decides whether a response may be stored, and builds its entry (with an empty body).
 fn prepare(
     request: &RequestSnapshot,
-    plan: &RequestPlan,
+    plan: &mut RequestPlan,
     response: ResponseHead<'_>,
     settings: &CacheSettings,
     request_time: SystemTime,
@@ -114,8 +114,9 @@ fn prepare(
     if present.vary && vary_star(response.headers) {
         return Err("vary-star");
     }
-    let url = match &plan.url {
-        Some(url) => url.clone(),
+    // The plan's URL is not used after this: taken, not copied.
+    let url = match plan.url.take() {
+        Some(url) => url,
         None => key::normalize_url(&request.uri, &request.headers, &settings.ignored_parameters),
     };
     if let Some(filter) = &settings.filter_fn {
@@ -568,7 +569,7 @@ fn not_storable_detail(reason: NotStorable) -> &'static str {
 pub(crate) fn freshen(
     stored: &StoredResponse,
     request: &RequestSnapshot,
-    plan: &RequestPlan,
+    plan: &mut RequestPlan,
     not_modified: &HeaderMap,
     settings: &CacheSettings,
     request_time: SystemTime,
