@@ -95,7 +95,8 @@ pub(crate) struct PendingWrite {
     pub(crate) key: CacheKey,
     /// Another key the response answers for (the final URL of redirects followed below).
     pub(crate) alias: Option<CacheKey>,
-    pub(crate) entry: StoredResponse,
+    /// In its `Arc` from the start: moved as a pointer until it is stored.
+    pub(crate) entry: Arc<StoredResponse>,
     /// The coalescing flight this response answers: released once it is stored, so that the
     /// requests waiting for it find it.
     pub(crate) flight: Option<FlightGuard>,
@@ -170,7 +171,9 @@ impl Record {
             return;
         };
         // Pieces joined as the memory store keeps a body, which it then does not copy again.
-        pending.entry.body = cachelayer_store::join_body(self.chunks.as_slice());
+        // Nobody else holds the entry yet: `make_mut` changes it in place.
+        Arc::make_mut(&mut pending.entry).body =
+            cachelayer_store::join_body(self.chunks.as_slice());
         self.chunks = Chunks::default();
         tracing::debug!(parent: &pending.span, bytes = self.size, "storing response");
         let span = pending.span;
@@ -179,15 +182,16 @@ impl Record {
         let timeout = pending.timeout;
         let health = pending.health.clone();
         let write = if pending.part {
-            crate::stage::partial::put_part(&pending.store, pending.key, pending.entry, self.limit)
-        } else {
-            // A store that writes at once (memory) needs no future.
-            match variant::put_entry_now(
+            crate::stage::partial::put_part(
                 &pending.store,
                 pending.key,
-                pending.alias,
-                Arc::new(pending.entry),
-            ) {
+                Arc::unwrap_or_clone(pending.entry),
+                self.limit,
+            )
+        } else {
+            // A store that writes at once (memory) needs no future.
+            match variant::put_entry_now(&pending.store, pending.key, pending.alias, pending.entry)
+            {
                 Ok(written) => {
                     write_done(&health, started, &span, written);
                     drop(flight);

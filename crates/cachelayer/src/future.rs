@@ -1113,7 +1113,7 @@ where
                         health: env.shared.health.clone(),
                         alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
                         key: plan.key,
-                        entry,
+                        entry: Arc::new(entry),
                         flight: flight.take(),
                         timeout: env.settings.store_timeout,
                         span: env.span(),
