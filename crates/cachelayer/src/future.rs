@@ -852,7 +852,8 @@ fn invalidation<RB>(ctx: &OriginCtx, response: &Response<RB>) -> Option<Vec<Cach
     (!keys.is_empty()).then_some(keys)
 }
 
-/// The origin answered (or failed) -> 304 freshening, stale-if-error, or store the response.
+/// The origin answered (or failed) -> invalidation, 304 freshening, stale-if-error, or the new
+/// response, stored when it may be. Each outcome is a step of its own, tried in this order.
 fn after_origin<RB, E>(result: Result<Response<RB>, E>, mut ctx: OriginCtx) -> AfterOrigin<RB, E>
 where
     RB: Body<Data = Bytes>,
@@ -876,262 +877,366 @@ where
         cached,
         outcome,
         detail,
-        mut flight,
+        flight,
         ..
     } = ctx;
     let now = env.now();
     let Some(cached) = cached else {
         // Bypass: pass the response through, labelled.
-        return AfterOrigin::Respond(result.map(|response| {
-            let mut info = CacheInfo::new(outcome, None);
-            info.detail = detail;
-            let mut response = response.map(CacheBody::origin);
-            label(&mut response, info, &env, now, None);
-            response
-        }));
+        return AfterOrigin::Respond(
+            result.map(|response| passed_through(response, outcome, detail, &env, now)),
+        );
     };
-    let CachedRequest {
-        mut plan,
-        snapshot,
-        stored,
-        other_variant,
-        forward,
-        request_time,
-    } = cached;
-
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            if let Some(response) = serve_stale_if_error(
-                stored.as_ref(),
-                &plan,
-                &snapshot.method,
-                &snapshot.headers,
-                &env,
-                now,
-                OriginFailure::Unreachable,
-            ) {
-                return AfterOrigin::Respond(Ok(response));
-            }
-            return AfterOrigin::Respond(Err(error));
+            return AfterOrigin::Respond(stale_if_unreachable(&cached, &env, now).ok_or(error));
         }
     };
+    let mut exchange = Exchange::new(cached, env, now, outcome, detail, flight);
+    if !exchange.select_other_variant(&response) {
+        tracing::debug!("304 naming no stored variant: bad gateway");
+        let bad_gateway = invalid_not_modified(&exchange.plan, &exchange.env, now);
+        return AfterOrigin::Respond(Ok(bad_gateway));
+    }
+    if let Some(entry) = exchange.to_freshen(&response) {
+        return exchange.freshen(&entry, &response);
+    }
     let status = response.status();
-
-    // A 304 to the `ETag` of another variant selects it for this request when it names that
-    // `ETag` (RFC 9111 §4.3.4): it is freshened below, stored for this request's secondary key.
-    let stored = match other_variant {
-        Some(other) if status == StatusCode::NOT_MODIFIED => {
-            match revalidate::adopt_other_variant(&other, response.headers(), &snapshot.headers) {
-                Some(adopted) => Some(Arc::new(adopted)),
-                None => {
-                    tracing::debug!("304 naming no stored variant: bad gateway");
-                    return AfterOrigin::Respond(Ok(invalid_not_modified(&plan, &env, now)));
-                }
-            }
-        }
-        _ => stored,
-    };
-
-    // 304 Not Modified: freshen the stored response (RFC 9111 §4.3.4). A 200 to a HEAD
-    // freshens the stored GET response when their validators agree, and makes it stale when
-    // they differ (§4.3.5).
-    let head_of_stored_get = snapshot.method == Method::HEAD
-        && status == StatusCode::OK
-        && stored
-            .as_ref()
-            .is_some_and(|e| e.request.method == Method::GET);
-    if head_of_stored_get {
-        if let Some(entry) = stored
-            .as_ref()
-            .filter(|e| !revalidate::head_applies(e, response.headers()))
-        {
-            mark_stale(&env, &plan, entry, now);
-        }
+    if let Some(served) = exchange
+        .unchanged_for_other_validators(status)
+        .or_else(|| exchange.stale_for_error_status(status))
+    {
+        return AfterOrigin::Respond(Ok(served));
     }
-    if status == StatusCode::NOT_MODIFIED || head_of_stored_get {
-        if let Some(entry) = stored.as_ref().filter(|e| {
-            if status == StatusCode::NOT_MODIFIED {
-                revalidate::not_modified_applies(e, response.headers())
-            } else {
-                revalidate::head_applies(e, response.headers())
-            }
-        }) {
-            let client_not_modified = (status == StatusCode::NOT_MODIFIED
-                && forward == Forward::ClientConditional)
-                .then(|| response.headers().clone());
-            let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
-            match write::freshen(
-                entry,
-                &snapshot,
-                &mut plan,
-                response.headers(),
-                &env.settings,
-                request_time,
-                now,
-            ) {
-                Ok(freshened) => {
-                    tracing::debug!("revalidated: 304, stored response freshened");
-                    let freshened = Arc::new(freshened);
-                    info.stored = true;
-                    let write = bounded(
-                        put_entry(&env.shared.store, plan.key, None, freshened.clone()),
-                        env.settings.store_timeout,
-                    );
-                    return AfterOrigin::Freshen(
-                        write,
-                        Box::new(FreshenCtx {
-                            started: OpStart::now(env.traced()),
-                            env,
-                            entry: freshened,
-                            method: snapshot.method,
-                            request_headers: snapshot.headers,
-                            info,
-                            client_not_modified,
-                            _flight: flight.take(),
-                        }),
-                    );
-                }
-                Err(reason) => {
-                    tracing::debug!(
-                        reason,
-                        "revalidated: 304, but the response is no longer storable"
-                    );
-                    info.detail = Some(reason);
-                    let mut headers = entry.headers.clone();
-                    validators::freshen_headers(&mut headers, response.headers());
-                    let served = StoredResponse {
-                        headers,
-                        ..StoredResponse::clone(entry)
-                    };
-                    // The response changed into one that may not be stored: remove the old one.
-                    // When only this request forbids writing (`no-store`, read-only), leave the
-                    // store as it is.
-                    let write: StoreFuture<()> = if plan.write {
-                        let remove = env.shared.store.remove(&plan.key);
-                        Box::pin(async move { remove.await.map(drop) })
-                    } else {
-                        Box::pin(async { Ok(()) })
-                    };
-                    return AfterOrigin::Freshen(
-                        write,
-                        Box::new(FreshenCtx {
-                            started: OpStart::now(env.traced()),
-                            env,
-                            entry: Arc::new(served),
-                            method: snapshot.method,
-                            request_headers: snapshot.headers,
-                            info,
-                            client_not_modified,
-                            _flight: flight.take(),
-                        }),
-                    );
-                }
-            }
-        }
-    }
+    AfterOrigin::Respond(Ok(exchange.new_response(response)))
+}
 
-    // A 304 to the cache's own conditional that does not select the stored response (another
-    // validator, as servers behind one load balancer may give): the client asked for a full
-    // response, never a bare 304. The stored response is served as it is, not freshened.
-    if status == StatusCode::NOT_MODIFIED && forward == Forward::Conditional {
-        if let Some(entry) = stored.as_ref() {
-            tracing::debug!("304 for other validators: serving the stored response unchanged");
-            let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
-            info.detail = Some("validator-mismatch");
-            return AfterOrigin::Respond(Ok(serve_stored(
-                entry,
-                info,
-                &snapshot.method,
-                &snapshot.headers,
-                &env,
-                now,
-                Some(status.as_u16()),
-            )));
-        }
-    }
-
-    // The origin failed with a status: stale-if-error (RFC 5861 §4).
-    if stale::is_error_status(status, &plan, &env.settings) {
-        if let Some(response) = serve_stale_if_error(
-            stored.as_ref(),
-            &plan,
-            &snapshot.method,
-            &snapshot.headers,
-            &env,
-            now,
-            OriginFailure::Status(status.as_u16()),
-        ) {
-            return AfterOrigin::Respond(Ok(response));
-        }
-    }
-
-    // A new response: store it if it may be stored.
-    let (mut parts, body) = response.into_parts();
-    // A response that reached the cache late, or that was already old, carries its age
-    // (RFC 9111 §4.2.3, §5.1).
-    let age = freshness::corrected_initial_age(&parts.headers, request_time, now);
-    if age.as_secs() > 0 {
-        parts.headers.insert(AGE, age_header(age));
-    }
-    let mut info = CacheInfo::new(outcome, Some(plan.key.clone()));
+/// The response of a request that bypassed the cache, labelled.
+fn passed_through<RB>(
+    response: Response<RB>,
+    outcome: CacheOutcome,
+    detail: Option<&'static str>,
+    env: &Env,
+    now: SystemTime,
+) -> Response<CacheBody<RB>> {
+    let mut info = CacheInfo::new(outcome, None);
     info.detail = detail;
-    let head = ResponseHead {
-        status: parts.status,
-        version: parts.version,
-        headers: &parts.headers,
-        initial_age: age,
-    };
-    let body = if status == StatusCode::NOT_MODIFIED {
-        CacheBody::origin(body)
-    } else {
-        let part = status == StatusCode::PARTIAL_CONTENT;
-        let prepared = if part {
-            partial::prepare(&snapshot, &mut plan, head, &env.settings, request_time, now)
-        } else {
-            write::prepare_new(&snapshot, &mut plan, head, &env.settings, request_time, now)
+    let mut response = response.map(CacheBody::origin);
+    label(&mut response, info, env, now, None);
+    response
+}
+
+/// The stored response in place of an origin that could not be reached, when stale-if-error
+/// allows it (RFC 5861 §4).
+fn stale_if_unreachable<RB>(
+    cached: &CachedRequest,
+    env: &Env,
+    now: SystemTime,
+) -> Option<Response<CacheBody<RB>>> {
+    serve_stale_if_error(
+        cached.stored.as_ref(),
+        &cached.plan,
+        &cached.snapshot.method,
+        &cached.snapshot.headers,
+        env,
+        now,
+        OriginFailure::Unreachable,
+    )
+}
+
+/// A response from the origin to a request the cache looked up: what the steps after the
+/// origin work with.
+struct Exchange {
+    env: Env,
+    plan: RequestPlan,
+    snapshot: RequestSnapshot,
+    /// The stored response the request revalidated, or the variant a 304 selected.
+    stored: Option<Arc<StoredResponse>>,
+    /// The variant whose `ETag` was sent ([`Forward::OtherVariant`]), until a 304 selects it.
+    other_variant: Option<Arc<StoredResponse>>,
+    forward: Forward,
+    request_time: SystemTime,
+    /// When the response arrived.
+    now: SystemTime,
+    outcome: CacheOutcome,
+    detail: Option<&'static str>,
+    flight: Option<FlightGuard>,
+}
+
+impl Exchange {
+    fn new(
+        cached: CachedRequest,
+        env: Env,
+        now: SystemTime,
+        outcome: CacheOutcome,
+        detail: Option<&'static str>,
+        flight: Option<FlightGuard>,
+    ) -> Exchange {
+        let CachedRequest {
+            plan,
+            snapshot,
+            stored,
+            other_variant,
+            forward,
+            request_time,
+        } = cached;
+        Exchange {
+            env,
+            plan,
+            snapshot,
+            stored,
+            other_variant,
+            forward,
+            request_time,
+            now,
+            outcome,
+            detail,
+            flight,
+        }
+    }
+
+    /// A 304 to the `ETag` of another variant selects it for this request when it names that
+    /// `ETag` (RFC 9111 §4.3.4): it becomes the stored response, freshened and stored for this
+    /// request's secondary key. `false` when the 304 names none of them.
+    fn select_other_variant<RB>(&mut self, response: &Response<RB>) -> bool {
+        let Some(other) = self.other_variant.take() else {
+            return true;
         };
-        match prepared {
-            Ok(entry) => {
-                tracing::debug!(
-                    expires = entry.expires.map(|at| tracing::field::display(LogTime(at))),
-                    "response will be stored"
-                );
-                crate::metrics::stored();
+        if response.status() != StatusCode::NOT_MODIFIED {
+            return true;
+        }
+        match revalidate::adopt_other_variant(&other, response.headers(), &self.snapshot.headers) {
+            Some(adopted) => {
+                self.stored = Some(Arc::new(adopted));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The stored response the origin's answer freshens: a 304 that applies to it (RFC 9111
+    /// §4.3.4), or a 200 to a HEAD whose validators agree with the stored GET response's
+    /// (§4.3.5). A HEAD's 200 whose validators differ makes the stored GET response stale.
+    fn to_freshen<RB>(&self, response: &Response<RB>) -> Option<Arc<StoredResponse>> {
+        let status = response.status();
+        let stored = self.stored.as_ref()?;
+        let head_of_stored_get = self.snapshot.method == Method::HEAD
+            && status == StatusCode::OK
+            && stored.request.method == Method::GET;
+        if head_of_stored_get && !revalidate::head_applies(stored, response.headers()) {
+            mark_stale(&self.env, &self.plan, stored, self.now);
+        }
+        let applies = if status == StatusCode::NOT_MODIFIED {
+            revalidate::not_modified_applies(stored, response.headers())
+        } else {
+            head_of_stored_get && revalidate::head_applies(stored, response.headers())
+        };
+        applies.then(|| stored.clone())
+    }
+
+    /// Freshens `entry` with the origin's 304 (or HEAD) header fields and stores it; a response
+    /// the new fields make unstorable is served once and removed from the store.
+    fn freshen<RB, E>(self, entry: &StoredResponse, response: &Response<RB>) -> AfterOrigin<RB, E> {
+        let not_modified = response.headers();
+        let Exchange {
+            env,
+            mut plan,
+            snapshot,
+            forward,
+            request_time,
+            now,
+            mut flight,
+            ..
+        } = self;
+        // The origin's 304 answers the client's own conditional request: the client gets it.
+        let client_not_modified = (response.status() == StatusCode::NOT_MODIFIED
+            && forward == Forward::ClientConditional)
+            .then(|| not_modified.clone());
+        let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
+        let (write, served): (StoreFuture<()>, Arc<StoredResponse>) = match write::freshen(
+            entry,
+            &snapshot,
+            &mut plan,
+            not_modified,
+            &env.settings,
+            request_time,
+            now,
+        ) {
+            Ok(freshened) => {
+                tracing::debug!("revalidated: 304, stored response freshened");
+                let freshened = Arc::new(freshened);
                 info.stored = true;
-                info.expires = entry.expires;
-                let limit = if snapshot.method == Method::HEAD {
-                    0
-                } else {
-                    env.settings.max_body_size
-                };
-                CacheBody::recording(
-                    body,
-                    limit,
-                    PendingWrite {
-                        store: env.shared.store.clone(),
-                        health: env.shared.health.clone(),
-                        alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
-                        key: plan.key,
-                        entry: Arc::new(entry),
-                        flight: flight.take(),
-                        timeout: env.settings.store_timeout,
-                        span: env.span(),
-                        part,
-                    },
-                )
+                let write = bounded(
+                    put_entry(&env.shared.store, plan.key, None, freshened.clone()),
+                    env.settings.store_timeout,
+                );
+                (write, freshened)
             }
             Err(reason) => {
-                tracing::debug!(reason, "response not stored");
-                crate::metrics::not_stored(reason);
+                tracing::debug!(
+                    reason,
+                    "revalidated: 304, but the response is no longer storable"
+                );
                 info.detail = Some(reason);
-                CacheBody::origin(body)
+                let mut headers = entry.headers.clone();
+                validators::freshen_headers(&mut headers, not_modified);
+                let served = StoredResponse {
+                    headers,
+                    ..StoredResponse::clone(entry)
+                };
+                // The response changed into one that may not be stored: remove the old one.
+                // When only this request forbids writing (`no-store`, read-only), leave the
+                // store as it is.
+                let write: StoreFuture<()> = if plan.write {
+                    let remove = env.shared.store.remove(&plan.key);
+                    Box::pin(async move { remove.await.map(drop) })
+                } else {
+                    Box::pin(async { Ok(()) })
+                };
+                (write, Arc::new(served))
             }
+        };
+        AfterOrigin::Freshen(
+            write,
+            Box::new(FreshenCtx {
+                started: OpStart::now(env.traced()),
+                env,
+                entry: served,
+                method: snapshot.method,
+                request_headers: snapshot.headers,
+                info,
+                client_not_modified,
+                _flight: flight.take(),
+            }),
+        )
+    }
+
+    /// A 304 to the cache's own conditional that does not select the stored response (another
+    /// validator, as servers behind one load balancer may give): the client asked for a full
+    /// response, never a bare 304. The stored response is served as it is, not freshened.
+    fn unchanged_for_other_validators<RB>(
+        &self,
+        status: StatusCode,
+    ) -> Option<Response<CacheBody<RB>>> {
+        if status != StatusCode::NOT_MODIFIED || self.forward != Forward::Conditional {
+            return None;
         }
-    };
-    let mut response = Response::from_parts(parts, body);
-    label(&mut response, info, &env, now, None);
-    AfterOrigin::Respond(Ok(response))
+        let entry = self.stored.as_ref()?;
+        tracing::debug!("304 for other validators: serving the stored response unchanged");
+        let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(self.plan.key.clone()));
+        info.detail = Some("validator-mismatch");
+        Some(serve_stored(
+            entry,
+            info,
+            &self.snapshot.method,
+            &self.snapshot.headers,
+            &self.env,
+            self.now,
+            Some(status.as_u16()),
+        ))
+    }
+
+    /// The origin failed with a status: the stored response instead, when stale-if-error
+    /// allows it (RFC 5861 §4).
+    fn stale_for_error_status<RB>(&self, status: StatusCode) -> Option<Response<CacheBody<RB>>> {
+        if !stale::is_error_status(status, &self.plan, &self.env.settings) {
+            return None;
+        }
+        serve_stale_if_error(
+            self.stored.as_ref(),
+            &self.plan,
+            &self.snapshot.method,
+            &self.snapshot.headers,
+            &self.env,
+            self.now,
+            OriginFailure::Status(status.as_u16()),
+        )
+    }
+
+    /// A new response: passed on, its body recorded for the store when it may be stored.
+    fn new_response<RB>(self, response: Response<RB>) -> Response<CacheBody<RB>>
+    where
+        RB: Body<Data = Bytes>,
+    {
+        let Exchange {
+            env,
+            mut plan,
+            snapshot,
+            request_time,
+            now,
+            outcome,
+            detail,
+            mut flight,
+            ..
+        } = self;
+        let status = response.status();
+        let (mut parts, body) = response.into_parts();
+        // A response that reached the cache late, or that was already old, carries its age
+        // (RFC 9111 §4.2.3, §5.1).
+        let age = freshness::corrected_initial_age(&parts.headers, request_time, now);
+        if age.as_secs() > 0 {
+            parts.headers.insert(AGE, age_header(age));
+        }
+        let mut info = CacheInfo::new(outcome, Some(plan.key.clone()));
+        info.detail = detail;
+        let head = ResponseHead {
+            status: parts.status,
+            version: parts.version,
+            headers: &parts.headers,
+            initial_age: age,
+        };
+        let body = if status == StatusCode::NOT_MODIFIED {
+            CacheBody::origin(body)
+        } else {
+            let part = status == StatusCode::PARTIAL_CONTENT;
+            let prepared = if part {
+                partial::prepare(&snapshot, &mut plan, head, &env.settings, request_time, now)
+            } else {
+                write::prepare_new(&snapshot, &mut plan, head, &env.settings, request_time, now)
+            };
+            match prepared {
+                Ok(entry) => {
+                    tracing::debug!(
+                        expires = entry.expires.map(|at| tracing::field::display(LogTime(at))),
+                        "response will be stored"
+                    );
+                    crate::metrics::stored();
+                    info.stored = true;
+                    info.expires = entry.expires;
+                    let limit = if snapshot.method == Method::HEAD {
+                        0
+                    } else {
+                        env.settings.max_body_size
+                    };
+                    CacheBody::recording(
+                        body,
+                        limit,
+                        PendingWrite {
+                            store: env.shared.store.clone(),
+                            health: env.shared.health.clone(),
+                            alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
+                            key: plan.key,
+                            entry: Arc::new(entry),
+                            flight: flight.take(),
+                            timeout: env.settings.store_timeout,
+                            span: env.span(),
+                            part,
+                        },
+                    )
+                }
+                Err(reason) => {
+                    tracing::debug!(reason, "response not stored");
+                    crate::metrics::not_stored(reason);
+                    info.detail = Some(reason);
+                    CacheBody::origin(body)
+                }
+            }
+        };
+        let mut response = Response::from_parts(parts, body);
+        label(&mut response, info, &env, now, None);
+        response
+    }
 }
 
 /// Writes, without waiting, a copy of `entry` that is stale from `now` on: a HEAD response showed
@@ -1197,8 +1302,6 @@ fn redirect_alias(
     None
 }
 
-/// The stored response in place of a failed origin response (RFC 5861 §4), when stale-if-error
-/// allows it; `origin_status` is the failure's status, `None` for an error of the inner service.
 /// Why no usable response came from the origin, for stale-if-error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OriginFailure {
@@ -1210,6 +1313,8 @@ enum OriginFailure {
     Status(u16),
 }
 
+/// The stored response in place of a failed origin response (RFC 5861 §4), when stale-if-error
+/// allows it for `failure`.
 fn serve_stale_if_error<RB>(
     stored: Option<&Arc<StoredResponse>>,
     plan: &RequestPlan,
