@@ -10,9 +10,10 @@
 //! The difference of the two totals, divided by 10,000, is the cost of one hit plus building its
 //! request; `request N` counts the request building alone and `inner N` a call of the bare inner
 //! service (`HITCOUNT_BODY` sets the body size in bytes, 1 KiB by default). `miss N` sends N
-//! requests for distinct URLs through a cache whose store holds about 1,000 of them (so every store
-//! evicts one), reading each body to its end; `inner-miss N` sends the same requests to the bare
-//! inner service. Timings are measured by the criterion bench `hit_path`.
+//! requests for distinct URLs through a cache whose store holds about 1,000 of them
+//! (`HITCOUNT_ENTRIES`), so that every store evicts one, reading each body to its end;
+//! `inner-miss N` sends the same requests to the bare inner service. Timings are measured by the
+//! criterion bench `hit_path`.
 #![allow(clippy::unwrap_used)]
 use bytes::Bytes;
 use cachelayer::MemoryStore;
@@ -149,9 +150,13 @@ fn main() {
             }
             "inner-miss" => send_distinct(origin, n).await,
             "miss" => {
-                // About 1,000 entries: the store is full after the first thousand requests, and
-                // every later one evicts.
-                let capacity = 1000 * (body_size as u64 + 2048);
+                // About 1,000 entries (`HITCOUNT_ENTRIES`): the store is full after the first
+                // thousand requests, and every later one evicts.
+                let entries: u64 = std::env::var("HITCOUNT_ENTRIES")
+                    .ok()
+                    .and_then(|entries| entries.parse().ok())
+                    .unwrap_or(1000);
+                let capacity = entries * (body_size as u64 + 2048);
                 let store = MemoryStore::builder().max_capacity(capacity).build();
                 send_distinct(
                     CacheLayer::with_store(store, CacheSettings::default()).layer(origin),
