@@ -16,6 +16,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use common::{exact_cache, secs};
 
 use cachelayer::{
@@ -243,7 +244,7 @@ async fn expiration_precedence_table() {
                 assert!(!first.info.stored, "{name}");
                 assert_eq!(
                     first.info.detail,
-                    Some("no-freshness-information"),
+                    Some(Detail::NoFreshnessInformation),
                     "{name}"
                 );
                 continue;
@@ -388,7 +389,7 @@ async fn do_not_cache_takes_effect_only_where_its_level_wins() {
                 assert_ne!(got.info.outcome, CacheOutcome::Bypass, "{name}");
             } else {
                 assert_eq!(got.info.outcome, CacheOutcome::Bypass, "{name}");
-                assert_eq!(got.info.detail, Some("do-not-cache"), "{name}");
+                assert_eq!(got.info.detail, Some(Detail::DoNotCache), "{name}");
                 assert!(!got.info.stored, "{name}");
             }
         }
@@ -434,7 +435,7 @@ async fn request_max_age_0_beats_per_request_and_session_expiration() {
             assert_eq!(got.info.expires, Some(t0), "max-age=0, not 60 s or 300 s");
         } else {
             assert!(!got.info.stored);
-            assert_eq!(got.info.detail, Some("stale-without-validator"));
+            assert_eq!(got.info.detail, Some(Detail::StaleWithoutValidator));
         }
     }
     let revalidated = send(&mut session, get(&origin.url("/v"))).await;

@@ -10,6 +10,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use common::{exact_cache, get_opts, secs};
 
 use cachelayer::{
@@ -204,7 +205,7 @@ async fn expire_at_a_specific_date_and_time() {
         // A response received after the date is already expired: like EXPIRE_IMMEDIATELY, and
         // without a validator it is not stored.
         assert!(!after.info.stored);
-        assert_eq!(after.info.detail, Some("stale-without-validator"));
+        assert_eq!(after.info.detail, Some(Detail::StaleWithoutValidator));
     }
 }
 
@@ -283,7 +284,7 @@ async fn do_not_cache_skips_reading_and_writing() {
         let skipped = send(&mut session, get(&url)).await;
         assert_eq!(skipped.text(), format!("/get #{n}"), "not read");
         assert_eq!(skipped.info.outcome, CacheOutcome::Bypass);
-        assert_eq!(skipped.info.detail, Some("do-not-cache"));
+        assert_eq!(skipped.info.detail, Some(Detail::DoNotCache));
         assert!(!skipped.info.from_cache);
         assert!(!skipped.info.stored, "not written");
         assert!(skipped.cache_status().contains("fwd=bypass"));
@@ -351,7 +352,7 @@ async fn expire_immediately_caches_only_what_can_be_revalidated() {
         let plain = send(&mut session, get_opts(&origin.url("/plain"), immediately)).await;
         assert_eq!(plain.text(), format!("/plain #{n}"));
         assert!(!plain.info.stored, "no validator: never usable");
-        assert_eq!(plain.info.detail, Some("stale-without-validator"));
+        assert_eq!(plain.info.detail, Some(Detail::StaleWithoutValidator));
         assert_eq!(plain.info.outcome, CacheOutcome::Miss);
     }
     assert_eq!(origin.hits("/plain"), 2);

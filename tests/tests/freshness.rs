@@ -6,6 +6,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use cachelayer::{CacheOutcome, CacheSettings};
 use common::{Origin, Reply, cached_client, get, get_with, http_date, send};
 use std::sync::Arc;
@@ -157,7 +158,7 @@ async fn expired_entry_still_in_the_store_is_refreshed_as_stale() {
     assert_eq!(origin.hits("/stale"), 2);
     assert_eq!(refreshed.text(), "version 1");
     assert_eq!(refreshed.info.outcome, CacheOutcome::Refreshed);
-    assert_eq!(refreshed.info.detail, Some("stale"));
+    assert_eq!(refreshed.info.detail, Some(Detail::Stale));
     assert!(!refreshed.info.from_cache);
     assert!(refreshed.info.stored);
     assert!(
@@ -451,7 +452,7 @@ async fn no_store_response_and_request_are_never_stored() {
         assert_eq!(got.text(), "secret");
         assert_eq!(got.info.outcome, CacheOutcome::Miss);
         assert!(!got.info.stored);
-        assert_eq!(got.info.detail, Some("no-store"));
+        assert_eq!(got.info.detail, Some(Detail::NoStore));
         assert!(
             got.cache_status().contains("detail=no-store"),
             "{}",
@@ -467,7 +468,7 @@ async fn no_store_response_and_request_are_never_stored() {
         !got.info.stored,
         "the request's no-store forbids storing its response"
     );
-    assert_eq!(got.info.detail, Some("request-no-store"));
+    assert_eq!(got.info.detail, Some(Detail::RequestNoStore));
     let next = send(&mut cache, get(&url)).await;
     assert_eq!(next.info.outcome, CacheOutcome::Miss, "nothing was stored");
     assert_eq!(origin.hits("/cacheable"), 2);

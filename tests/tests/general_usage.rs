@@ -12,6 +12,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use common::{exact_cache, secs};
 
 use cachelayer::{
@@ -111,7 +112,7 @@ async fn caching_disabled_for_a_request_or_for_a_while() {
     let bypassed = send(&mut session, disabled).await;
     assert_eq!(bypassed.text(), "#1", "not read");
     assert_eq!(bypassed.info.outcome, CacheOutcome::Bypass);
-    assert_eq!(bypassed.info.detail, Some("disabled"));
+    assert_eq!(bypassed.info.detail, Some(Detail::Disabled));
     assert!(!bypassed.info.stored, "not written");
 
     layer.set_settings(CacheSettings {
@@ -193,7 +194,7 @@ async fn allowable_methods_get_and_post() {
     });
     let passed = send(&mut session, request(Method::POST, &url, &[])).await;
     assert_eq!(passed.info.outcome, CacheOutcome::Bypass);
-    assert_eq!(passed.info.detail, Some("method"));
+    assert_eq!(passed.info.detail, Some(Detail::Method));
     assert_eq!(origin.hits("/post"), 3);
 
     // Without its body in the key, a POST bypasses the cache rather than get another body's
@@ -205,7 +206,7 @@ async fn allowable_methods_get_and_post() {
     let mut unkeyed = layer.layer(client());
     let post = send(&mut unkeyed, request(Method::POST, &url, &[])).await;
     assert_eq!(post.info.outcome, CacheOutcome::Bypass);
-    assert_eq!(post.info.detail, Some("no-key-body"));
+    assert_eq!(post.info.detail, Some(Detail::NoKeyBody));
     assert_eq!(origin.hits("/post"), 4);
 }
 
@@ -363,7 +364,7 @@ async fn read_only_reads_but_never_writes() {
         let not_written = send(&mut reading, get(&origin.url("/new"))).await;
         assert_eq!(not_written.text(), format!("#{n}"));
         assert!(!not_written.info.stored);
-        assert_eq!(not_written.info.detail, Some("read-only"));
+        assert_eq!(not_written.info.detail, Some(Detail::ReadOnly));
     }
     assert_eq!(store.keys().await.unwrap().len(), 1);
 
@@ -412,7 +413,7 @@ async fn allowable_codes_restrict_what_is_stored() {
             assert_eq!(missing.status, 404);
             if !stored_404 {
                 assert!(!missing.info.stored, "{codes:?}");
-                assert_eq!(missing.info.detail, Some("status-not-allowed"));
+                assert_eq!(missing.info.detail, Some(Detail::StatusNotAllowed));
             }
         }
         assert_eq!(origin.hits("/ok"), 1, "{codes:?}");
@@ -605,7 +606,7 @@ async fn filter_fn_keeps_responses_out_of_the_cache() {
         let html = send(&mut session, get(&origin.url("/html"))).await;
         assert!(!html.info.from_cache, "the stored response is not used");
         assert!(!html.info.stored);
-        assert_eq!(html.info.detail, Some("filter"));
+        assert_eq!(html.info.detail, Some(Detail::Filter));
         assert!(html.cache_status().contains("detail=filter"));
     }
     assert_eq!(origin.hits("/json"), 1);

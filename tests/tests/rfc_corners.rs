@@ -5,6 +5,7 @@
 mod common;
 
 use cachelayer::CacheSettings;
+use cachelayer::Detail;
 use common::{Origin, Reply, cached_client, get, send};
 
 /// A `CDN-Cache-Control` that is not a valid Structured Field Dictionary, or whose directives
@@ -27,7 +28,7 @@ async fn invalid_targeted_fields_are_ignored_as_a_whole() {
         });
         let got = send(&mut cache, get(&origin.url(path))).await;
         assert!(!got.info.stored, "{targeted}: {:?}", got.info);
-        assert_eq!(got.info.detail, Some("no-store"), "{targeted}");
+        assert_eq!(got.info.detail, Some(Detail::NoStore), "{targeted}");
     }
     // A valid one decides over Cache-Control, its booleans and integers read as directives.
     origin.route("/valid", |_| {
@@ -101,7 +102,7 @@ async fn a_304_for_other_validators_never_reaches_an_unconditional_client() {
     assert_eq!(origin.hits("/lb"), 2, "revalidated");
     assert_eq!(got.status, 200);
     assert_eq!(got.text(), "the representation");
-    assert_eq!(got.info.detail, Some("validator-mismatch"));
+    assert_eq!(got.info.detail, Some(Detail::ValidatorMismatch));
     // A client that sent its own conditional gets the origin's 304.
     let conditional = send(
         &mut cache,

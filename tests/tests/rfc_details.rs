@@ -4,6 +4,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use cachelayer::{CacheOutcome, CacheSettings, Clock};
 use common::{Origin, Reply, cache, cached_client, get, http_date, send};
 use std::time::Duration;
@@ -22,7 +23,7 @@ async fn vary_star_is_never_reused() {
     let url = origin.url("/star");
     let first = send(&mut cache, get(&url)).await;
     assert!(!first.info.stored);
-    assert_eq!(first.info.detail, Some("vary-star"));
+    assert_eq!(first.info.detail, Some(Detail::VaryStar));
     send(&mut cache, get(&url)).await;
     assert_eq!(origin.hits("/star"), 2);
 }

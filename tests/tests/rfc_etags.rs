@@ -7,6 +7,7 @@
 mod common;
 
 use bytes::Bytes;
+use cachelayer::Detail;
 use cachelayer::{CacheOutcome, CacheSettings, StaleWindow};
 use common::{Origin, Reply, Seen, cached_client, get, get_with, http_date, send};
 use http::{HeaderValue, Request};
@@ -101,7 +102,11 @@ async fn if_match_not_satisfied_by_the_stored_response_goes_to_the_origin() {
         if !malformed {
             assert_eq!(got.status, 412, "{if_match}: the origin's answer");
             assert_eq!(got.info.outcome, CacheOutcome::ForwardedByRequest);
-            assert_eq!(got.info.detail, Some("precondition-failed"), "{if_match}");
+            assert_eq!(
+                got.info.detail,
+                Some(Detail::PreconditionFailed),
+                "{if_match}"
+            );
             assert!(!got.info.stored, "{if_match}: a 412 is not stored");
         }
     }
@@ -408,7 +413,7 @@ async fn a_304_naming_another_tag_is_a_bad_gateway() {
     send(&mut cache, get_with(&url, &[("accept-language", "en")])).await;
     let fr = send(&mut cache, get_with(&url, &[("accept-language", "fr")])).await;
     assert_eq!(fr.status, 502, "{:?}", fr.info);
-    assert_eq!(fr.info.detail, Some("invalid-304"));
+    assert_eq!(fr.info.detail, Some(Detail::InvalidNotModified));
     assert!(!fr.info.stored);
 }
 

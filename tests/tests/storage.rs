@@ -6,6 +6,7 @@
 mod common;
 
 use bytes::Bytes;
+use cachelayer::Detail;
 use cachelayer::{
     CacheKey, CacheLayer, CacheOutcome, CacheSettings, Store, StoreError, StoredResponse,
 };
@@ -54,7 +55,7 @@ async fn private_responses_are_cached_by_a_private_cache_only() {
         !first.info.stored,
         "a shared cache never stores a private response"
     );
-    assert_eq!(first.info.detail, Some("private"));
+    assert_eq!(first.info.detail, Some(Detail::Private));
     let second = send(&mut shared, get(&url)).await;
     assert_eq!(second.info.outcome, CacheOutcome::Miss);
     assert_eq!(second.text(), "private #2");
@@ -91,7 +92,7 @@ async fn authorization_requests_in_private_and_shared_caches() {
     let (mut shared, _) = cached_client(CacheSettings::shared());
     let first = send(&mut shared, with_auth(&url)).await;
     assert!(!first.info.stored);
-    assert_eq!(first.info.detail, Some("authorization"));
+    assert_eq!(first.info.detail, Some(Detail::Authorization));
     let second = send(&mut shared, with_auth(&url)).await;
     assert_eq!(second.info.outcome, CacheOutcome::Miss);
     assert_eq!(second.text(), "auth #2");
@@ -184,7 +185,7 @@ async fn body_larger_than_max_body_size_streams_through_and_is_not_stored() {
     assert_eq!(first.body.len(), big.len());
     assert!(first.body == big, "every byte passes through intact");
     assert!(!first.info.stored);
-    assert_eq!(first.info.detail, Some("body-too-large"));
+    assert_eq!(first.info.detail, Some(Detail::BodyTooLarge));
     assert!(
         first.cache_status().contains("detail=body-too-large"),
         "{}",
@@ -330,7 +331,7 @@ async fn head_is_answered_from_the_stored_get_response() {
     assert_eq!(first.status, 200);
     assert!(first.body.is_empty());
     assert!(!first.info.stored, "{:?}", first.info);
-    assert_eq!(first.info.detail, Some("head"));
+    assert_eq!(first.info.detail, Some(Detail::Head));
     let second = send(&mut cache, request(Method::HEAD, &url, &[])).await;
     assert!(!second.info.from_cache);
     assert_eq!(origin.hits("/head"), 2);
@@ -408,7 +409,7 @@ async fn error_statuses_and_unsafe_methods() {
             !got.info.stored,
             "a 500 without freshness information is not stored"
         );
-        assert_eq!(got.info.detail, Some("no-freshness-information"));
+        assert_eq!(got.info.detail, Some(Detail::NoFreshnessInformation));
         assert_eq!(got.info.outcome, CacheOutcome::Miss);
         assert_eq!(origin.hits("/500"), round);
     }
@@ -537,7 +538,7 @@ async fn vary_mismatch_is_reported() {
     let fr = send(&mut cache, get_with(&url, &[("accept-language", "fr")])).await;
     assert_eq!(fr.text(), "fr");
     assert_eq!(fr.info.outcome, CacheOutcome::Refreshed);
-    assert_eq!(fr.info.detail, Some("vary-mismatch"));
+    assert_eq!(fr.info.detail, Some(Detail::VaryMismatch));
     assert!(
         fr.cache_status().contains("fwd=vary-miss"),
         "{}",

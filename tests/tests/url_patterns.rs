@@ -12,6 +12,7 @@
 
 mod common;
 
+use cachelayer::Detail;
 use common::{exact_cache, secs};
 
 use bytes::Bytes;
@@ -354,7 +355,7 @@ async fn urls_expire_after_as_an_allowlist() {
                 assert_ne!(got.info.outcome, CacheOutcome::Bypass, "{url}");
             } else {
                 assert_eq!(got.info.outcome, CacheOutcome::Bypass, "{url}");
-                assert_eq!(got.info.detail, Some("do-not-cache"), "{url}");
+                assert_eq!(got.info.detail, Some(Detail::DoNotCache), "{url}");
             }
         }
     }

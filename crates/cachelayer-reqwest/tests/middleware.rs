@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
+use cachelayer::Detail;
 use cachelayer::{CacheInfo, CacheLayer, CacheOptions, CacheOutcome, CacheSettings, MemoryStore};
 use cachelayer_reqwest::{CacheMiddleware, CacheResponseExt};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -209,7 +210,7 @@ async fn no_store_response_is_not_stored() {
         assert_eq!(body, "secret");
         assert!(!response.from_cache());
         assert!(!info(&response).stored);
-        assert_eq!(info(&response).detail, Some("no-store"));
+        assert_eq!(info(&response).detail, Some(Detail::NoStore));
     }
     assert_eq!(origin.hits("/private"), 2);
 }
@@ -592,7 +593,7 @@ async fn post_is_cached_by_its_normalized_body_when_allowed() {
     let stream = reqwest::Body::wrap(Full::new(Bytes::from(r#"{"q":"rust","page":1}"#)));
     let (streamed, _) = send(client.post(&url).body(stream)).await;
     assert_eq!(info(&streamed).outcome, CacheOutcome::Bypass);
-    assert_eq!(info(&streamed).detail, Some("disabled"));
+    assert_eq!(info(&streamed).detail, Some(Detail::Disabled));
     assert_eq!(origin.hits("/search"), 3);
 }
 

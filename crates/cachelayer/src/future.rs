@@ -2,7 +2,7 @@
 
 use crate::body::{CacheBody, PendingWrite};
 use crate::health::StoreOp;
-use crate::info::{CacheInfo, CacheOutcome, age_header};
+use crate::info::{CacheInfo, CacheOutcome, Detail, age_header};
 use crate::layer::Shared;
 use crate::metrics::OpStart;
 use crate::settings::ActiveSettings;
@@ -198,7 +198,7 @@ struct OriginCtx {
     /// `None` when the request bypasses the cache.
     cached: Option<CachedRequest>,
     outcome: CacheOutcome,
-    detail: Option<&'static str>,
+    detail: Option<Detail>,
     /// For a bypassed unsafe request: what invalidation needs of it.
     unsafe_request: Option<RequestSnapshot>,
     /// Invalidation has run.
@@ -259,7 +259,7 @@ where
         );
         let state = match plan {
             Plan::Bypass { detail } => {
-                tracing::debug!(parent: &span, detail, "cache bypass");
+                tracing::debug!(parent: &span, detail = detail.as_str(), "cache bypass");
                 let unsafe_request =
                     invalidate::is_unsafe(request.method()).then(|| RequestSnapshot {
                         method: request.method().clone(),
@@ -554,12 +554,12 @@ where
             }
             Lookup::Stale => {
                 outcome = CacheOutcome::Refreshed;
-                detail = Some("stale");
+                detail = Some(Detail::Stale);
                 stored = Some(entry);
             }
             Lookup::Precondition => {
                 outcome = CacheOutcome::ForwardedByRequest;
-                detail = Some("precondition");
+                detail = Some(Detail::Precondition);
                 stored = Some(entry);
             }
             Lookup::Unusable(Unusable::VaryMismatch) if !variant => {
@@ -579,20 +579,20 @@ where
                     return AfterLookup::Variant(lookup, ctx);
                 }
                 outcome = CacheOutcome::Refreshed;
-                detail = Some(Unusable::VaryMismatch.as_str());
+                detail = Some(Detail::VaryMismatch);
             }
             Lookup::Unusable(reason) => {
                 outcome = CacheOutcome::Refreshed;
-                detail = Some(reason.as_str());
+                detail = Some(reason.detail());
             }
         }
     } else if variant {
         // The URL is stored, but not the variant this request selects (RFC 9211 `vary-miss`).
         outcome = CacheOutcome::Refreshed;
-        detail = Some(Unusable::VaryMismatch.as_str());
+        detail = Some(Detail::VaryMismatch);
     } else if ctx.plan.force_refresh {
         outcome = CacheOutcome::ForwardedByRequest;
-        detail = Some("force-refresh");
+        detail = Some(Detail::ForceRefresh);
     } else {
         tracing::debug!("cache lookup: miss");
     }
@@ -619,7 +619,7 @@ where
     // Stale-while-revalidate (RFC 5861 §3): serve the stale response now, revalidate in the
     // background, at most once per key at a time.
     if let Some(entry) = stored.as_ref().filter(|e| {
-        detail == Some("stale")
+        detail == Some(Detail::Stale)
             && ctx.plan.read
             && stale::while_revalidate_allowed(e, &ctx.plan, &ctx.env.settings, now)
     }) {
@@ -628,7 +628,7 @@ where
                 CacheOutcome::StaleWhileRevalidate,
                 Some(ctx.plan.key.clone()),
             );
-            info.detail = Some("stale-while-revalidate");
+            info.detail = Some(Detail::StaleWhileRevalidate);
             let response = serve_stored(
                 entry,
                 info,
@@ -743,7 +743,7 @@ fn forward_to_origin<S, B>(
     stored: Option<Arc<StoredResponse>>,
     other_variant: Option<Arc<StoredResponse>>,
     outcome: CacheOutcome,
-    detail: Option<&'static str>,
+    detail: Option<Detail>,
     flight: Option<FlightGuard>,
 ) -> (S::Future, Box<OriginCtx>)
 where
@@ -916,7 +916,7 @@ where
 fn passed_through<RB>(
     response: Response<RB>,
     outcome: CacheOutcome,
-    detail: Option<&'static str>,
+    detail: Option<Detail>,
     env: &Env,
     now: SystemTime,
 ) -> Response<CacheBody<RB>> {
@@ -960,7 +960,7 @@ struct Exchange {
     /// When the response arrived.
     now: SystemTime,
     outcome: CacheOutcome,
-    detail: Option<&'static str>,
+    detail: Option<Detail>,
     flight: Option<FlightGuard>,
 }
 
@@ -970,7 +970,7 @@ impl Exchange {
         env: Env,
         now: SystemTime,
         outcome: CacheOutcome,
-        detail: Option<&'static str>,
+        detail: Option<Detail>,
         flight: Option<FlightGuard>,
     ) -> Exchange {
         let CachedRequest {
@@ -1075,7 +1075,7 @@ impl Exchange {
             }
             Err(reason) => {
                 tracing::debug!(
-                    reason,
+                    reason = reason.as_str(),
                     "revalidated: 304, but the response is no longer storable"
                 );
                 info.detail = Some(reason);
@@ -1125,7 +1125,7 @@ impl Exchange {
         let entry = self.stored.as_ref()?;
         tracing::debug!("304 for other validators: serving the stored response unchanged");
         let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(self.plan.key.clone()));
-        info.detail = Some("validator-mismatch");
+        info.detail = Some(Detail::ValidatorMismatch);
         Some(serve_stored(
             entry,
             info,
@@ -1226,7 +1226,7 @@ impl Exchange {
                     )
                 }
                 Err(reason) => {
-                    tracing::debug!(reason, "response not stored");
+                    tracing::debug!(reason = reason.as_str(), "response not stored");
                     crate::metrics::not_stored(reason);
                     info.detail = Some(reason);
                     CacheBody::origin(body)
@@ -1518,7 +1518,7 @@ fn invalid_not_modified<RB>(
     now: SystemTime,
 ) -> Response<CacheBody<RB>> {
     let mut info = CacheInfo::new(CacheOutcome::Refreshed, Some(plan.key.clone()));
-    info.detail = Some("invalid-304");
+    info.detail = Some(Detail::InvalidNotModified);
     let mut response = Response::new(CacheBody::stored(Bytes::from_static(
         b"Bad Gateway: the origin answered 304 for an entity tag the cache did not send\n",
     )));

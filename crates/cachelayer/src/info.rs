@@ -64,6 +64,163 @@ impl std::fmt::Display for CacheOutcome {
     }
 }
 
+/// Why a response was not stored, or why a stored response was not used: the `detail` of
+/// [`CacheInfo`] and of `Cache-Status` (RFC 9211 §2.8), and the `reason` label of the
+/// `cachelayer_not_stored_total` metric. [`as_str`](Detail::as_str) gives its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Detail {
+    /// `disabled`: bypass: the cache is disabled (settings or the request's `CacheOptions`).
+    Disabled,
+    /// `method`: bypass: the method is not in `allowable_methods`.
+    Method,
+    /// `do-not-cache`: bypass, or not stored: an expiration of `DoNotCache` applies (requests-cache
+    /// `DO_NOT_CACHE`).
+    DoNotCache,
+    /// `invalid-host`: bypass: a `Host` that is not a valid authority, or two (RFC 9112 §3.2).
+    InvalidHost,
+    /// `no-key-body`: bypass: a method with a body, without
+    /// [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) in front.
+    NoKeyBody,
+    /// `stale`: a stored response not used: stale, and not allowed to be served stale.
+    Stale,
+    /// `vary-mismatch`: a stored response not used: its `Vary` fields have other values in this
+    /// request (RFC 9111 §4.1).
+    VaryMismatch,
+    /// `method-mismatch`: a stored response not used: it answered another method.
+    MethodMismatch,
+    /// `filter`: a stored response not used, or a response not stored: the settings' `filter_fn`
+    /// rejects it.
+    Filter,
+    /// `force-refresh`: a stored response not used: the request asked for a refresh
+    /// (`CacheOptions::force_refresh`).
+    ForceRefresh,
+    /// `partial`: a stored response not used: only parts of it are stored, not the range asked for
+    /// (`fwd=partial`).
+    Partial,
+    /// `precondition`: a stored response not used: the request has a precondition (`If-Match`,
+    /// `If-Unmodified-Since`) the origin evaluates.
+    Precondition,
+    /// `stale-while-revalidate`: served stale while it is revalidated in the background (RFC 5861
+    /// §3).
+    StaleWhileRevalidate,
+    /// `validator-mismatch`: the origin answered the cache's conditional request with a 304 for
+    /// other validators: the stored response was served unchanged.
+    ValidatorMismatch,
+    /// `invalid-304`: the origin answered 304 to the `ETag`s of other variants without naming one:
+    /// 502.
+    InvalidNotModified,
+    /// `no-store`: not stored: the response's `no-store` (RFC 9111 §5.2.2.5).
+    NoStore,
+    /// `request-no-store`: not stored: the request's `no-store` (RFC 9111 §5.2.1.5).
+    RequestNoStore,
+    /// `private`: not stored in a shared cache: `private` (RFC 9111 §5.2.2.7).
+    Private,
+    /// `authorization`: not stored in a shared cache: a request with `Authorization` (RFC 9111
+    /// §3.5).
+    Authorization,
+    /// `must-understand`: not stored: `must-understand` with a status the cache does not understand
+    /// (RFC 9111 §5.2.2.3).
+    MustUnderstand,
+    /// `status-not-storable`: not stored: a status RFC 9111 does not let a cache store without
+    /// explicit freshness.
+    StatusNotStorable,
+    /// `status-not-allowed`: not stored: a status not in `allowable_codes`.
+    StatusNotAllowed,
+    /// `method-not-cacheable`: not stored: a method whose responses are not cacheable.
+    MethodNotCacheable,
+    /// `precondition-failed`: not stored: a 412 to a request with preconditions.
+    PreconditionFailed,
+    /// `not-storable`: not stored, for another reason of RFC 9111 §3.
+    NotStorable,
+    /// `no-freshness-information`: not stored: no explicit freshness, no heuristic and no setting
+    /// gives it a lifetime.
+    NoFreshnessInformation,
+    /// `stale-without-validator`: not stored: stale at once and without a validator to revalidate
+    /// it.
+    StaleWithoutValidator,
+    /// `body-too-large`: not stored: the body is longer than `max_body_size`.
+    BodyTooLarge,
+    /// `vary-star`: not stored: `Vary: *` (RFC 9111 §4.1).
+    VaryStar,
+    /// `head`: not stored: a response to HEAD (it has no body; RFC 9111 §4.3.5).
+    Head,
+    /// `read-only`: not stored: the cache is `read_only`.
+    ReadOnly,
+    /// `set-cookie`: not stored in a shared cache: a response with `Set-Cookie`
+    /// (`SetCookie::NotStored`).
+    SetCookie,
+    /// `cookie-without-explicit-freshness`: not stored in a shared cache: a response to a request
+    /// with cookies, without explicit freshness.
+    CookieWithoutExplicitFreshness,
+    /// `partial-not-requested`: a 206 not stored: the request was not a GET with one `Range`.
+    PartialNotRequested,
+    /// `partial-multipart`: a 206 not stored: `multipart/byteranges`.
+    PartialMultipart,
+    /// `partial-unknown-length`: a 206 not stored: `Content-Range` without a known complete length.
+    PartialUnknownLength,
+    /// `partial-bad-content-range`: a 206 not stored: an invalid `Content-Range`.
+    PartialBadContentRange,
+    /// `partial-length-mismatch`: a 206 not stored: the body disagrees with its `Content-Range`.
+    PartialLengthMismatch,
+    /// `partial-weak-validator`: a 206 not stored: no strong `ETag` to combine parts by (RFC 9110
+    /// §8.8.2.2).
+    PartialWeakValidator,
+}
+
+impl Detail {
+    /// The token: `no-store`, `vary-mismatch`, ... (see the variants).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detail::Disabled => "disabled",
+            Detail::Method => "method",
+            Detail::DoNotCache => "do-not-cache",
+            Detail::InvalidHost => "invalid-host",
+            Detail::NoKeyBody => "no-key-body",
+            Detail::Stale => "stale",
+            Detail::VaryMismatch => "vary-mismatch",
+            Detail::MethodMismatch => "method-mismatch",
+            Detail::Filter => "filter",
+            Detail::ForceRefresh => "force-refresh",
+            Detail::Partial => "partial",
+            Detail::Precondition => "precondition",
+            Detail::StaleWhileRevalidate => "stale-while-revalidate",
+            Detail::ValidatorMismatch => "validator-mismatch",
+            Detail::InvalidNotModified => "invalid-304",
+            Detail::NoStore => "no-store",
+            Detail::RequestNoStore => "request-no-store",
+            Detail::Private => "private",
+            Detail::Authorization => "authorization",
+            Detail::MustUnderstand => "must-understand",
+            Detail::StatusNotStorable => "status-not-storable",
+            Detail::StatusNotAllowed => "status-not-allowed",
+            Detail::MethodNotCacheable => "method-not-cacheable",
+            Detail::PreconditionFailed => "precondition-failed",
+            Detail::NotStorable => "not-storable",
+            Detail::NoFreshnessInformation => "no-freshness-information",
+            Detail::StaleWithoutValidator => "stale-without-validator",
+            Detail::BodyTooLarge => "body-too-large",
+            Detail::VaryStar => "vary-star",
+            Detail::Head => "head",
+            Detail::ReadOnly => "read-only",
+            Detail::SetCookie => "set-cookie",
+            Detail::CookieWithoutExplicitFreshness => "cookie-without-explicit-freshness",
+            Detail::PartialNotRequested => "partial-not-requested",
+            Detail::PartialMultipart => "partial-multipart",
+            Detail::PartialUnknownLength => "partial-unknown-length",
+            Detail::PartialBadContentRange => "partial-bad-content-range",
+            Detail::PartialLengthMismatch => "partial-length-mismatch",
+            Detail::PartialWeakValidator => "partial-weak-validator",
+        }
+    }
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the cache did for a response: attached to every response that passes through the
 /// cache, as an [`http::Extensions`] entry (requests-cache's `CachedResponse` attributes).
 ///
@@ -98,23 +255,9 @@ pub struct CacheInfo {
     pub expires: Option<SystemTime>,
     /// The served response was stale (requests-cache `is_expired`).
     pub is_expired: bool,
-    /// Why the response was not stored, or why a stored response was not used, as a short token
-    /// (also the `Cache-Status` `detail`):
-    ///
-    /// - bypass: `disabled`, `method` (not in `allowable_methods`), `do-not-cache`,
-    ///   `invalid-host` (a `Host` that is not a valid authority, or two), `no-key-body` (a method
-    ///   with a body, without [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) in front);
-    /// - a stored response not used: `stale`, `vary-mismatch`, `method-mismatch`, `filter`,
-    ///   `force-refresh`, `partial` (only parts of the response are stored, and not the range
-    ///   asked for: `fwd=partial`);
-    /// - not stored: `no-store`, `request-no-store`, `private`, `authorization`,
-    ///   `must-understand`, `status-not-storable`, `status-not-allowed`, `method-not-cacheable`,
-    ///   `no-freshness-information`, `stale-without-validator`, `body-too-large`, `vary-star`,
-    ///   `filter`, `head`, `read-only`, `do-not-cache`, and in a shared cache `set-cookie` and
-    ///   `cookie-without-explicit-freshness`; a `206` also `partial-weak-validator`,
-    ///   `partial-unknown-length`, `partial-multipart`, `partial-bad-content-range`,
-    ///   `partial-length-mismatch`, `partial-not-requested`.
-    pub detail: Option<&'static str>,
+    /// Why the response was not stored, or why a stored response was not used (also the
+    /// `Cache-Status` `detail`, as [`Detail::as_str`]).
+    pub detail: Option<Detail>,
 }
 
 impl CacheInfo {
@@ -218,9 +361,9 @@ impl CacheInfo {
             CacheOutcome::Revalidated | CacheOutcome::StaleIfError => out.push_str("; fwd=stale"),
             CacheOutcome::Miss => out.push_str("; fwd=uri-miss"),
             CacheOutcome::Refreshed => match self.detail {
-                Some("vary-mismatch") => out.push_str("; fwd=vary-miss"),
-                Some("partial") => out.push_str("; fwd=partial"),
-                Some("stale") => out.push_str("; fwd=stale"),
+                Some(Detail::VaryMismatch) => out.push_str("; fwd=vary-miss"),
+                Some(Detail::Partial) => out.push_str("; fwd=partial"),
+                Some(Detail::Stale) => out.push_str("; fwd=stale"),
                 _ => out.push_str("; fwd=miss"),
             },
             CacheOutcome::ForwardedByRequest => out.push_str("; fwd=request"),
@@ -260,7 +403,7 @@ impl CacheInfo {
         }
         if let Some(detail) = self.detail {
             out.push_str("; detail=");
-            out.push_str(detail);
+            out.push_str(detail.as_str());
         }
     }
 }

@@ -76,7 +76,7 @@ mod trace;
 pub use body::CacheBody;
 pub use cache::{Cache, EntryFilter, EntryInfo};
 pub use future::ResponseFuture;
-pub use info::{CacheInfo, CacheOutcome};
+pub use info::{CacheInfo, CacheOutcome, Detail};
 pub use layer::CacheLayer;
 pub use options::{CacheOptions, KeyBody};
 pub use redact::{REDACTED, RedactedUri};

@@ -160,11 +160,11 @@ mod enabled {
         metrics::counter!("cachelayer_stored_total").increment(1);
     }
 
-    pub(crate) fn not_stored(reason: &'static str) {
+    pub(crate) fn not_stored(reason: crate::info::Detail) {
         if !super::on() {
             return;
         }
-        metrics::counter!("cachelayer_not_stored_total", "reason" => reason).increment(1);
+        metrics::counter!("cachelayer_not_stored_total", "reason" => reason.as_str()).increment(1);
     }
 
     pub(crate) fn store_error(store: &'static str, op: StoreOp) {
@@ -200,7 +200,7 @@ mod enabled {
     pub(crate) fn request(_: CacheOutcome) {}
     pub(crate) fn hit_bytes(_: usize) {}
     pub(crate) fn stored() {}
-    pub(crate) fn not_stored(_: &'static str) {}
+    pub(crate) fn not_stored(_: crate::info::Detail) {}
     pub(crate) fn store_error(_: &'static str, _: StoreOp) {}
     pub(crate) fn store_time(_: &'static str, _: StoreOp, _: Duration) {}
 }

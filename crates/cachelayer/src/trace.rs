@@ -21,7 +21,7 @@
 //! a level check, and nothing is formatted, timed or recorded.
 
 use crate::health::StoreOp;
-use crate::info::CacheInfo;
+use crate::info::{CacheInfo, Detail};
 use crate::redact::RedactedUri;
 use http::{Method, Uri};
 use std::fmt;
@@ -80,12 +80,12 @@ pub(crate) fn record_store_time(span: &Span, op: StoreOp, took: Duration) {
 pub(crate) fn record_outcome(span: &Span, info: &CacheInfo) {
     span.record("outcome", info.outcome.as_str());
     if let Some(detail) = info.detail {
-        span.record("detail", detail);
+        span.record("detail", detail.as_str());
     }
     tracing::debug!(
         parent: span,
         outcome = info.outcome.as_str(),
-        detail = info.detail,
+        detail = info.detail.map(Detail::as_str),
         stored = info.stored,
         expires = info.expires.map(|at| tracing::field::display(LogTime(at))),
         "cache outcome"

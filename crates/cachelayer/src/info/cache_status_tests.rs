@@ -22,12 +22,12 @@ const OUTCOMES: [CacheOutcome; 10] = [
 ];
 
 /// The `fwd` token RFC 9211 §2.2 gives an outcome (none for a hit).
-fn expected_fwd(outcome: CacheOutcome, detail: Option<&str>) -> Option<&'static str> {
+fn expected_fwd(outcome: CacheOutcome, detail: Option<Detail>) -> Option<&'static str> {
     match outcome {
         CacheOutcome::Hit | CacheOutcome::StaleHit | CacheOutcome::StaleWhileRevalidate => None,
         CacheOutcome::Revalidated | CacheOutcome::StaleIfError => Some("stale"),
         CacheOutcome::Miss => Some("uri-miss"),
-        CacheOutcome::Refreshed => Some(match detail {
+        CacheOutcome::Refreshed => Some(match detail.map(Detail::as_str) {
             Some("vary-mismatch") => "vary-miss",
             Some("partial") => "partial",
             Some("stale") => "stale",
@@ -80,7 +80,7 @@ fn expected_parameters(
     if let Some(detail) = info.detail {
         expected.push((
             "detail",
-            BareItem::Token(detail.to_owned().try_into().unwrap()),
+            BareItem::Token(detail.as_str().to_owned().try_into().unwrap()),
         ));
     }
     expected
@@ -91,10 +91,10 @@ fn every_value_parses_as_a_list_with_the_right_member_and_parameters() {
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let details = [
         None,
-        Some("stale"),
-        Some("vary-mismatch"),
-        Some("partial"),
-        Some("no-store"),
+        Some(Detail::Stale),
+        Some(Detail::VaryMismatch),
+        Some(Detail::Partial),
+        Some(Detail::NoStore),
     ];
     let expirations = [
         None,

@@ -1,5 +1,6 @@
 //! Whether a stored response can serve a request (RFC 9111 §4).
 
+use crate::info::Detail;
 use crate::rules::ResponseView;
 use crate::settings::CacheSettings;
 use crate::stage::request::RequestPlan;
@@ -45,13 +46,13 @@ pub(crate) enum Unusable {
 }
 
 impl Unusable {
-    /// The `CacheInfo::detail` token: `method-mismatch`, `vary-mismatch`, `filter`, `partial`.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The [`CacheInfo::detail`](crate::CacheInfo::detail) it gives.
+    pub(crate) fn detail(self) -> Detail {
         match self {
-            Unusable::MethodMismatch => "method-mismatch",
-            Unusable::VaryMismatch => "vary-mismatch",
-            Unusable::Filter => "filter",
-            Unusable::Partial => "partial",
+            Unusable::MethodMismatch => Detail::MethodMismatch,
+            Unusable::VaryMismatch => Detail::VaryMismatch,
+            Unusable::Filter => Detail::Filter,
+            Unusable::Partial => Detail::Partial,
         }
     }
 }
@@ -67,7 +68,7 @@ impl Lookup {
             Lookup::Stale => "stale",
             Lookup::RejectedByRequest => "rejected-by-request",
             Lookup::Precondition => "precondition",
-            Lookup::Unusable(reason) => reason.as_str(),
+            Lookup::Unusable(reason) => reason.detail().as_str(),
         }
     }
 }

@@ -40,6 +40,7 @@
 //! partial entry (not revalidated: the origin's answer replaces or joins it), `no-cache`.
 //! Neither stale-if-error nor `only-if-cached` serves a partial entry as a response.
 
+use crate::info::Detail;
 use crate::settings::CacheSettings;
 use crate::stage::lookup::{Lookup, Unusable};
 use crate::stage::range::{self, Requested};
@@ -78,14 +79,14 @@ enum NotStoredPart {
 
 impl NotStoredPart {
     /// The token of [`CacheInfo::detail`](crate::CacheInfo::detail).
-    fn detail(self) -> &'static str {
+    fn detail(self) -> Detail {
         match self {
-            NotStoredPart::NotAskedFor => "partial-not-requested",
-            NotStoredPart::Multipart => "partial-multipart",
-            NotStoredPart::UnknownLength => "partial-unknown-length",
-            NotStoredPart::BadContentRange => "partial-bad-content-range",
-            NotStoredPart::LengthMismatch => "partial-length-mismatch",
-            NotStoredPart::NoStrongValidator => "partial-weak-validator",
+            NotStoredPart::NotAskedFor => Detail::PartialNotRequested,
+            NotStoredPart::Multipart => Detail::PartialMultipart,
+            NotStoredPart::UnknownLength => Detail::PartialUnknownLength,
+            NotStoredPart::BadContentRange => Detail::PartialBadContentRange,
+            NotStoredPart::LengthMismatch => Detail::PartialLengthMismatch,
+            NotStoredPart::NoStrongValidator => Detail::PartialWeakValidator,
         }
     }
 }
@@ -100,7 +101,7 @@ pub(crate) fn prepare(
     settings: &CacheSettings,
     request_time: SystemTime,
     response_time: SystemTime,
-) -> Result<StoredResponse, &'static str> {
+) -> Result<StoredResponse, Detail> {
     check_part(request, response.headers).map_err(NotStoredPart::detail)?;
     let as_complete = ResponseHead {
         status: StatusCode::OK,

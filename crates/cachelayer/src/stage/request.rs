@@ -1,5 +1,6 @@
 //! The policy decision on a request: cache it or bypass, and its key.
 
+use crate::info::Detail;
 use crate::options::{CacheOptions, KeyBody};
 use crate::rules::url_expiration;
 use crate::settings::{ActiveSettings, StaleWindow};
@@ -17,7 +18,7 @@ use std::time::SystemTime;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Plan {
     /// Not handled: passed to the inner service untouched.
-    Bypass { detail: &'static str },
+    Bypass { detail: Detail },
     /// Handled: looked up under `key`.
     Cache(RequestPlan),
 }
@@ -130,24 +131,28 @@ pub(crate) fn plan(
         .copied()
         .unwrap_or_default();
     if settings.disabled || options.disabled {
-        return Plan::Bypass { detail: "disabled" };
+        return Plan::Bypass {
+            detail: Detail::Disabled,
+        };
     }
     if !settings.allows_method(method) {
-        return Plan::Bypass { detail: "method" };
+        return Plan::Bypass {
+            detail: Detail::Method,
+        };
     }
     let body = extensions.get::<KeyBody>().map(|body| &body.0[..]);
     if body.is_none() && method != Method::GET && method != Method::HEAD {
         // Without its body in the key, every body would get the first body's response.
         warn_missing_key_body(method);
         return Plan::Bypass {
-            detail: "no-key-body",
+            detail: Detail::NoKeyBody,
         };
     }
     // In origin form the key takes its authority from `Host`: one that is not a valid
     // authority (or two `Host` lines) cannot be keyed safely (RFC 9112 §3.2).
     if uri.authority().is_none() && !key::host_is_valid(headers) {
         return Plan::Bypass {
-            detail: "invalid-host",
+            detail: Detail::InvalidHost,
         };
     }
     // One pass over the (few) request fields: cheaper than a hashed lookup per field.
@@ -198,7 +203,7 @@ pub(crate) fn plan(
     });
     if matches!(request_side, Some((ExpireAfter::DoNotCache, _))) {
         return Plan::Bypass {
-            detail: "do-not-cache",
+            detail: Detail::DoNotCache,
         };
     }
     let (key, url) = derive_key_and_url(method, uri, headers, body, settings, true);

@@ -1,5 +1,6 @@
 //! Whether the origin's response is stored, and the entry it becomes (RFC 9111 §3).
 
+use crate::info::Detail;
 use crate::rules::ResponseView;
 use crate::settings::{CacheSettings, SetCookie, StaleWindow};
 use crate::stage::request::RequestPlan;
@@ -47,9 +48,9 @@ pub(crate) fn prepare_new(
     settings: &CacheSettings,
     request_time: SystemTime,
     response_time: SystemTime,
-) -> Result<StoredResponse, &'static str> {
+) -> Result<StoredResponse, Detail> {
     if request.method == Method::HEAD {
-        return Err("head");
+        return Err(Detail::Head);
     }
     prepare(
         request,
@@ -69,16 +70,16 @@ fn prepare(
     settings: &CacheSettings,
     request_time: SystemTime,
     response_time: SystemTime,
-) -> Result<StoredResponse, &'static str> {
+) -> Result<StoredResponse, Detail> {
     if !plan.write {
         return Err(if settings.read_only {
-            "read-only"
+            Detail::ReadOnly
         } else {
-            "request-no-store"
+            Detail::RequestNoStore
         });
     }
     if !settings.allows_status(response.status) {
-        return Err("status-not-allowed");
+        return Err(Detail::StatusNotAllowed);
     }
     // The headers the policy reads: with a targeted field (RFC 9213), its value stands for
     // Cache-Control and Expires is ignored. What is stored is the response as it came.
@@ -107,12 +108,12 @@ fn prepare(
     if present.content_length {
         if let Some(length) = content_length(response.headers) {
             if length > settings.max_body_size as u64 {
-                return Err("body-too-large");
+                return Err(Detail::BodyTooLarge);
             }
         }
     }
     if present.vary && vary_star(response.headers) {
-        return Err("vary-star");
+        return Err(Detail::VaryStar);
     }
     // The plan's URL is not used after this: taken, not copied.
     let url = match plan.url.take() {
@@ -127,7 +128,7 @@ fn prepare(
             headers: response.headers,
         };
         if !filter.keep(&view) {
-            return Err("filter");
+            return Err(Detail::Filter);
         }
     }
 
@@ -148,15 +149,15 @@ fn prepare(
         )
         && settings.cache_control
     {
-        return Err("no-freshness-information");
+        return Err(Detail::NoFreshnessInformation);
     }
     let has_validator = present.validator && validators::has_validator(response.headers);
     if entry_times.fresh_for_zero && !has_validator {
         // Stale at once and impossible to revalidate: it could never be reused.
         return Err(if entry_times.source == ExpirationSource::Default {
-            "no-freshness-information"
+            Detail::NoFreshnessInformation
         } else {
-            "stale-without-validator"
+            Detail::StaleWithoutValidator
         });
     }
 
@@ -173,12 +174,12 @@ fn prepare(
         // A response to a request with cookies may be personal: a shared cache stores it only
         // when the origin says how long it stays fresh (or a URL rule or the application does),
         // never on a heuristic or the `expire_after` default.
-        return Err("cookie-without-explicit-freshness");
+        return Err(Detail::CookieWithoutExplicitFreshness);
     }
     let mut headers = storable_headers(response.headers, &directives, settings);
     if settings.shared && headers.contains_key(header::SET_COOKIE) {
         match settings.set_cookie {
-            SetCookie::NotStored => return Err("set-cookie"),
+            SetCookie::NotStored => return Err(Detail::SetCookie),
             SetCookie::StoredWithout => {
                 headers.remove(header::SET_COOKIE);
             }
@@ -251,7 +252,7 @@ fn expiration_for(
     settings: &CacheSettings,
     response_time: SystemTime,
     initial_age: Duration,
-) -> Result<EntryTimes, &'static str> {
+) -> Result<EntryTimes, Detail> {
     let kind = settings.cache_kind();
     let mut explicit = freshness::explicit_lifetime(directives, headers, kind, response_time);
     if directives.no_cache.is_all() {
@@ -277,7 +278,7 @@ fn expiration_for(
         response_time,
     });
     let (expires, fresh_for_zero) = match resolved.kind {
-        ResolvedExpirationKind::DoNotCache => return Err("do-not-cache"),
+        ResolvedExpirationKind::DoNotCache => return Err(Detail::DoNotCache),
         ResolvedExpirationKind::Never => (None, false),
         ResolvedExpirationKind::Lifetime(lifetime) => {
             // Lifetimes from the response are reduced by the age it arrived with (RFC 9111
@@ -548,18 +549,18 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn not_storable_detail(reason: NotStorable) -> &'static str {
+fn not_storable_detail(reason: NotStorable) -> Detail {
     match reason {
-        NotStorable::MethodNotCacheable => "method-not-cacheable",
-        NotStorable::StatusNotStorable => "status-not-storable",
-        NotStorable::RequestNoStore => "request-no-store",
-        NotStorable::ResponseNoStore => "no-store",
-        NotStorable::MustUnderstand => "must-understand",
-        NotStorable::PrivateInSharedCache => "private",
-        NotStorable::AuthorizationInSharedCache => "authorization",
-        NotStorable::NoFreshnessInformation => "no-freshness-information",
-        NotStorable::PreconditionFailed => "precondition-failed",
-        _ => "not-storable",
+        NotStorable::MethodNotCacheable => Detail::MethodNotCacheable,
+        NotStorable::StatusNotStorable => Detail::StatusNotStorable,
+        NotStorable::RequestNoStore => Detail::RequestNoStore,
+        NotStorable::ResponseNoStore => Detail::NoStore,
+        NotStorable::MustUnderstand => Detail::MustUnderstand,
+        NotStorable::PrivateInSharedCache => Detail::Private,
+        NotStorable::AuthorizationInSharedCache => Detail::Authorization,
+        NotStorable::NoFreshnessInformation => Detail::NoFreshnessInformation,
+        NotStorable::PreconditionFailed => Detail::PreconditionFailed,
+        _ => Detail::NotStorable,
     }
 }
 
@@ -574,7 +575,7 @@ pub(crate) fn freshen(
     settings: &CacheSettings,
     request_time: SystemTime,
     response_time: SystemTime,
-) -> Result<StoredResponse, &'static str> {
+) -> Result<StoredResponse, Detail> {
     let mut headers = stored.headers.clone();
     validators::freshen_headers(&mut headers, not_modified);
     let head = ResponseHead {
