@@ -208,11 +208,12 @@ struct OriginCtx {
     flight: Option<FlightGuard>,
 }
 
+/// A request the cache looked up and sent to the origin: what it needs of it afterwards.
 struct CachedRequest {
     plan: RequestPlan,
     snapshot: RequestSnapshot,
     stored: Option<Arc<StoredResponse>>,
-    /// The variant whose `ETag` was sent ([`Forward::OtherVariant`]).
+    /// The variant whose `ETag` was sent ([`Forward::OtherVariant`]), until a 304 selects it.
     other_variant: Option<Arc<StoredResponse>>,
     forward: Forward,
     request_time: SystemTime,
@@ -893,10 +894,17 @@ where
             return AfterOrigin::Respond(stale_if_unreachable(&cached, &env, now).ok_or(error));
         }
     };
-    let mut exchange = Exchange::new(cached, env, now, outcome, detail, flight);
+    let mut exchange = Exchange {
+        env,
+        cached,
+        now,
+        outcome,
+        detail,
+        flight,
+    };
     if !exchange.select_other_variant(&response) {
         tracing::debug!("304 naming no stored variant: bad gateway");
-        let bad_gateway = invalid_not_modified(&exchange.plan, &exchange.env, now);
+        let bad_gateway = invalid_not_modified(&exchange.cached.plan, &exchange.env, now);
         return AfterOrigin::Respond(Ok(bad_gateway));
     }
     if let Some(entry) = exchange.to_freshen(&response) {
@@ -949,14 +957,8 @@ fn stale_if_unreachable<RB>(
 /// origin work with.
 struct Exchange {
     env: Env,
-    plan: RequestPlan,
-    snapshot: RequestSnapshot,
-    /// The stored response the request revalidated, or the variant a 304 selected.
-    stored: Option<Arc<StoredResponse>>,
-    /// The variant whose `ETag` was sent ([`Forward::OtherVariant`]), until a 304 selects it.
-    other_variant: Option<Arc<StoredResponse>>,
-    forward: Forward,
-    request_time: SystemTime,
+    /// The request; its `stored` becomes the variant a 304 selected, when one does.
+    cached: CachedRequest,
     /// When the response arrived.
     now: SystemTime,
     outcome: CacheOutcome,
@@ -965,50 +967,23 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn new(
-        cached: CachedRequest,
-        env: Env,
-        now: SystemTime,
-        outcome: CacheOutcome,
-        detail: Option<Detail>,
-        flight: Option<FlightGuard>,
-    ) -> Exchange {
-        let CachedRequest {
-            plan,
-            snapshot,
-            stored,
-            other_variant,
-            forward,
-            request_time,
-        } = cached;
-        Exchange {
-            env,
-            plan,
-            snapshot,
-            stored,
-            other_variant,
-            forward,
-            request_time,
-            now,
-            outcome,
-            detail,
-            flight,
-        }
-    }
-
     /// A 304 to the `ETag` of another variant selects it for this request when it names that
     /// `ETag` (RFC 9111 §4.3.4): it becomes the stored response, freshened and stored for this
     /// request's secondary key. `false` when the 304 names none of them.
     fn select_other_variant<RB>(&mut self, response: &Response<RB>) -> bool {
-        let Some(other) = self.other_variant.take() else {
+        let Some(other) = self.cached.other_variant.take() else {
             return true;
         };
         if response.status() != StatusCode::NOT_MODIFIED {
             return true;
         }
-        match revalidate::adopt_other_variant(&other, response.headers(), &self.snapshot.headers) {
+        match revalidate::adopt_other_variant(
+            &other,
+            response.headers(),
+            &self.cached.snapshot.headers,
+        ) {
             Some(adopted) => {
-                self.stored = Some(Arc::new(adopted));
+                self.cached.stored = Some(Arc::new(adopted));
                 true
             }
             None => false,
@@ -1020,12 +995,12 @@ impl Exchange {
     /// (§4.3.5). A HEAD's 200 whose validators differ makes the stored GET response stale.
     fn to_freshen<RB>(&self, response: &Response<RB>) -> Option<Arc<StoredResponse>> {
         let status = response.status();
-        let stored = self.stored.as_ref()?;
-        let head_of_stored_get = self.snapshot.method == Method::HEAD
+        let stored = self.cached.stored.as_ref()?;
+        let head_of_stored_get = self.cached.snapshot.method == Method::HEAD
             && status == StatusCode::OK
             && stored.request.method == Method::GET;
         if head_of_stored_get && !revalidate::head_applies(stored, response.headers()) {
-            mark_stale(&self.env, &self.plan, stored, self.now);
+            mark_stale(&self.env, &self.cached.plan, stored, self.now);
         }
         let applies = if status == StatusCode::NOT_MODIFIED {
             revalidate::not_modified_applies(stored, response.headers())
@@ -1041,10 +1016,14 @@ impl Exchange {
         let not_modified = response.headers();
         let Exchange {
             env,
-            mut plan,
-            snapshot,
-            forward,
-            request_time,
+            cached:
+                CachedRequest {
+                    mut plan,
+                    snapshot,
+                    forward,
+                    request_time,
+                    ..
+                },
             now,
             mut flight,
             ..
@@ -1119,18 +1098,21 @@ impl Exchange {
         &self,
         status: StatusCode,
     ) -> Option<Response<CacheBody<RB>>> {
-        if status != StatusCode::NOT_MODIFIED || self.forward != Forward::Conditional {
+        if status != StatusCode::NOT_MODIFIED || self.cached.forward != Forward::Conditional {
             return None;
         }
-        let entry = self.stored.as_ref()?;
+        let entry = self.cached.stored.as_ref()?;
         tracing::debug!("304 for other validators: serving the stored response unchanged");
-        let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(self.plan.key.clone()));
+        let mut info = CacheInfo::new(
+            CacheOutcome::Revalidated,
+            Some(self.cached.plan.key.clone()),
+        );
         info.detail = Some(Detail::ValidatorMismatch);
         Some(serve_stored(
             entry,
             info,
-            &self.snapshot.method,
-            &self.snapshot.headers,
+            &self.cached.snapshot.method,
+            &self.cached.snapshot.headers,
             &self.env,
             self.now,
             Some(status.as_u16()),
@@ -1140,14 +1122,14 @@ impl Exchange {
     /// The origin failed with a status: the stored response instead, when stale-if-error
     /// allows it (RFC 5861 §4).
     fn stale_for_error_status<RB>(&self, status: StatusCode) -> Option<Response<CacheBody<RB>>> {
-        if !stale::is_error_status(status, &self.plan, &self.env.settings) {
+        if !stale::is_error_status(status, &self.cached.plan, &self.env.settings) {
             return None;
         }
         serve_stale_if_error(
-            self.stored.as_ref(),
-            &self.plan,
-            &self.snapshot.method,
-            &self.snapshot.headers,
+            self.cached.stored.as_ref(),
+            &self.cached.plan,
+            &self.cached.snapshot.method,
+            &self.cached.snapshot.headers,
             &self.env,
             self.now,
             OriginFailure::Status(status.as_u16()),
@@ -1161,14 +1143,17 @@ impl Exchange {
     {
         let Exchange {
             env,
-            mut plan,
-            snapshot,
-            request_time,
+            cached:
+                CachedRequest {
+                    mut plan,
+                    snapshot,
+                    request_time,
+                    ..
+                },
             now,
             outcome,
             detail,
             mut flight,
-            ..
         } = self;
         let status = response.status();
         let (mut parts, body) = response.into_parts();
