@@ -134,7 +134,7 @@ pub(crate) fn put_entry_now(
     alias: Option<CacheKey>,
     entry: Arc<StoredResponse>,
 ) -> Result<Result<(), StoreError>, PutEntry> {
-    let varies = entry.headers.contains_key(http::header::VARY);
+    let varies = varies(&entry.headers);
     if varies || alias.as_ref().is_some_and(|alias| *alias != primary) {
         return Err(PutEntry {
             primary,
@@ -152,6 +152,12 @@ pub(crate) fn put_entry_now(
     }
 }
 
+/// Whether a stored response has `Vary`: one pass over its (few) field names, cheaper than a
+/// hashed lookup.
+fn varies(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| name == VARY)
+}
+
 /// The arguments of [`put_entry`].
 pub(crate) struct PutEntry {
     pub(crate) primary: CacheKey,
@@ -167,7 +173,7 @@ pub(crate) fn put_entry(
     alias: Option<CacheKey>,
     entry: Arc<StoredResponse>,
 ) -> StoreFuture<()> {
-    let varies = entry.headers.contains_key(http::header::VARY);
+    let varies = varies(&entry.headers);
     if !varies && alias.as_ref().is_none_or(|alias| *alias == primary) {
         // The common case: one key, one write.
         return store.put(primary, entry);
