@@ -1076,8 +1076,10 @@ fn key_with_url(
             hasher.finalize()
         }
     };
-    // Kept for the next key unless it grew large (a huge URL or header).
+    // Kept for the next key unless it grew large (a huge URL or header); zeroed first, as it
+    // may hold credentials (shared caches key them) or matched header values.
     if buf.capacity() <= KEY_TEXT_KEPT {
+        buf.fill(0);
         buf.clear();
         let _ = KEY_TEXT.try_with(|kept| kept.replace(buf));
     }
