@@ -70,100 +70,99 @@ impl std::fmt::Display for CacheOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Detail {
-    /// `disabled`: bypass: the cache is disabled (settings or the request's `CacheOptions`).
+    /// `disabled` (bypass): the cache is disabled (settings or the request's `CacheOptions`).
     Disabled,
-    /// `method`: bypass: the method is not in `allowable_methods`.
+    /// `method` (bypass): the method is not in `allowable_methods`.
     Method,
-    /// `do-not-cache`: bypass, or not stored: an expiration of `DoNotCache` applies (requests-cache
+    /// `do-not-cache` (bypass, or not stored): an expiration of `DoNotCache` applies
+    /// (requests-cache
     /// `DO_NOT_CACHE`).
     DoNotCache,
-    /// `invalid-host`: bypass: a `Host` that is not a valid authority, or two (RFC 9112 §3.2).
+    /// `invalid-host` (bypass): a `Host` that is not a valid authority, or two (RFC 9112 §3.2).
     InvalidHost,
-    /// `no-key-body`: bypass: a method with a body, without
+    /// `no-key-body` (bypass): a method with a body, without
     /// [`KeyRequestBodyLayer`](crate::KeyRequestBodyLayer) in front.
     NoKeyBody,
-    /// `stale`: a stored response not used: stale, and not allowed to be served stale.
+    /// `stale` (a stored response not used): stale, and not allowed to be served stale.
     Stale,
-    /// `vary-mismatch`: a stored response not used: its `Vary` fields have other values in this
+    /// `vary-mismatch` (a stored response not used): its `Vary` fields have other values in this
     /// request (RFC 9111 §4.1).
     VaryMismatch,
-    /// `method-mismatch`: a stored response not used: it answered another method.
+    /// `method-mismatch` (a stored response not used): it answered another method.
     MethodMismatch,
-    /// `filter`: a stored response not used, or a response not stored: the settings' `filter_fn`
+    /// `filter` (a stored response not used, or a response not stored): the settings' `filter_fn`
     /// rejects it.
     Filter,
-    /// `force-refresh`: a stored response not used: the request asked for a refresh
+    /// `force-refresh` (a stored response not used): the request asked for a refresh
     /// (`CacheOptions::force_refresh`).
     ForceRefresh,
-    /// `partial`: a stored response not used: only parts of it are stored, not the range asked for
+    /// `partial` (a stored response not used): only parts of it are stored, not the range asked for
     /// (`fwd=partial`).
     Partial,
-    /// `precondition`: a stored response not used: the request has a precondition (`If-Match`,
+    /// `precondition` (a stored response not used): the request has a precondition (`If-Match`,
     /// `If-Unmodified-Since`) the origin evaluates.
     Precondition,
-    /// `stale-while-revalidate`: served stale while it is revalidated in the background (RFC 5861
-    /// §3).
+    /// `stale-while-revalidate`: served stale while it is revalidated in the background (RFC 5861 §3).
     StaleWhileRevalidate,
-    /// `validator-mismatch`: the origin answered the cache's conditional request with a 304 for
-    /// other validators: the stored response was served unchanged.
+    /// `validator-mismatch`: the origin answered the cache's conditional request with a 304 for other validators: the stored response was served unchanged.
     ValidatorMismatch,
-    /// `invalid-304`: the origin answered 304 to the `ETag`s of other variants without naming one:
-    /// 502.
+    /// `invalid-304`: the origin answered 304 to the `ETag`s of other variants without naming one: 502.
     InvalidNotModified,
-    /// `no-store`: not stored: the response's `no-store` (RFC 9111 §5.2.2.5).
+    /// `no-store` (not stored): the response's `no-store` (RFC 9111 §5.2.2.5).
     NoStore,
-    /// `request-no-store`: not stored: the request's `no-store` (RFC 9111 §5.2.1.5).
+    /// `request-no-store` (not stored): the request's `no-store` (RFC 9111 §5.2.1.5).
     RequestNoStore,
-    /// `private`: not stored in a shared cache: `private` (RFC 9111 §5.2.2.7).
+    /// `private` (not stored in a shared cache): `private` (RFC 9111 §5.2.2.7).
     Private,
-    /// `authorization`: not stored in a shared cache: a request with `Authorization` (RFC 9111
+    /// `authorization` (not stored in a shared cache): a request with `Authorization` (RFC 9111
     /// §3.5).
     Authorization,
-    /// `must-understand`: not stored: `must-understand` with a status the cache does not understand
-    /// (RFC 9111 §5.2.2.3).
+    /// `must-understand` (not stored): `must-understand` with a status the cache does not
+    /// understand (RFC 9111 §5.2.2.3).
     MustUnderstand,
-    /// `status-not-storable`: not stored: a status RFC 9111 does not let a cache store without
+    /// `status-not-storable` (not stored): a status RFC 9111 does not let a cache store without
     /// explicit freshness.
     StatusNotStorable,
-    /// `status-not-allowed`: not stored: a status not in `allowable_codes`.
+    /// `status-not-allowed` (not stored): a status not in `allowable_codes`.
     StatusNotAllowed,
-    /// `method-not-cacheable`: not stored: a method whose responses are not cacheable.
+    /// `method-not-cacheable` (not stored): a method whose responses are not cacheable.
     MethodNotCacheable,
-    /// `precondition-failed`: not stored: a 412 to a request with preconditions.
+    /// `precondition-failed` (not stored): a 412 to a request with preconditions.
     PreconditionFailed,
     /// `not-storable`: not stored, for another reason of RFC 9111 §3.
     NotStorable,
-    /// `no-freshness-information`: not stored: no explicit freshness, no heuristic and no setting
+    /// `no-freshness-information` (not stored): no explicit freshness, no heuristic and no setting
     /// gives it a lifetime.
     NoFreshnessInformation,
-    /// `stale-without-validator`: not stored: stale at once and without a validator to revalidate
+    /// `stale-without-validator` (not stored): stale at once and without a validator to revalidate
     /// it.
     StaleWithoutValidator,
-    /// `body-too-large`: not stored: the body is longer than `max_body_size`.
+    /// `body-too-large` (not stored): the body is longer than `max_body_size`.
     BodyTooLarge,
-    /// `vary-star`: not stored: `Vary: *` (RFC 9111 §4.1).
+    /// `vary-star` (not stored): `Vary: *` (RFC 9111 §4.1).
     VaryStar,
-    /// `head`: not stored: a response to HEAD (it has no body; RFC 9111 §4.3.5).
+    /// `head` (not stored): a response to HEAD (it has no body; RFC 9111 §4.3.5).
     Head,
-    /// `read-only`: not stored: the cache is `read_only`.
+    /// `read-only` (not stored): the cache is `read_only`.
     ReadOnly,
-    /// `set-cookie`: not stored in a shared cache: a response with `Set-Cookie`
+    /// `set-cookie` (not stored in a shared cache): a response with `Set-Cookie`
     /// (`SetCookie::NotStored`).
     SetCookie,
-    /// `cookie-without-explicit-freshness`: not stored in a shared cache: a response to a request
+    /// `cookie-without-explicit-freshness` (not stored in a shared cache): a response to a request
     /// with cookies, without explicit freshness.
     CookieWithoutExplicitFreshness,
-    /// `partial-not-requested`: a 206 not stored: the request was not a GET with one `Range`.
+    /// `partial-not-requested` (a 206 not stored): the request was not a GET with one `Range`.
     PartialNotRequested,
-    /// `partial-multipart`: a 206 not stored: `multipart/byteranges`.
+    /// `partial-multipart` (a 206 not stored): `multipart/byteranges`.
     PartialMultipart,
-    /// `partial-unknown-length`: a 206 not stored: `Content-Range` without a known complete length.
+    /// `partial-unknown-length` (a 206 not stored): `Content-Range` without a known complete
+    /// length.
     PartialUnknownLength,
-    /// `partial-bad-content-range`: a 206 not stored: an invalid `Content-Range`.
+    /// `partial-bad-content-range` (a 206 not stored): an invalid `Content-Range`.
     PartialBadContentRange,
-    /// `partial-length-mismatch`: a 206 not stored: the body disagrees with its `Content-Range`.
+    /// `partial-length-mismatch` (a 206 not stored): the body disagrees with its `Content-Range`.
     PartialLengthMismatch,
-    /// `partial-weak-validator`: a 206 not stored: no strong `ETag` to combine parts by (RFC 9110
+    /// `partial-weak-validator` (a 206 not stored): no strong `ETag` to combine parts by (RFC 9110
     /// §8.8.2.2).
     PartialWeakValidator,
 }
