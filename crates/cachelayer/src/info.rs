@@ -75,8 +75,7 @@ pub enum Detail {
     /// `method` (bypass): the method is not in `allowable_methods`.
     Method,
     /// `do-not-cache` (bypass, or not stored): an expiration of `DoNotCache` applies
-    /// (requests-cache
-    /// `DO_NOT_CACHE`).
+    /// (requests-cache `DO_NOT_CACHE`).
     DoNotCache,
     /// `invalid-host` (bypass): a `Host` that is not a valid authority, or two (RFC 9112 §3.2).
     InvalidHost,
@@ -102,11 +101,14 @@ pub enum Detail {
     /// `precondition` (a stored response not used): the request has a precondition (`If-Match`,
     /// `If-Unmodified-Since`) the origin evaluates.
     Precondition,
-    /// `stale-while-revalidate`: served stale while it is revalidated in the background (RFC 5861 §3).
+    /// `stale-while-revalidate`: served stale while it is revalidated in the background
+    /// (RFC 5861 §3).
     StaleWhileRevalidate,
-    /// `validator-mismatch`: the origin answered the cache's conditional request with a 304 for other validators: the stored response was served unchanged.
+    /// `validator-mismatch`: the origin answered the cache's conditional request with a 304 for
+    /// other validators: the stored response was served unchanged.
     ValidatorMismatch,
-    /// `invalid-304`: the origin answered 304 to the `ETag`s of other variants without naming one: 502.
+    /// `invalid-304`: the origin answered 304 to the `ETag`s of other variants without naming
+    /// one: 502.
     InvalidNotModified,
     /// `no-store` (not stored): the response's `no-store` (RFC 9111 §5.2.2.5).
     NoStore,
