@@ -436,13 +436,37 @@ fn compact_headers_in_place(headers: &mut HeaderMap) {
         *headers = compact_headers(headers);
         return;
     }
+    if take_joined_values(headers) {
+        return;
+    }
     compact_values(headers);
 }
 
 /// Copies the values of `headers` into one allocation of their total length, each value becoming
+/// a slice of it (its `sensitive` flag kept), as [`StoredResponse::compact`] does for an entry's
+/// maps, and remembers that allocation on this thread.
+///
+/// For a writer about to store a copy of a response's header fields (`headers.clone()`) in
+/// memory: compacting the response's own map first makes the clone share its values (one
+/// allocation in all instead of one per value for a map whose values are not yet shared), and
+/// the store's compaction of an entry holding the clone on the same thread soon after (before
+/// this thread has compacted four more maps) finds its values compact and copies nothing. A
+/// clone with fewer fields than the map (some removed) is compacted again: the entry must not
+/// keep the removed values' bytes. The thread holds on to the last four such allocations until
+/// an entry holding them is compacted.
+pub fn compact_header_values(headers: &mut HeaderMap) {
+    if let Some(joined) = compact_values(headers) {
+        remember_joined_values(joined);
+    }
+}
+
+/// Copies the values of `headers` into one allocation of their total length, each value becoming
 /// a slice of it with its `sensitive` flag: one allocation for the map's values instead of one
-/// per value, for the entry's whole life.
-fn compact_values(headers: &mut HeaderMap) {
+/// per value, for the entry's whole life. The allocation, unless the map has no values.
+fn compact_values(headers: &mut HeaderMap) -> Option<Bytes> {
+    if headers.is_empty() {
+        return None;
+    }
     let total: usize = headers.values().map(HeaderValue::len).sum();
     let mut joined = Vec::with_capacity(total);
     for value in headers.values() {
@@ -463,6 +487,7 @@ fn compact_values(headers: &mut HeaderMap) {
         }
         start = end;
     }
+    Some(joined)
 }
 
 /// A copy of `headers` in a map of the needed capacity, custom names in allocations of their own
@@ -554,6 +579,65 @@ fn remember_joined(body: &Bytes) {
             *next = next.wrapping_add(1);
         }
     });
+}
+
+thread_local! {
+    /// The header value allocations this thread compacted last ([`compact_header_values`]), in
+    /// a ring, and where the next goes; held as [`LAST_JOINED`] holds bodies.
+    static LAST_JOINED_VALUES: RefCell<([Bytes; JOINED], usize)> =
+        const { RefCell::new(([const { Bytes::new() }; JOINED], 0)) };
+}
+
+fn remember_joined_values(joined: Bytes) {
+    if joined.is_empty() {
+        return;
+    }
+    let _ = LAST_JOINED_VALUES.try_with(|ring| {
+        if let Ok(mut ring) = ring.try_borrow_mut() {
+            let (ring, next) = &mut *ring;
+            ring[*next % JOINED] = joined;
+            *next = next.wrapping_add(1);
+        }
+    });
+}
+
+/// Whether the values of `headers` are exactly an allocation this thread compacted: all of
+/// them slices of it, together as long as it (none of its bytes belongs to a field the map no
+/// longer has). Forgets it if so.
+fn take_joined_values(headers: &HeaderMap) -> bool {
+    // An empty value holds no bytes (and is no slice of anything).
+    let Some(first) = headers.values().find(|value| !value.is_empty()) else {
+        return false;
+    };
+    let first = first.as_bytes().as_ptr();
+    LAST_JOINED_VALUES
+        .try_with(|ring| {
+            let Ok(mut ring) = ring.try_borrow_mut() else {
+                return false;
+            };
+            let Some(joined) = ring
+                .0
+                .iter_mut()
+                .find(|joined| joined.as_ptr_range().contains(&first))
+            else {
+                return false;
+            };
+            let range = joined.as_ptr_range();
+            let mut total = 0;
+            for value in headers.values().filter(|value| !value.is_empty()) {
+                let bytes = value.as_bytes().as_ptr_range();
+                if bytes.start < range.start || bytes.end > range.end {
+                    return false;
+                }
+                total += value.len();
+            }
+            if total != joined.len() {
+                return false;
+            }
+            *joined = Bytes::new();
+            true
+        })
+        .unwrap_or(false)
 }
 
 /// Whether `range` is exactly a body this thread joined; forgets it if so.
@@ -1144,6 +1228,60 @@ mod tests {
         assert_eq!(copy, original);
         assert!(!within(&copy.body, &buffer));
         assert!(!within(copy.headers["x-sliced"].as_bytes(), &buffer));
+    }
+
+    /// The bytes from the first to the last of a compacted map's values: the one allocation
+    /// they all are slices of.
+    fn values_span(map: &HeaderMap) -> Range<usize> {
+        let ranges: Vec<_> = map
+            .values()
+            .filter(|value| !value.is_empty())
+            .map(|value| value.as_bytes().as_ptr_range())
+            .collect();
+        let start = ranges.iter().map(|r| r.start as usize).min().unwrap();
+        let end = ranges.iter().map(|r| r.end as usize).max().unwrap();
+        start..end
+    }
+
+    #[test]
+    fn a_clone_of_compacted_values_is_not_copied_again() {
+        let mut response = sample().headers;
+        response.insert("x-empty", HeaderValue::from_static(""));
+        compact_header_values(&mut response);
+        let total: usize = response.values().map(HeaderValue::len).sum();
+        assert_eq!(
+            values_span(&response).len(),
+            total,
+            "one allocation, in order"
+        );
+
+        // The store's compaction of a clone leaves the clone's values where they are.
+        let mut entry = sample();
+        entry.headers = response.clone();
+        entry.compact_in_place();
+        assert_eq!(entry.headers, response);
+        for ((name, value), (_, original)) in entry.headers.iter().zip(response.iter()) {
+            assert_eq!(
+                value.as_bytes().as_ptr(),
+                original.as_bytes().as_ptr(),
+                "{name} shares the compacted allocation"
+            );
+        }
+
+        // A clone without one of the fields must not keep that field's bytes: copied again.
+        let mut response = sample().headers;
+        response.insert("x-secret", HeaderValue::from_static("s3cr3t"));
+        compact_header_values(&mut response);
+        let mut entry = sample();
+        entry.headers = response.clone();
+        entry.headers.remove("x-secret");
+        entry.compact_in_place();
+        assert_eq!(entry.headers.len(), response.len() - 1);
+        let span = values_span(&response);
+        for (name, value) in &entry.headers {
+            let at = value.as_bytes().as_ptr() as usize;
+            assert!(!span.contains(&at), "{name} is a copy of its own");
+        }
     }
 
     #[test]

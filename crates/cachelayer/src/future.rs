@@ -90,6 +90,7 @@ pin_project! {
 }
 
 /// The settings snapshot and shared state a request works with.
+#[derive(Clone)]
 struct Env {
     shared: Arc<Shared>,
     settings: Arc<ActiveSettings>,
@@ -359,7 +360,7 @@ where
                     let result = ready!(fut.poll(cx));
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     if let Some(output) =
-                        continue_after_origin(this.state.as_mut(), after_origin(result, *ctx))
+                        continue_after_origin(this.state.as_mut(), after_origin(result, ctx))
                     {
                         return Poll::Ready(output);
                     }
@@ -375,7 +376,7 @@ where
                         .expect("ResponseFuture polled after completion");
                     ctx.env.store_op_done(StoreOp::Invalidate, *started);
                     if let Some(output) =
-                        continue_after_origin(this.state.as_mut(), after_origin(Ok(response), *ctx))
+                        continue_after_origin(this.state.as_mut(), after_origin(Ok(response), ctx))
                     {
                         return Poll::Ready(output);
                     }
@@ -855,7 +856,12 @@ fn invalidation<RB>(ctx: &OriginCtx, response: &Response<RB>) -> Option<Vec<Cach
 
 /// The origin answered (or failed) -> invalidation, 304 freshening, stale-if-error, or the new
 /// response, stored when it may be. Each outcome is a step of its own, tried in this order.
-fn after_origin<RB, E>(result: Result<Response<RB>, E>, mut ctx: OriginCtx) -> AfterOrigin<RB, E>
+///
+/// The context stays in its box: the steps borrow it instead of moving its (large) parts.
+fn after_origin<RB, E>(
+    result: Result<Response<RB>, E>,
+    mut ctx: Box<OriginCtx>,
+) -> AfterOrigin<RB, E>
 where
     RB: Body<Data = Bytes>,
 {
@@ -867,7 +873,7 @@ where
                     invalidate::remove_all(&ctx.env.shared.store, &ctx.env.shared.health, keys),
                     ctx.env.settings.store_timeout,
                 );
-                return AfterOrigin::Invalidate(remove, response, Box::new(ctx));
+                return AfterOrigin::Invalidate(remove, response, ctx);
             }
             None => Ok(response),
         },
@@ -880,31 +886,31 @@ where
         detail,
         flight,
         ..
-    } = ctx;
+    } = &mut *ctx;
     let now = env.now();
     let Some(cached) = cached else {
         // Bypass: pass the response through, labelled.
         return AfterOrigin::Respond(
-            result.map(|response| passed_through(response, outcome, detail, &env, now)),
+            result.map(|response| passed_through(response, *outcome, *detail, env, now)),
         );
     };
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            return AfterOrigin::Respond(stale_if_unreachable(&cached, &env, now).ok_or(error));
+            return AfterOrigin::Respond(stale_if_unreachable(cached, env, now).ok_or(error));
         }
     };
     let mut exchange = Exchange {
         env,
         cached,
         now,
-        outcome,
-        detail,
+        outcome: *outcome,
+        detail: *detail,
         flight,
     };
     if !exchange.select_other_variant(&response) {
         tracing::debug!("304 naming no stored variant: bad gateway");
-        let bad_gateway = invalid_not_modified(&exchange.cached.plan, &exchange.env, now);
+        let bad_gateway = invalid_not_modified(&exchange.cached.plan, exchange.env, now);
         return AfterOrigin::Respond(Ok(bad_gateway));
     }
     if let Some(entry) = exchange.to_freshen(&response) {
@@ -954,19 +960,19 @@ fn stale_if_unreachable<RB>(
 }
 
 /// A response from the origin to a request the cache looked up: what the steps after the
-/// origin work with.
-struct Exchange {
-    env: Env,
+/// origin work with, borrowed from the request's [`OriginCtx`].
+struct Exchange<'a> {
+    env: &'a Env,
     /// The request; its `stored` becomes the variant a 304 selected, when one does.
-    cached: CachedRequest,
+    cached: &'a mut CachedRequest,
     /// When the response arrived.
     now: SystemTime,
     outcome: CacheOutcome,
     detail: Option<Detail>,
-    flight: Option<FlightGuard>,
+    flight: &'a mut Option<FlightGuard>,
 }
 
-impl Exchange {
+impl Exchange<'_> {
     /// A 304 to the `ETag` of another variant selects it for this request when it names that
     /// `ETag` (RFC 9111 §4.3.4): it becomes the stored response, freshened and stored for this
     /// request's secondary key. `false` when the 304 names none of them.
@@ -1000,7 +1006,7 @@ impl Exchange {
             && status == StatusCode::OK
             && stored.request.method == Method::GET;
         if head_of_stored_get && !revalidate::head_applies(stored, response.headers()) {
-            mark_stale(&self.env, &self.cached.plan, stored, self.now);
+            mark_stale(self.env, &self.cached.plan, stored, self.now);
         }
         let applies = if status == StatusCode::NOT_MODIFIED {
             revalidate::not_modified_applies(stored, response.headers())
@@ -1018,16 +1024,17 @@ impl Exchange {
             env,
             cached:
                 CachedRequest {
-                    mut plan,
+                    plan,
                     snapshot,
                     forward,
                     request_time,
                     ..
                 },
             now,
-            mut flight,
+            flight,
             ..
         } = self;
+        let (forward, request_time) = (*forward, *request_time);
         // The origin's 304 answers the client's own conditional request: the client gets it.
         let client_not_modified = (response.status() == StatusCode::NOT_MODIFIED
             && forward == Forward::ClientConditional)
@@ -1035,8 +1042,8 @@ impl Exchange {
         let mut info = CacheInfo::new(CacheOutcome::Revalidated, Some(plan.key.clone()));
         let (write, served): (StoreFuture<()>, Arc<StoredResponse>) = match write::freshen(
             entry,
-            &snapshot,
-            &mut plan,
+            snapshot,
+            plan,
             not_modified,
             &env.settings,
             request_time,
@@ -1047,7 +1054,7 @@ impl Exchange {
                 let freshened = Arc::new(freshened);
                 info.stored = true;
                 let write = bounded(
-                    put_entry(&env.shared.store, plan.key, None, freshened.clone()),
+                    put_entry(&env.shared.store, plan.key.clone(), None, freshened.clone()),
                     env.settings.store_timeout,
                 );
                 (write, freshened)
@@ -1080,10 +1087,10 @@ impl Exchange {
             write,
             Box::new(FreshenCtx {
                 started: OpStart::now(env.traced()),
-                env,
+                env: env.clone(),
                 entry: served,
-                method: snapshot.method,
-                request_headers: snapshot.headers,
+                method: snapshot.method.clone(),
+                request_headers: std::mem::take(&mut snapshot.headers),
                 info,
                 client_not_modified,
                 _flight: flight.take(),
@@ -1113,7 +1120,7 @@ impl Exchange {
             info,
             &self.cached.snapshot.method,
             &self.cached.snapshot.headers,
-            &self.env,
+            self.env,
             self.now,
             Some(status.as_u16()),
         ))
@@ -1130,7 +1137,7 @@ impl Exchange {
             &self.cached.plan,
             &self.cached.snapshot.method,
             &self.cached.snapshot.headers,
-            &self.env,
+            self.env,
             self.now,
             OriginFailure::Status(status.as_u16()),
         )
@@ -1145,7 +1152,7 @@ impl Exchange {
             env,
             cached:
                 CachedRequest {
-                    mut plan,
+                    plan,
                     snapshot,
                     request_time,
                     ..
@@ -1153,8 +1160,9 @@ impl Exchange {
             now,
             outcome,
             detail,
-            mut flight,
+            flight,
         } = self;
+        let request_time = *request_time;
         let status = response.status();
         let (mut parts, body) = response.into_parts();
         // A response that reached the cache late, or that was already old, carries its age
@@ -1168,7 +1176,7 @@ impl Exchange {
         let head = ResponseHead {
             status: parts.status,
             version: parts.version,
-            headers: &parts.headers,
+            headers: &mut parts.headers,
             initial_age: age,
         };
         let body = if status == StatusCode::NOT_MODIFIED {
@@ -1176,9 +1184,9 @@ impl Exchange {
         } else {
             let part = status == StatusCode::PARTIAL_CONTENT;
             let prepared = if part {
-                partial::prepare(&snapshot, &mut plan, head, &env.settings, request_time, now)
+                partial::prepare(snapshot, plan, head, &env.settings, request_time, now)
             } else {
-                write::prepare_new(&snapshot, &mut plan, head, &env.settings, request_time, now)
+                write::prepare_new(snapshot, plan, head, &env.settings, request_time, now)
             };
             match prepared {
                 Ok(entry) => {
@@ -1200,8 +1208,8 @@ impl Exchange {
                         PendingWrite {
                             store: env.shared.store.clone(),
                             health: env.shared.health.clone(),
-                            alias: redirect_alias(&parts.extensions, &snapshot, &env.settings),
-                            key: plan.key,
+                            alias: redirect_alias(&parts.extensions, snapshot, &env.settings),
+                            key: plan.key.clone(),
                             entry: Arc::new(entry),
                             flight: flight.take(),
                             timeout: env.settings.store_timeout,
@@ -1219,7 +1227,7 @@ impl Exchange {
             }
         };
         let mut response = Response::from_parts(parts, body);
-        label(&mut response, info, &env, now, None);
+        label(&mut response, info, env, now, None);
         response
     }
 }

@@ -14,7 +14,7 @@ use cachelayer_policy::expiration::{
 use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
-use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse};
+use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse, compact_header_values};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use std::time::{Duration, SystemTime};
@@ -28,11 +28,13 @@ pub(crate) struct RequestSnapshot {
 }
 
 /// The response head as the write stage sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) struct ResponseHead<'a> {
     pub(crate) status: StatusCode,
     pub(crate) version: Version,
-    pub(crate) headers: &'a HeaderMap,
+    /// Mutable only to be compacted before the stored copy is taken (see [`storable_headers`]):
+    /// the fields and values stay as they are.
+    pub(crate) headers: &'a mut HeaderMap,
     /// Its corrected initial age (RFC 9111 §4.2.3), computed once when it arrived: an `Age`
     /// the cache adds to a late response must not count the delay a second time.
     pub(crate) initial_age: Duration,
@@ -84,7 +86,7 @@ fn prepare(
     // The headers the policy reads: with a targeted field (RFC 9213), its value stands for
     // Cache-Control and Expires is ignored. What is stored is the response as it came.
     let targeted = targeted_policy_headers(response.headers, settings);
-    let policy_headers = targeted.as_ref().unwrap_or(response.headers);
+    let policy_headers = targeted.as_ref().unwrap_or(&*response.headers);
     let directives = ResponseDirectives::from_headers(policy_headers);
     let kind = settings.cache_kind();
     let storable = storable::check(&Exchange {
@@ -358,11 +360,16 @@ pub(crate) fn retain_until(
 /// The header fields a cache keeps (RFC 9111 §3.1): without hop-by-hop fields, `Age` (the
 /// cache computes it), and the fields `no-cache=` / (shared) `private=` name (§5.2.2.4,
 /// §5.2.2.7).
+///
+/// The values of `headers` are first copied into one allocation that the stored copy then
+/// shares ([`compact_header_values`]): a clone of values that are not yet shared would allocate
+/// one buffer each, and a memory store would copy them again to keep them compact.
 pub(crate) fn storable_headers(
-    headers: &HeaderMap,
+    headers: &mut HeaderMap,
     directives: &ResponseDirectives,
     settings: &CacheSettings,
 ) -> HeaderMap {
+    compact_header_values(headers);
     let mut stored = headers.clone();
     strip_hop_by_hop(&mut stored);
     // Few responses carry `Age`: a pass over the names is cheaper than a hashed removal.
@@ -578,11 +585,12 @@ pub(crate) fn freshen(
 ) -> Result<StoredResponse, Detail> {
     let mut headers = stored.headers.clone();
     validators::freshen_headers(&mut headers, not_modified);
+    let initial_age = freshness::corrected_initial_age(&headers, request_time, response_time);
     let head = ResponseHead {
         status: stored.status,
         version: stored.version,
-        headers: &headers,
-        initial_age: freshness::corrected_initial_age(&headers, request_time, response_time),
+        headers: &mut headers,
+        initial_age,
     };
     let mut entry = prepare(request, plan, head, settings, request_time, response_time)?;
     entry.body = stored.body.clone();
