@@ -5,8 +5,10 @@
 //! query) when the settings derive them from nothing else (no `key_fn`, no `match_headers`, no
 //! request body). The memo is direct-mapped: a slot per hash of the target, holding the target's
 //! bytes and its key; a lookup compares the bytes exactly, so a hash collision can only cost a
-//! recomputation, never a wrong key. It belongs to one settings version: changing the settings
-//! starts an empty memo.
+//! recomputation, never a wrong key. A target is memoized the second time in a row its slot
+//! sees it: a target seen once (most misses) costs the slot a hash, not a copy of its bytes, and
+//! does not push out the target the slot holds. It belongs to one settings version: changing
+//! the settings starts an empty memo.
 
 use cachelayer_policy::CacheKey;
 use http::header::HOST;
@@ -19,8 +21,9 @@ const SLOTS: usize = 1024;
 /// Targets longer than this are not memoized (bounding the memo's memory).
 const MAX_TARGET: usize = 512;
 
-/// A slot: a target's bytes ([`Target::write_to`]) and its key.
-type Slot = Mutex<Option<(Box<[u8]>, CacheKey)>>;
+/// A slot: a target's bytes ([`Target::write_to`]) and its key, and the hash of the last target
+/// the slot saw without holding it (0 for none).
+type Slot = Mutex<(u64, Option<(Box<[u8]>, CacheKey)>)>;
 
 /// Recent keys by request target.
 pub(crate) struct KeyMemo {
@@ -92,7 +95,7 @@ impl<'a> Target<'a> {
 impl KeyMemo {
     pub(crate) fn new() -> Self {
         KeyMemo {
-            slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+            slots: (0..SLOTS).map(|_| Mutex::new((0, None))).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -103,35 +106,52 @@ impl KeyMemo {
         for part in target.parts {
             hasher.write(part);
         }
-        let index = (hasher.finish() as usize) & (SLOTS - 1);
+        // Never 0, which marks a slot that has seen nothing.
+        let hash = hasher.finish() | 1 << 63;
+        let index = (hash as usize) & (SLOTS - 1);
         // `index < SLOTS == slots.len()`.
-        MemoSlot(&self.slots[index])
+        MemoSlot {
+            slot: &self.slots[index],
+            hash,
+        }
     }
 }
 
-/// The slot of one target in a [`KeyMemo`].
-pub(crate) struct MemoSlot<'m>(&'m Slot);
+/// The slot of one target in a [`KeyMemo`], and the target's hash.
+pub(crate) struct MemoSlot<'m> {
+    slot: &'m Slot,
+    hash: u64,
+}
 
 impl MemoSlot<'_> {
     /// The key memoized for exactly this target.
     pub(crate) fn get(&self, target: &Target<'_>) -> Option<CacheKey> {
-        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match &slot.1 {
             Some((bytes, key)) if target.is(bytes) => Some(key.clone()),
             _ => None,
         }
     }
 
-    /// Remembers the key of a target (replacing whatever shared its slot).
+    /// Remembers the key of a target the slot saw last (replacing whatever shared its slot);
+    /// of another target, only that it was seen.
     pub(crate) fn insert(&self, target: &Target<'_>, key: &CacheKey) {
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.0 != self.hash {
+                slot.0 = self.hash;
+                return;
+            }
+        }
         let mut bytes = Vec::with_capacity(target.len());
         target.write_to(&mut bytes);
         let entry = Some((bytes.into_boxed_slice(), key.clone()));
         // The entry it replaces is dropped after the lock is released.
-        let _replaced = std::mem::replace(
-            &mut *self.0.lock().unwrap_or_else(PoisonError::into_inner),
-            entry,
-        );
+        let _replaced = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.0 = 0;
+            std::mem::replace(&mut slot.1, entry)
+        };
     }
 }
 
@@ -168,6 +188,12 @@ mod tests {
         let a = request(Method::GET, "http://a.test/x?q=1", None);
         let a_target = target(&a).unwrap();
         memo.slot(&a_target).insert(&a_target, &key);
+        assert_eq!(
+            memo.slot(&a_target).get(&a_target),
+            None,
+            "seen once: not memoized"
+        );
+        memo.slot(&a_target).insert(&a_target, &key);
         assert_eq!(memo.slot(&a_target).get(&a_target), Some(key.clone()));
         let others = [
             request(Method::GET, "http://a.test/x?q=2", None),
@@ -188,8 +214,10 @@ mod tests {
         }
         let origin_form = request(Method::GET, "/x?q=1", Some("a.test"));
         let origin_target = target(&origin_form).unwrap();
-        memo.slot(&origin_target)
-            .insert(&origin_target, &CacheKey::from_digest([2; 16]));
+        for _ in 0..2 {
+            memo.slot(&origin_target)
+                .insert(&origin_target, &CacheKey::from_digest([2; 16]));
+        }
         assert_eq!(
             get(&request(Method::GET, "/x?q=1", Some("b.test"))),
             None,
@@ -216,6 +244,35 @@ mod tests {
         ] {
             assert!(!a.is(other), "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    #[test]
+    fn a_target_seen_once_does_not_push_out_the_one_held() {
+        let memo = KeyMemo::new();
+        let (a, b) = (
+            request(Method::GET, "http://a.test/hot", None),
+            request(Method::GET, "http://a.test/once", None),
+        );
+        let (a, b) = (target(&a).unwrap(), target(&b).unwrap());
+        // Both in one slot, as a hash collision would put them.
+        let slot = |hash| MemoSlot {
+            slot: &memo.slots[0],
+            hash,
+        };
+        let (key_a, key_b) = (
+            CacheKey::from_digest([1; 16]),
+            CacheKey::from_digest([2; 16]),
+        );
+        slot(11).insert(&a, &key_a);
+        slot(11).insert(&a, &key_a);
+        assert_eq!(slot(11).get(&a), Some(key_a.clone()));
+        slot(22).insert(&b, &key_b);
+        assert_eq!(slot(11).get(&a), Some(key_a.clone()), "still held");
+        assert_eq!(slot(22).get(&b), None);
+        // Seen twice in a row, it takes the slot.
+        slot(22).insert(&b, &key_b);
+        assert_eq!(slot(22).get(&b), Some(key_b));
+        assert_eq!(slot(11).get(&a), None);
     }
 
     #[test]
