@@ -22,6 +22,7 @@ use crate::CacheKind;
 use crate::directives::{MaxStale, RequestDirectives, ResponseDirectives, parse_delta_seconds};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::time::{Duration, SystemTime};
 
 /// Heuristic freshness for responses without explicit freshness (RFC 9111 §4.2.2).
@@ -319,11 +320,40 @@ pub fn parse_http_date_leniently(text: &str) -> Option<SystemTime> {
 /// invalid, or when several lines disagree.
 pub(crate) fn date_header(headers: &HeaderMap) -> Option<SystemTime> {
     let mut values = headers.get_all(http::header::DATE).iter();
-    let first = http_date(values.next()?)?;
-    if values.any(|other| http_date(other) != Some(first)) {
+    let first = date_value(values.next()?)?;
+    if values.any(|other| date_value(other) != Some(first)) {
         return None;
     }
     Some(first)
+}
+
+/// The longest `Date` value [`date_value`] remembers (an IMF-fixdate has 29 bytes).
+const REMEMBERED_DATE: usize = 32;
+
+/// [`http_date`] of a `Date` value, remembering the last one parsed on this thread: an origin
+/// gives the same `Date` to all its responses within a second, and parsing one costs more
+/// than comparing its bytes.
+fn date_value(value: &HeaderValue) -> Option<SystemTime> {
+    type Last = ([u8; REMEMBERED_DATE], usize, Option<SystemTime>);
+    thread_local! {
+        static LAST: Cell<Last> = const { Cell::new(([0; REMEMBERED_DATE], usize::MAX, None)) };
+    }
+    let bytes = value.as_bytes();
+    if bytes.len() > REMEMBERED_DATE {
+        return http_date(value);
+    }
+    if let Ok((text, len, parsed)) = LAST.try_with(Cell::get) {
+        if text.get(..len) == Some(bytes) {
+            return parsed;
+        }
+    }
+    let parsed = http_date(value);
+    let mut text = [0; REMEMBERED_DATE];
+    if let Some(start) = text.get_mut(..bytes.len()) {
+        start.copy_from_slice(bytes);
+        let _ = LAST.try_with(|last| last.set((text, bytes.len(), parsed)));
+    }
+    parsed
 }
 
 /// The `Age` header (RFC 9111 §5.1): the first valid non-negative integer among its lines (and
@@ -1157,5 +1187,34 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse_http_date_leniently(text), *expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_remembered_date_is_only_ever_its_own() {
+        // Repeats, alternations, prefixes of one another, invalid and over-long values: each
+        // read through the memo gives what parsing it gives.
+        let long = format!("Sun, 06 Nov 1994 08:49:37 GMT{}", " ".repeat(40));
+        let texts = [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:38 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:3",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "tomorrow",
+            "tomorrow",
+            "",
+            "Sun, 06 Nov 1994 08:49:38 GMT",
+            &long,
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+        ];
+        for text in texts {
+            let value = HeaderValue::from_str(text).unwrap();
+            assert_eq!(date_value(&value), http_date(&value), "{text:?}");
+        }
+        assert_eq!(
+            date_value(&HeaderValue::from_static("Sun, 06 Nov 1994 08:49:38 GMT")),
+            Some(UNIX_EPOCH + Duration::from_secs(784_111_778))
+        );
     }
 }

@@ -118,11 +118,16 @@ fn main() {
         .ok()
         .and_then(|pieces| pieces.parse().ok())
         .unwrap_or(1);
+    // Origins send `Date` (RFC 9110 §6.6.1), the same value for a second: here, one value.
+    let date = http::HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .unwrap();
     let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
         let body = body.clone();
+        let date = date.clone();
         async move {
             Ok::<_, Infallible>(
                 Response::builder()
+                    .header("date", date)
                     .header("content-type", "application/json")
                     .header("cache-control", "public, max-age=3600")
                     .header("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")
