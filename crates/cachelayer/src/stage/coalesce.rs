@@ -14,6 +14,7 @@
 
 use cachelayer_policy::CacheKey;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -69,14 +70,20 @@ impl Flights {
             .in_progress
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, flight)) = in_progress.get_mut(key) {
-            let flight = flight.get_or_insert_with(Arc::default).clone();
-            return Join::Waiter(Waiter { flight });
-        }
-        let id = self
-            .next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        in_progress.insert(key.clone(), (id, None));
+        // One hash of the key for the lookup and the insert that follows it.
+        let id = match in_progress.entry(key.clone()) {
+            Entry::Occupied(mut entry) => {
+                let flight = entry.get_mut().1.get_or_insert_with(Arc::default).clone();
+                return Join::Waiter(Waiter { flight });
+            }
+            Entry::Vacant(entry) => {
+                let id = self
+                    .next_id
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                entry.insert((id, None));
+                id
+            }
+        };
         Join::Leader(FlightGuard {
             flights: self.clone(),
             key: key.clone(),
