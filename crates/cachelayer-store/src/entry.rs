@@ -452,12 +452,34 @@ fn compact_headers_in_place(headers: &mut HeaderMap) {
 /// the store's compaction of an entry holding the clone on the same thread soon after (before
 /// this thread has compacted four more maps) finds its values compact and copies nothing. A
 /// clone with fewer fields than the map (some removed) is compacted again: the entry must not
-/// keep the removed values' bytes. The thread holds on to the last four such allocations until
-/// an entry holding them is compacted.
+/// keep the removed values' bytes; call [`forget_header_values`] for it, so that the thread
+/// does not hold on to them either. The thread holds on to the last four such allocations
+/// until an entry holding them is compacted.
 pub fn compact_header_values(headers: &mut HeaderMap) {
     if let Some(joined) = compact_values(headers) {
         remember_joined_values(joined);
     }
+}
+
+/// Forgets the allocation [`compact_header_values`] made for `headers`, if this thread still
+/// remembers it: for a map whose stored copy leaves some of its fields out (their bytes are in
+/// that allocation).
+pub fn forget_header_values(headers: &HeaderMap) {
+    let Some(first) = headers.values().find(|value| !value.is_empty()) else {
+        return;
+    };
+    let first = first.as_bytes().as_ptr();
+    let _ = LAST_JOINED_VALUES.try_with(|ring| {
+        if let Ok(mut ring) = ring.try_borrow_mut() {
+            if let Some(joined) = ring
+                .0
+                .iter_mut()
+                .find(|joined| joined.as_ptr_range().contains(&first))
+            {
+                *joined = Bytes::new();
+            }
+        }
+    });
 }
 
 /// Copies the values of `headers` into one allocation of their total length, each value becoming
@@ -1275,6 +1297,15 @@ mod tests {
         let mut entry = sample();
         entry.headers = response.clone();
         entry.headers.remove("x-secret");
+        forget_header_values(&response);
+        let remembered = LAST_JOINED_VALUES.with(|ring| {
+            let ring = ring.borrow();
+            let first = response.values().next().unwrap().as_bytes().as_ptr();
+            ring.0
+                .iter()
+                .any(|joined| joined.as_ptr_range().contains(&first))
+        });
+        assert!(!remembered, "the thread no longer holds the secret's bytes");
         entry.compact_in_place();
         assert_eq!(entry.headers.len(), response.len() - 1);
         let span = values_span(&response);

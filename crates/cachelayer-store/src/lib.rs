@@ -34,7 +34,7 @@ pub mod conformance;
 pub use cachelayer_policy::{CacheKey, Clock, ManualClock, SystemClock};
 pub use entry::{
     COMPACT_BODY_LIMIT, DecodeError, FORMAT_VERSION, IntegrityKey, StalePolicy, StoredRequest,
-    StoredResponse, compact_header_values, join_body,
+    StoredResponse, compact_header_values, forget_header_values, join_body,
 };
 pub use error::StoreError;
 pub use inspect::{EntryFilter, EntryInfo, EntryPredicate, default_delete, default_entries};

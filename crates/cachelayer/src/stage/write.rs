@@ -14,7 +14,9 @@ use cachelayer_policy::expiration::{
 use cachelayer_policy::key;
 use cachelayer_policy::storable::{self, Exchange, NotStorable};
 use cachelayer_policy::{FieldList, freshness, validators};
-use cachelayer_store::{StalePolicy, StoredRequest, StoredResponse, compact_header_values};
+use cachelayer_store::{
+    StalePolicy, StoredRequest, StoredResponse, compact_header_values, forget_header_values,
+};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use std::time::{Duration, SystemTime};
@@ -184,6 +186,8 @@ fn prepare(
             SetCookie::NotStored => return Err(Detail::SetCookie),
             SetCookie::StoredWithout => {
                 headers.remove(header::SET_COOKIE);
+                // As `storable_headers` does for the fields it leaves out.
+                forget_header_values(response.headers);
             }
         }
     }
@@ -371,6 +375,7 @@ pub(crate) fn storable_headers(
 ) -> HeaderMap {
     compact_header_values(headers);
     let mut stored = headers.clone();
+    let all = stored.len();
     strip_hop_by_hop(&mut stored);
     // Few responses carry `Age`: a pass over the names is cheaper than a hashed removal.
     if stored.keys().any(|name| name == header::AGE) {
@@ -387,6 +392,10 @@ pub(crate) fn storable_headers(
                 stored.remove(name);
             }
         }
+    }
+    if stored.len() != all {
+        // The values of the fields left out must not stay in memory with the stored copy.
+        forget_header_values(headers);
     }
     stored
 }
