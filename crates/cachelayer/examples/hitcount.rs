@@ -118,12 +118,10 @@ fn main() {
         .ok()
         .and_then(|pieces| pieces.parse().ok())
         .unwrap_or(1);
-    // Origins send `Date` (RFC 9110 §6.6.1), the same value for a second: here, one value.
-    let date = http::HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
-        .unwrap();
     let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
         let body = body.clone();
-        let date = date.clone();
+        // Origins send `Date` (RFC 9110 §6.6.1).
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
         async move {
             Ok::<_, Infallible>(
                 Response::builder()
