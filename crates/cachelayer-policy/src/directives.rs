@@ -34,6 +34,7 @@
 use http::header::GetAll;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// The largest delta-seconds value a cache must represent, 2^31 seconds (RFC 9111 §1.2.2).
@@ -108,14 +109,59 @@ pub struct ResponseDirectives {
     pub stale_if_error: Option<Duration>,
 }
 
+/// The longest `Cache-Control` value [`ResponseDirectives::from_headers`] remembers, in bytes.
+const REMEMBERED_FIELD: usize = 128;
+
+thread_local! {
+    /// The last `Cache-Control` value [`ResponseDirectives::from_headers`] read on this thread
+    /// (well-formed, naming no fields), and its directives.
+    static LAST_RESPONSE_FIELD: RefCell<Option<(String, ResponseDirectives)>> =
+        const { RefCell::new(None) };
+}
+
 impl ResponseDirectives {
     /// Parses every `Cache-Control` field line of a response. Never fails; see the module docs
     /// for how malformed input is read.
+    ///
+    /// The last field value read on a thread is remembered with its directives (unless it is
+    /// longer than 128 bytes, malformed, or names fields): an origin gives most responses of a
+    /// resource the same `Cache-Control`, and comparing its bytes costs less than parsing it.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let field = joined_field_lines(headers.get_all(http::header::CACHE_CONTROL));
+        let remember = !field.malformed && field.text.len() <= REMEMBERED_FIELD;
+        if remember {
+            if let Some(known) = LAST_RESPONSE_FIELD
+                .try_with(|last| {
+                    let last = last.try_borrow().ok()?;
+                    let (text, directives) = last.as_ref()?;
+                    (**text == *field.text).then(|| directives.clone())
+                })
+                .ok()
+                .flatten()
+            {
+                return known;
+            }
+        }
         let (mut out, balanced) = Self::parse_clean(&field.text);
         if field.malformed || !balanced {
             out.apply_restrictive_tokens(&field.text);
+        }
+        // Directives that name fields would cost a copy of their lists to give back.
+        let names_fields = matches!(out.no_cache, FieldList::Fields(_))
+            || matches!(out.private, FieldList::Fields(_));
+        if remember && !names_fields {
+            let _ = LAST_RESPONSE_FIELD.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    match &mut *last {
+                        Some((text, directives)) => {
+                            text.clear();
+                            text.push_str(&field.text);
+                            directives.clone_from(&out);
+                        }
+                        None => *last = Some((field.text.to_string(), out.clone())),
+                    }
+                }
+            });
         }
         out
     }
@@ -1473,5 +1519,59 @@ mod tests {
         );
         assert!(RequestDirectives::from_headers(&pragma).no_cache);
         assert!(RequestDirectives::parse("max-age=5, ext=\"a, no-cache").no_cache);
+    }
+
+    #[test]
+    fn a_remembered_field_is_only_ever_its_own() {
+        // Repeats, alternations, values naming fields, malformed and multi-line fields, a long
+        // value and no field at all, read in turn: each gives what parsing it afresh gives.
+        let long = format!("max-age=60, {}", "x".repeat(200));
+        let fields: Vec<Vec<&[u8]>> = vec![
+            vec![b"public, max-age=3600"],
+            vec![b"public, max-age=3600"],
+            vec![b"public, max-age=360"],
+            vec![b"public, max-age=3600"],
+            vec![b"public, max-age=3601"],
+            vec![b"no-cache=\"set-cookie\", max-age=10"],
+            vec![b"no-cache=\"set-cookie\", max-age=10"],
+            vec![b"public", b"max-age=3600"],
+            vec![b"public,max-age=3600"],
+            vec![b"max-age=\xe9", b"max-age=3"],
+            vec![b"private, max-age=5, ext=\"a"],
+            vec![long.as_bytes()],
+            vec![],
+            vec![b"public, max-age=3600"],
+        ];
+        for lines in fields {
+            let mut headers = HeaderMap::new();
+            for line in &lines {
+                headers.append(
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_bytes(line).unwrap(),
+                );
+            }
+            let fresh = {
+                let field = joined_field_lines(headers.get_all(http::header::CACHE_CONTROL));
+                let (mut out, balanced) = ResponseDirectives::parse_clean(&field.text);
+                if field.malformed || !balanced {
+                    out.apply_restrictive_tokens(&field.text);
+                }
+                out
+            };
+            assert_eq!(
+                ResponseDirectives::from_headers(&headers),
+                fresh,
+                "{lines:?}"
+            );
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=360"),
+        );
+        assert_eq!(
+            ResponseDirectives::from_headers(&headers).max_age,
+            Some(Duration::from_secs(360))
+        );
     }
 }
