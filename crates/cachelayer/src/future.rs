@@ -648,24 +648,8 @@ where
                     if !span.is_disabled() {
                         span.record("key", tracing::field::display(&ctx.plan.key));
                     }
-                    let LookupCtx {
-                        inner,
-                        request,
-                        env,
-                        plan,
-                        ..
-                    } = *ctx;
-                    let (fut, ctx) = forward_to_origin(
-                        inner,
-                        request,
-                        env,
-                        plan,
-                        Some(entry),
-                        None,
-                        outcome,
-                        detail,
-                        Some(guard),
-                    );
+                    let (fut, ctx) =
+                        forward_to_origin(ctx, Some(entry), None, outcome, detail, Some(guard));
                     let background: ResponseFuture<S, B> = ResponseFuture {
                         state: State::Origin {
                             fut,
@@ -710,38 +694,18 @@ where
     }
 
     // A request that selects no stored variant may still be answered by one (RFC 9111 §4.3.1).
-    let LookupCtx {
-        inner,
-        request,
-        env,
-        plan,
-        other_variant,
-        ..
-    } = *ctx;
-    let other_variant = other_variant.filter(|_| stored.is_none());
-    let (fut, ctx) = forward_to_origin(
-        inner,
-        request,
-        env,
-        plan,
-        stored,
-        other_variant,
-        outcome,
-        detail,
-        flight,
-    );
+    let other_variant = ctx.other_variant.take().filter(|_| stored.is_none());
+    let (fut, ctx) = forward_to_origin(ctx, stored, other_variant, outcome, detail, flight);
     AfterLookup::Forward(fut, ctx)
 }
 
 /// Sends the request to the origin (with the stored validators when revalidating `stored`, or
 /// with the `ETag` of `other_variant` when the request selects no stored variant): the inner
 /// service's future and what the `Origin` state needs.
-#[allow(clippy::too_many_arguments)]
+// Taken boxed: unboxing it at the call would copy the whole context once more.
+#[allow(clippy::boxed_local)]
 fn forward_to_origin<S, B>(
-    mut inner: S,
-    mut request: Request<B>,
-    env: Env,
-    plan: RequestPlan,
+    ctx: Box<LookupCtx<S, B>>,
     stored: Option<Arc<StoredResponse>>,
     other_variant: Option<Arc<StoredResponse>>,
     outcome: CacheOutcome,
@@ -751,6 +715,13 @@ fn forward_to_origin<S, B>(
 where
     S: Service<Request<B>>,
 {
+    let LookupCtx {
+        mut inner,
+        mut request,
+        env,
+        plan,
+        ..
+    } = *ctx;
     let snapshot = RequestSnapshot {
         method: request.method().clone(),
         uri: request.uri().clone(),
