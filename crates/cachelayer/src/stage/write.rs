@@ -183,7 +183,11 @@ fn prepare(
     let mut headers = storable_headers(response.headers, &directives, settings);
     if settings.shared && headers.contains_key(header::SET_COOKIE) {
         match settings.set_cookie {
-            SetCookie::NotStored => return Err(Detail::SetCookie),
+            SetCookie::NotStored => {
+                // Nothing is stored: the thread must not hold on to the cookie's bytes either.
+                forget_header_values(response.headers);
+                return Err(Detail::SetCookie);
+            }
             SetCookie::StoredWithout => {
                 headers.remove(header::SET_COOKIE);
                 // As `storable_headers` does for the fields it leaves out.
