@@ -49,6 +49,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::mem::size_of;
 use std::ops::Range;
+use std::thread::LocalKey;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The version of the serialized entry format written by [`StoredResponse::encode`]: 2 (a
@@ -465,20 +466,9 @@ pub fn compact_header_values(headers: &mut HeaderMap) {
 /// remembers it: for a map whose stored copy leaves some of its fields out (their bytes are in
 /// that allocation).
 pub fn forget_header_values(headers: &HeaderMap) {
-    let Some(first) = headers.values().find(|value| !value.is_empty()) else {
-        return;
-    };
-    let first = first.as_bytes().as_ptr();
-    let _ = LAST_JOINED_VALUES.try_with(|ring| {
-        if let Ok(mut ring) = ring.try_borrow_mut() {
-            if let Some(joined) = ring
-                .0
-                .iter_mut()
-                .find(|joined| joined.as_ptr_range().contains(&first))
-            {
-                *joined = Bytes::new();
-            }
-        }
+    with_joined_values_of(headers, |joined| {
+        *joined = Bytes::new();
+        true
     });
 }
 
@@ -591,13 +581,18 @@ thread_local! {
 }
 
 fn remember_joined(body: &Bytes) {
-    if body.is_empty() {
+    remember_in(&LAST_JOINED, body.clone());
+}
+
+/// Puts `bytes` (unless empty) in this thread's `ring`, in place of its oldest.
+fn remember_in(ring: &'static LocalKey<RefCell<([Bytes; JOINED], usize)>>, bytes: Bytes) {
+    if bytes.is_empty() {
         return;
     }
-    let _ = LAST_JOINED.try_with(|joined| {
-        if let Ok(mut joined) = joined.try_borrow_mut() {
-            let (ring, next) = &mut *joined;
-            ring[*next % JOINED] = body.clone();
+    let _ = ring.try_with(|ring| {
+        if let Ok(mut ring) = ring.try_borrow_mut() {
+            let (ring, next) = &mut *ring;
+            ring[*next % JOINED] = bytes;
             *next = next.wrapping_add(1);
         }
     });
@@ -611,22 +606,12 @@ thread_local! {
 }
 
 fn remember_joined_values(joined: Bytes) {
-    if joined.is_empty() {
-        return;
-    }
-    let _ = LAST_JOINED_VALUES.try_with(|ring| {
-        if let Ok(mut ring) = ring.try_borrow_mut() {
-            let (ring, next) = &mut *ring;
-            ring[*next % JOINED] = joined;
-            *next = next.wrapping_add(1);
-        }
-    });
+    remember_in(&LAST_JOINED_VALUES, joined);
 }
 
-/// Whether the values of `headers` are exactly an allocation this thread compacted: all of
-/// them slices of it, together as long as it (none of its bytes belongs to a field the map no
-/// longer has). Forgets it if so.
-fn take_joined_values(headers: &HeaderMap) -> bool {
+/// `f` of the allocation in [`LAST_JOINED_VALUES`] that holds the first (non-empty) value of
+/// `headers`; `false` when there is none.
+fn with_joined_values_of(headers: &HeaderMap, f: impl FnOnce(&mut Bytes) -> bool) -> bool {
     // An empty value holds no bytes (and is no slice of anything).
     let Some(first) = headers.values().find(|value| !value.is_empty()) else {
         return false;
@@ -637,29 +622,34 @@ fn take_joined_values(headers: &HeaderMap) -> bool {
             let Ok(mut ring) = ring.try_borrow_mut() else {
                 return false;
             };
-            let Some(joined) = ring
-                .0
+            ring.0
                 .iter_mut()
                 .find(|joined| joined.as_ptr_range().contains(&first))
-            else {
-                return false;
-            };
-            let range = joined.as_ptr_range();
-            let mut total = 0;
-            for value in headers.values().filter(|value| !value.is_empty()) {
-                let bytes = value.as_bytes().as_ptr_range();
-                if bytes.start < range.start || bytes.end > range.end {
-                    return false;
-                }
-                total += value.len();
-            }
-            if total != joined.len() {
-                return false;
-            }
-            *joined = Bytes::new();
-            true
+                .is_some_and(f)
         })
         .unwrap_or(false)
+}
+
+/// Whether the values of `headers` are exactly an allocation this thread compacted: all of
+/// them slices of it, together as long as it (none of its bytes belongs to a field the map no
+/// longer has). Forgets it if so.
+fn take_joined_values(headers: &HeaderMap) -> bool {
+    with_joined_values_of(headers, |joined| {
+        let range = joined.as_ptr_range();
+        let mut total = 0;
+        for value in headers.values().filter(|value| !value.is_empty()) {
+            let bytes = value.as_bytes().as_ptr_range();
+            if bytes.start < range.start || bytes.end > range.end {
+                return false;
+            }
+            total += value.len();
+        }
+        if total != joined.len() {
+            return false;
+        }
+        *joined = Bytes::new();
+        true
+    })
 }
 
 /// Whether `range` is exactly a body this thread joined; forgets it if so.
