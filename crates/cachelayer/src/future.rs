@@ -181,6 +181,10 @@ struct LookupCtx<S, B> {
     plan: RequestPlan,
     /// When the request arrived: the "now" of its lookup.
     now: SystemTime,
+    /// Nothing was waited for since `now` was read (the store answered at once): `now` serves as
+    /// the request's `request_time` (RFC 9111 §4.2.3) without reading the clock again. Reading
+    /// it earlier only makes the response's age larger, by the microseconds of the lookup.
+    now_is_current: bool,
     /// The lookup is the second one, of a secondary key (`Vary`).
     variant: bool,
     /// The response stored at the primary key when it is another variant than the one this
@@ -294,6 +298,7 @@ where
                         env,
                         plan,
                         now,
+                        now_is_current: true,
                         variant: false,
                         other_variant: None,
                         waited_since: None,
@@ -322,7 +327,12 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Lookup { lookup, ctx } => {
-                    let found = ready!(Pin::new(lookup).poll(cx));
+                    let Poll::Ready(found) = Pin::new(lookup).poll(cx) else {
+                        if let Some(ctx) = ctx.as_mut() {
+                            ctx.now_is_current = false;
+                        }
+                        return Poll::Pending;
+                    };
                     let ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.env.record_lookup(ctx.lookup_started);
                     match after_lookup(ctx, found) {
@@ -348,6 +358,7 @@ where
                     ready!(wait.as_mut().poll(cx));
                     let mut ctx = ctx.take().expect("ResponseFuture polled after completion");
                     ctx.now = ctx.env.now();
+                    ctx.now_is_current = true;
                     tracing::debug!("coalesced request: looking up again");
                     let (lookup, started) = ctx.env.lookup(&ctx.plan.key, &ctx.env.span());
                     ctx.lookup_started = started;
@@ -720,6 +731,8 @@ where
         mut request,
         env,
         plan,
+        now,
+        now_is_current,
         ..
     } = *ctx;
     let snapshot = RequestSnapshot {
@@ -737,7 +750,7 @@ where
         ),
         (None, None) => Forward::Unconditional,
     };
-    let request_time = env.now();
+    let request_time = if now_is_current { now } else { env.now() };
     let fut = inner.call(request);
     let ctx = OriginCtx {
         env,
