@@ -23,6 +23,12 @@
 //! The last output is one table: criterion's median per request, its ratio to cachelayer, and
 //! each cache's own cost (its median minus the origin alone's, same case).
 //!
+//! On a noisy machine, run several rounds: `PEERS_ROUNDS=5 cargo bench --bench peers` times
+//! every cache in every case once per round (criterion groups `miss_1k_r2`, ...). The table then
+//! gives each cell's median over the rounds, and each own cost as the median over the rounds of
+//! that round's difference to the origin alone: a slow minute of the machine moves one round,
+//! not the result.
+//!
 //! Peers (versions in `Cargo.lock`): tower-http-cache (`InMemoryBackend`, moka, counted in
 //! entries; it does not read the response's `Cache-Control` for a TTL, so it is given 3600 s),
 //! http-cache-tower (`MokaManager` over a moka cache of [`CAPACITY`] entries; RFC 9111 through
@@ -188,7 +194,8 @@ where
 /// Medians (ns per request) by peer and case, and the peers left out (with why).
 #[derive(Default)]
 struct Results {
-    medians: BTreeMap<(&'static str, Case), f64>,
+    /// Criterion's median by peer and case, for each round that timed it.
+    medians: BTreeMap<(&'static str, Case), BTreeMap<u32, f64>>,
     notes: Vec<String>,
 }
 
@@ -197,6 +204,9 @@ struct Bench<'a> {
     runtime: Runtime,
     output: PathBuf,
     results: Results,
+    /// The round being timed (from 1), and how many there are.
+    round: u32,
+    rounds: u32,
 }
 
 impl Bench<'_> {
@@ -265,7 +275,11 @@ impl Bench<'_> {
         RB::Error: Debug,
     {
         let (kind, size) = case;
-        let group_name = format!("{}_{}", kind.label(), size.segment());
+        let group_name = if self.rounds > 1 {
+            format!("{}_{}_r{}", kind.label(), size.segment(), self.round)
+        } else {
+            format!("{}_{}", kind.label(), size.segment())
+        };
         let before = calls.load(Ordering::Relaxed);
         let mut iterations = 0u64;
         let mut next_miss = 0u64;
@@ -312,7 +326,11 @@ impl Bench<'_> {
         }
         match read_median(&self.output.join(&group_name).join(peer)) {
             Some(median) => {
-                self.results.medians.insert((peer, case), median);
+                self.results
+                    .medians
+                    .entry((peer, case))
+                    .or_default()
+                    .insert(self.round, median);
             }
             None => println!("no criterion estimate for {group_name}/{peer}"),
         }
@@ -443,27 +461,67 @@ fn main() {
         .iter()
         .map(|&size| (size, cachelayer_entry_weight(&runtime, size)))
         .collect();
+    let rounds = std::env::var("PEERS_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
     let mut bench = Bench {
         criterion: &mut criterion,
         runtime,
         output,
         results: Results::default(),
+        round: 1,
+        rounds,
     };
 
-    bench.peer(ORIGIN, |calls, _| origin::<Empty<Bytes>>(calls));
-    bench.peer(CACHELAYER, |calls, size| {
-        cachelayer_peer(&weights, calls, size)
-    });
-    bench.peer(TOWER_HTTP_CACHE, |calls, _| tower_http_cache_peer(calls));
-    bench.peer(HTTP_CACHE_TOWER, |calls, _| http_cache_tower_peer(calls));
-    bench.peer(HITBOX_TOWER, |calls, _| hitbox_tower_peer(calls));
+    for round in 1..=rounds {
+        bench.round = round;
+        bench.peer(ORIGIN, |calls, _| origin::<Empty<Bytes>>(calls));
+        bench.peer(CACHELAYER, |calls, size| {
+            cachelayer_peer(&weights, calls, size)
+        });
+        bench.peer(TOWER_HTTP_CACHE, |calls, _| tower_http_cache_peer(calls));
+        bench.peer(HTTP_CACHE_TOWER, |calls, _| http_cache_tower_peer(calls));
+        bench.peer(HITBOX_TOWER, |calls, _| hitbox_tower_peer(calls));
+    }
 
     let results = bench.results;
     criterion.final_summary();
-    print_table(&results);
+    print_table(&results, rounds);
 }
 
-fn print_table(results: &Results) {
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+impl Results {
+    /// The median over the rounds of `peer`'s median in `case`.
+    fn median(&self, peer: &'static str, case: Case) -> Option<f64> {
+        median(self.medians.get(&(peer, case))?.values().copied())
+    }
+
+    /// `peer`'s own cost in `case`: the median over the rounds of its median minus the origin
+    /// alone's in the same round.
+    fn own(&self, peer: &'static str, case: Case) -> Option<f64> {
+        let ours = self.medians.get(&(peer, case))?;
+        let bare = self.medians.get(&(ORIGIN, case))?;
+        median(
+            ours.iter()
+                .filter_map(|(round, &median)| Some(median - bare.get(round)?)),
+        )
+    }
+}
+
+fn print_table(results: &Results, rounds: u32) {
     let peers = [
         ORIGIN,
         CACHELAYER,
@@ -476,6 +534,12 @@ fn print_table(results: &Results) {
         "Median ns per request (request build + call + body read), ratio to cachelayer, and own \
          cost (median minus origin alone). {CAPACITY} entries per store; misses into a full store."
     );
+    if rounds > 1 {
+        println!(
+            "{rounds} rounds: medians over the rounds; own costs are the medians of each round's \
+             difference."
+        );
+    }
     println!();
     let mut header = String::from("| |");
     let mut rule = String::from("|---|");
@@ -488,18 +552,16 @@ fn print_table(results: &Results) {
     for peer in peers {
         let mut line = format!("| {peer} |");
         for case in CASES {
-            let cell = match results.medians.get(&(peer, case)) {
+            let cell = match results.median(peer, case) {
                 None => "-".to_string(),
-                Some(&median) => {
+                Some(median) => {
                     let ratio = results
-                        .medians
-                        .get(&(CACHELAYER, case))
-                        .map(|&ours| format!("{:.2}×", median / ours))
+                        .median(CACHELAYER, case)
+                        .map(|ours| format!("{:.2}×", median / ours))
                         .unwrap_or_else(|| "?".into());
-                    let own = match (peer, results.medians.get(&(ORIGIN, case))) {
-                        (ORIGIN, _) => String::new(),
-                        (_, Some(&bare)) => format!(", own {}", thousands(median - bare)),
-                        (_, None) => String::new(),
+                    let own = match (peer, results.own(peer, case)) {
+                        (ORIGIN, _) | (_, None) => String::new(),
+                        (_, Some(own)) => format!(", own {}", thousands(own)),
                     };
                     format!("{} ({ratio}{own})", thousands(median))
                 }
@@ -507,6 +569,27 @@ fn print_table(results: &Results) {
             line.push_str(&format!(" {cell} |"));
         }
         println!("{line}");
+    }
+    if rounds > 1 {
+        println!();
+        for case in CASES {
+            let (Some(ours), Some(bare)) = (
+                results.medians.get(&(CACHELAYER, case)),
+                results.medians.get(&(ORIGIN, case)),
+            ) else {
+                continue;
+            };
+            let per_round: Vec<String> = ours
+                .iter()
+                .filter_map(|(round, &median)| Some(thousands(median - bare.get(round)?)))
+                .collect();
+            println!(
+                "cachelayer's own cost by round, {} {}: {}",
+                case.0.label(),
+                case.1.label(),
+                per_round.join(", ")
+            );
+        }
     }
     for note in &results.notes {
         println!("{note}");
