@@ -238,6 +238,9 @@ async fn run() -> Result<(), BoxError> {
         None => CacheSettings::default(),
     };
     settings.shared |= args.shared;
+    // Only the access log reads the `CacheInfo` extension: without it, three allocations per
+    // response nobody reads.
+    settings.cache_info &= args.access_log;
     let shared = settings.shared;
     let config = ProxyConfig {
         shutdown_grace: SHUTDOWN_GRACE,

@@ -31,7 +31,9 @@
 //!
 //! - Every response has a [`CacheInfo`] in its [`extensions`](reqwest::Response::extensions)
 //!   (requests-cache's `from_cache`, `created_at`, `expires`, `is_expired`, `cache_key`,
-//!   `revalidated`; [`CacheResponseExt`] reads it) and a `Cache-Status` header. Its
+//!   `revalidated`; [`CacheResponseExt`] reads it; unless
+//!   [`CacheSettings::cache_info`](cachelayer::CacheSettings#structfield.cache_info) turns it off) and a
+//!   `Cache-Status` header. Its
 //!   [`url`](reqwest::Response::url) is the URL it came from after redirects when it comes from
 //!   the origin, and the request's URL when it comes from the cache.
 //! - Per-request options ([`CacheOptions`]: `force_refresh`, `refresh`, `expire_after`,
@@ -294,7 +296,8 @@ impl Middleware for CacheMiddleware {
 
 /// Reads the [`CacheInfo`] of a response that went through a [`CacheMiddleware`].
 pub trait CacheResponseExt {
-    /// What the cache did for this response; `None` if it did not go through the cache.
+    /// What the cache did for this response; `None` if it did not go through the cache, or the
+    /// settings' `cache_info` is off.
     fn cache_info(&self) -> Option<&CacheInfo>;
 
     /// The body and headers came from the cache (requests-cache `response.from_cache`).

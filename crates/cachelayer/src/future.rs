@@ -1549,11 +1549,14 @@ fn append_cache_status(
     }
 }
 
-/// Adds the [`CacheInfo`] extension and records the outcome (span, metrics).
+/// Adds the [`CacheInfo`] extension (unless the settings turn it off) and records the outcome
+/// (span, metrics).
 fn finish<T>(response: &mut Response<T>, info: CacheInfo, env: &Env) {
     if env.traced() {
         trace::record_outcome(&env.span(), &info);
     }
     crate::metrics::request(info.outcome);
-    response.extensions_mut().insert(info);
+    if env.settings.cache_info {
+        response.extensions_mut().insert(info);
+    }
 }

@@ -223,7 +223,8 @@ impl std::fmt::Display for Detail {
 }
 
 /// What the cache did for a response: attached to every response that passes through the
-/// cache, as an [`http::Extensions`] entry (requests-cache's `CachedResponse` attributes).
+/// cache, as an [`http::Extensions`] entry (requests-cache's `CachedResponse` attributes), unless
+/// [`CacheSettings::cache_info`](crate::CacheSettings#structfield.cache_info) is off.
 ///
 /// ```
 /// # use cachelayer::CacheInfo;
