@@ -12,8 +12,9 @@
 //! service (`HITCOUNT_BODY` sets the body size in bytes, 1 KiB by default). `miss N` sends N
 //! requests for distinct URLs through a cache whose store holds about 1,000 of them
 //! (`HITCOUNT_ENTRIES`), so that every store evicts one, reading each body to its end;
-//! `inner-miss N` sends the same requests to the bare inner service. Timings are measured by the
-//! criterion bench `hit_path`.
+//! `inner-miss N` sends the same requests to the bare inner service. `HITCOUNT_CACHE_INFO=0`
+//! runs the cache with `cache_info(false)` (no `CacheInfo` extension). Timings are measured by
+//! the criterion bench `hit_path`.
 #![allow(clippy::unwrap_used)]
 use bytes::Bytes;
 use cachelayer::MemoryStore;
@@ -118,6 +119,9 @@ fn main() {
         .ok()
         .and_then(|pieces| pieces.parse().ok())
         .unwrap_or(1);
+    // The cache's settings: `HITCOUNT_CACHE_INFO=0` leaves the `CacheInfo` extension out.
+    let settings = CacheSettings::default()
+        .cache_info(std::env::var("HITCOUNT_CACHE_INFO").map_or(true, |value| value != "0"));
     let origin = service_fn(move |_req: Request<Empty<Bytes>>| {
         let body = body.clone();
         // Origins send `Date` (RFC 9110 §6.6.1).
@@ -161,14 +165,10 @@ fn main() {
                     .unwrap_or(1000);
                 let capacity = entries * (body_size as u64 + 2048);
                 let store = MemoryStore::builder().max_capacity(capacity).build();
-                send_distinct(
-                    CacheLayer::with_store(store, CacheSettings::default()).layer(origin),
-                    n,
-                )
-                .await;
+                send_distinct(CacheLayer::with_store(store, settings).layer(origin), n).await;
             }
             _ => {
-                let mut svc = CacheLayer::new(CacheSettings::default()).layer(origin);
+                let mut svc = CacheLayer::new(settings).layer(origin);
                 let r = svc.ready().await.unwrap().call(request()).await.unwrap();
                 r.into_body().collect().await.unwrap();
                 for _ in 0..n {
