@@ -7,8 +7,8 @@
 mod common;
 
 use cachelayer::Detail;
-use cachelayer::{CacheOutcome, CacheSettings};
-use common::{Origin, Reply, cached_client, get, get_with, http_date, send};
+use cachelayer::{CacheInfo, CacheOutcome, CacheSettings};
+use common::{Origin, Reply, cached_client, get, get_with, http_date, send, try_send_parts};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -277,29 +277,6 @@ async fn repeated_hits_on_one_entry_follow_the_clock_and_the_settings() {
     assert_eq!(origin.hits("/hot"), 1);
 }
 
-/// The response of `request` through `cache`, its body read, and its `CacheInfo` if it has one.
-async fn send_without_info<S, RB>(
-    cache: &mut S,
-    request: http::Request<http_body_util::Full<bytes::Bytes>>,
-) -> (http::HeaderMap, bytes::Bytes, Option<cachelayer::CacheInfo>)
-where
-    S: tower::Service<
-            http::Request<http_body_util::Full<bytes::Bytes>>,
-            Response = http::Response<RB>,
-        >,
-    S::Error: std::fmt::Debug,
-    RB: http_body::Body,
-    RB::Error: std::fmt::Debug,
-{
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let response = cache.ready().await.unwrap().call(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    let info = parts.extensions.get::<cachelayer::CacheInfo>().cloned();
-    (parts.headers, body, info)
-}
-
 #[tokio::test]
 async fn cache_info_off_leaves_the_extension_out_and_caches_as_before() {
     let (mut cache, clock) = cached_client(CacheSettings::default().cache_info(false));
@@ -307,19 +284,25 @@ async fn cache_info_off_leaves_the_extension_out_and_caches_as_before() {
     origin.route("/quiet", |_| {
         Reply::ok("quiet body").header("cache-control", "max-age=600")
     });
-    let (headers, body, info) = send_without_info(&mut cache, get(&origin.url("/quiet"))).await;
+    let (head, body) = try_send_parts(&mut cache, get(&origin.url("/quiet")))
+        .await
+        .unwrap();
+    let info = head.extensions.get::<CacheInfo>();
     assert!(info.is_none(), "a miss carried {info:?}");
     assert_eq!(body, "quiet body");
-    let status = headers.get("cache-status").unwrap().to_str().unwrap();
+    let status = head.headers.get("cache-status").unwrap().to_str().unwrap();
     assert!(
         status.contains("fwd=uri-miss") && status.contains("stored"),
         "{status}"
     );
     for _ in 0..2 {
-        let (headers, body, info) = send_without_info(&mut cache, get(&origin.url("/quiet"))).await;
+        let (head, body) = try_send_parts(&mut cache, get(&origin.url("/quiet")))
+            .await
+            .unwrap();
+        let info = head.extensions.get::<CacheInfo>();
         assert!(info.is_none(), "a hit carried {info:?}");
         assert_eq!(body, "quiet body");
-        let status = headers.get("cache-status").unwrap().to_str().unwrap();
+        let status = head.headers.get("cache-status").unwrap().to_str().unwrap();
         assert!(status.contains("; hit"), "{status}");
     }
     assert_eq!(origin.hits("/quiet"), 1);

@@ -445,21 +445,35 @@ where
     RB: Body,
     RB::Error: Debug,
 {
+    let (parts, body) = try_send_parts(service, request).await?;
+    let info = parts
+        .extensions
+        .get::<CacheInfo>()
+        .cloned()
+        .expect("every response through the cache has a CacheInfo");
+    Ok(Got {
+        status: parts.status,
+        headers: parts.headers,
+        info,
+        body,
+    })
+}
+
+/// [`try_send`] for a response that may lack a `CacheInfo`: its head and its whole body.
+pub(crate) async fn try_send_parts<S, RB>(
+    service: &mut S,
+    request: Request<Full<Bytes>>,
+) -> Result<(http::response::Parts, Bytes), S::Error>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    RB: Body,
+    RB::Error: Debug,
+{
     let exchange = async {
         let response = service.ready().await?.call(request).await?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        let info = parts
-            .extensions
-            .get::<CacheInfo>()
-            .cloned()
-            .expect("every response through the cache has a CacheInfo");
-        Ok(Got {
-            status: parts.status,
-            headers: parts.headers,
-            info,
-            body,
-        })
+        Ok((parts, body))
     };
     tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
         .await
